@@ -1,0 +1,287 @@
+"""The shared base of the network teachers: one client, bounded concurrency, error mapping.
+
+A provider adapter says where to POST, which headers carry the key, how the body is built
+and how the answer is read; everything else (retries, timeouts, HTTP errors, judging) is here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+
+from trainer.teachers.base import (
+    BadResponse,
+    ConnectionFailed,
+    Generation,
+    GenerationRequest,
+    JudgeRequest,
+    QuotaExhausted,
+    RateLimited,
+    Refused,
+    ServerError,
+    TeacherConfig,
+    TeacherError,
+    Timeout,
+)
+from trainer.teachers.retry import RetryPolicy, retry_hint
+
+JUDGE_SYSTEM = "You are a strict, fair judge of short stories."
+JUDGE_TEMPERATURE = 0.0
+JUDGE_TOP_P = 1.0
+JUDGE_MAX_TOKENS = 16
+
+_REASON_LENGTH = 200
+# Gemini's per-minute 429 also says "check your plan and billing details", so billing is
+# recognised by these narrower phrases only.
+_QUOTA_MARKERS = (
+    "insufficient_quota",
+    "per day",
+    "perday",
+    "daily",
+    "spend limit",
+    "spending limit",
+    "billing_hard_limit",
+    "billing hard limit",
+    "credit balance",
+    "included credits",
+)
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    """One call to a provider: the instruction, the prompt and the sampling to use."""
+
+    system: str
+    prompt: str
+    temperature: float
+    top_p: float
+    max_tokens: int
+    seed: int | None
+
+
+class HttpTeacher(ABC):
+    """A teacher behind an HTTP API, holding one `httpx.AsyncClient` for its lifetime."""
+
+    default_base_url: ClassVar[str | None] = None
+    finish_field: ClassVar[str] = "finish_reason"
+
+    def __init__(
+        self,
+        config: TeacherConfig,
+        *,
+        env: Mapping[str, str],
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self._unmet = self.unmet_requirement(config, env)
+        self._retry = retry or RetryPolicy()
+        self._slots = asyncio.Semaphore(config.max_concurrency)
+        key = env.get(config.api_key_env) if config.api_key_env else None
+        self._client = httpx.AsyncClient(
+            base_url=self._base_url(env),
+            headers=self._headers(key or None),
+            timeout=config.timeout_s,
+            limits=httpx.Limits(
+                max_connections=config.max_concurrency,
+                max_keepalive_connections=config.max_concurrency,
+            ),
+            transport=transport,
+        )
+
+    @classmethod
+    def unmet_requirement(cls, config: TeacherConfig, env: Mapping[str, str]) -> str | None:
+        """What this teacher needs and does not have (e.g. "GROQ_API_KEY is not set")."""
+        if config.base_url is None and cls.default_base_url is None:
+            return "base_url is not set"
+        if config.api_key_env and not env.get(config.api_key_env):
+            return f"{config.api_key_env} is not set"
+        return None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def available(self) -> bool:
+        return self._unmet is None
+
+    @property
+    def offline(self) -> bool:
+        return False
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        call = ChatCall(
+            system=request.system,
+            prompt=request.prompt,
+            temperature=self.config.temperature,
+            top_p=self.config.top_p,
+            max_tokens=self.config.max_tokens,
+            seed=request.seed,
+        )
+        return await self._complete(call)
+
+    async def judge(self, request: JudgeRequest) -> str | None:
+        labels = [candidate.label for candidate in request.candidates]
+        call = ChatCall(
+            system=JUDGE_SYSTEM,
+            prompt=judging_prompt(request),
+            temperature=JUDGE_TEMPERATURE,
+            top_p=JUDGE_TOP_P,
+            max_tokens=JUDGE_MAX_TOKENS,
+            seed=request.seed,
+        )
+        try:
+            answer = await self._complete(call)
+        except TeacherError:
+            return None
+        return parse_label(answer.text, labels)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _complete(self, call: ChatCall) -> Generation:
+        if self._unmet is not None:
+            raise Refused(f"not configured: {self._unmet}")
+        return await self._retry.call(lambda: self._attempt(call))
+
+    async def _attempt(self, call: ChatCall) -> Generation:
+        async with self._slots:
+            started = time.perf_counter()
+            try:
+                response = await self._client.post(self._endpoint(), json=self._body(call))
+            except httpx.TimeoutException as exc:
+                raise Timeout(f"no answer within {self.config.timeout_s:g}s") from exc
+            except httpx.TransportError as exc:
+                reason = _snippet(f"cannot reach {self._client.base_url}: {exc!r}")
+                raise ConnectionFailed(reason) from exc
+            latency_ms = round((time.perf_counter() - started) * 1000)
+        if response.is_error:
+            raise error_for(response)
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise BadResponse(f"not JSON: {_snippet(response.text)}") from exc
+        try:
+            generation = self._read(payload, latency_ms)
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            reason = _snippet(f"unexpected {self.config.provider} response: {response.text}")
+            raise BadResponse(reason) from exc
+        if not generation.text.strip():
+            raise BadResponse(f"no content: {self.finish_field} {generation.finish_reason}")
+        return generation
+
+    def _base_url(self, env: Mapping[str, str]) -> str:
+        return self.config.base_url or self.default_base_url or ""
+
+    @abstractmethod
+    def _headers(self, key: str | None) -> dict[str, str]:
+        """The headers every request carries; `key` is the API key when one is set."""
+
+    @abstractmethod
+    def _endpoint(self) -> str:
+        """The path POSTed to, relative to the base URL."""
+
+    @abstractmethod
+    def _body(self, call: ChatCall) -> dict[str, Any]:
+        """The JSON request body."""
+
+    @abstractmethod
+    def _read(self, payload: Any, latency_ms: int) -> Generation:
+        """The answer in a JSON response; shape errors (KeyError, TypeError...) mean BadResponse."""
+
+
+def bearer(key: str | None) -> dict[str, str]:
+    """The `Authorization` header of OpenAI-style APIs, when there is a key."""
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def text_of(value: Any) -> str:
+    """A text field of an answer: a string, or "" for null; anything else is a shape error."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    return value
+
+
+def count_of(value: Any) -> int | None:
+    """A token count, when the provider gave one."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def error_for(response: httpx.Response) -> TeacherError:
+    """The TeacherError an HTTP error response stands for."""
+    status = response.status_code
+    try:
+        payload: Any = response.json()
+    except ValueError:
+        payload = None
+    message = _provider_message(payload) or response.text
+    reason = _snippet(f"HTTP {status}: {message}")
+    if status == 402 or (400 <= status < 500 and _says_quota(response.text)):
+        return QuotaExhausted(reason, status=status)
+    if status in (429, 529):
+        retry_after = retry_hint(response.headers, payload, message)
+        return RateLimited(reason, status=status, retry_after=retry_after)
+    if status in (408, 409) or status >= 500:
+        return ServerError(reason, status=status)
+    return Refused(reason, status=status)
+
+
+def judging_prompt(request: JudgeRequest) -> str:
+    """The prompt, the candidates as "Story A: ..." in the given order, and the question."""
+    stories = "\n\n".join(
+        f"Story {candidate.label}:\n{candidate.text.strip()}" for candidate in request.candidates
+    )
+    return (
+        f"Prompt: {request.prompt.strip()}\n\n{stories}\n\n"
+        "Which story answers the prompt best? "
+        "Answer with the letter of the best story only."
+    )
+
+
+def parse_label(answer: str, labels: Sequence[str]) -> str | None:
+    """The label an answer names, or None.
+
+    Read in order: "Story X"; the first standalone label token ("**B**", "B.", "(B)"), matched
+    case-sensitively so the article in "a story" is not label "A"; a bare lower-case "b".
+    """
+    if not labels:
+        return None
+    choices = "|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True))
+    found = re.search(rf"\b(?i:story)\W*({choices})\b", answer) or re.search(
+        rf"\b({choices})\b", answer
+    )
+    if found:
+        return found.group(1)
+    bare = answer.strip(" \t\n*_.:()[]\"'`").upper()
+    return bare if bare in labels else None
+
+
+def _provider_message(payload: Any) -> str | None:
+    """The message of an error body: `error.message`, `error` or `message`, by provider."""
+    if not isinstance(payload, dict):
+        return None
+    error = payload.get("error")
+    if isinstance(error, dict):
+        error = error.get("message")
+    message = error if isinstance(error, str) else payload.get("message")
+    return message if isinstance(message, str) else None
+
+
+def _says_quota(body: str) -> bool:
+    text = body.lower()
+    return any(marker in text for marker in _QUOTA_MARKERS)
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _REASON_LENGTH else text[: _REASON_LENGTH - 3] + "..."

@@ -1,0 +1,103 @@
+"""Whether a teacher's output may take part in the vote, and if not, why.
+
+An output is left out when it is empty, too short, a refusal, or degenerate. The
+repetition rules are those the Gopher corpus filters (Rae et al., 2021) use to catch
+looping model output: too many duplicate lines, or one word pair covering too much of
+the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from itertools import pairwise
+
+from trainer.quality import words
+
+MIN_WORDS = 20
+MAX_DUPLICATE_LINE_FRACTION = 0.3
+MIN_LINES_FOR_DUPLICATE_RULE = 3
+MAX_TOP_BIGRAM_CHAR_SHARE = 0.2
+MIN_WORDS_FOR_BIGRAM_RULE = 20
+
+# Refusals open the answer; a story that has a character say "I cannot" later is fine.
+_REFUSAL_WINDOW = 160
+_INABILITY = (
+    r"i (?:can't|cannot|can not|won't|will not|am unable to|am not able to)"
+    r"|i'm (?:unable|not able) to"
+)
+_ASSISTANCE = (
+    r"(?:help|assist|comply|fulfil|fulfill|write|create|provide|generate|produce|continue"
+    r"|complete|do that|do this|engage)"
+)
+_REFUSAL = re.compile(
+    "|".join(
+        (
+            r"\bas an ai\b",
+            r"\bi(?:'m| am) sorry,? but\b",
+            r"\bi apologi[sz]e,? but\b",
+            r"\bi must (?:decline|refuse)\b",
+            r"\bi(?:'m| am) afraid i (?:can't|cannot)\b",
+            # "I cannot remember the winter..." opens stories; only a refusal to assist counts.
+            rf"\b(?:{_INABILITY})(?: \w+){{0,3}}? {_ASSISTANCE}\b",
+        )
+    ),
+    re.IGNORECASE,
+)
+
+
+def invalid_reason(text: str | None) -> str | None:
+    """None when `text` may be voted on; otherwise a short reason a person can read."""
+    if text is None or not text.strip():
+        return "empty"
+    for check in (_refusal, _too_short, _duplicate_lines, _repeated_bigram):
+        reason = check(text)
+        if reason is not None:
+            return reason
+    return None
+
+
+def _refusal(text: str) -> str | None:
+    opening = text.lstrip()[:_REFUSAL_WINDOW]
+    # Curly apostrophes are replaced one character for one, so the span quotes the original.
+    match = _REFUSAL.search(opening.replace("\u2019", "'"))
+    if match is None:
+        return None
+    phrase = opening[match.start() : match.end()]
+    where = "begins with" if match.start() == 0 else "opens with"
+    return f'refusal: {where} "{phrase}"'
+
+
+def _too_short(text: str) -> str | None:
+    count = len(words(text))
+    if count >= MIN_WORDS:
+        return None
+    return f"too short: {count} word{'' if count == 1 else 's'} (minimum {MIN_WORDS})"
+
+
+def _duplicate_lines(text: str) -> str | None:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) < MIN_LINES_FOR_DUPLICATE_RULE:
+        return None
+    # Every repeat after a line's first appearance is a duplicate.
+    fraction = (len(lines) - len(set(lines))) / len(lines)
+    if fraction <= MAX_DUPLICATE_LINE_FRACTION:
+        return None
+    return f"repetitive: {fraction:.0%} duplicate lines (limit {MAX_DUPLICATE_LINE_FRACTION:.0%})"
+
+
+def _repeated_bigram(text: str) -> str | None:
+    text_words = [word.casefold() for word in words(text)]
+    if len(text_words) < MIN_WORDS_FOR_BIGRAM_RULE:
+        return None
+    bigrams = Counter(pairwise(text_words))
+    (first, second), count = bigrams.most_common(1)[0]
+    if count < 2:
+        return None
+    share = count * (len(first) + len(second)) / sum(len(word) for word in text_words)
+    if share <= MAX_TOP_BIGRAM_CHAR_SHARE:
+        return None
+    return (
+        f'repetitive: "{first} {second}" covers {share:.0%} of the text '
+        f"(limit {MAX_TOP_BIGRAM_CHAR_SHARE:.0%})"
+    )
