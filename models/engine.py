@@ -1,0 +1,49 @@
+"""The async engine and session factory for the configured database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def is_mysql(url: str) -> bool:
+    return make_url(url).get_backend_name() in ("mysql", "mariadb")
+
+
+def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """An engine tuned for its backend.
+
+    MySQL/MariaDB close idle connections (wait_timeout), so connections are checked before use
+    and recycled well within it. SQLite gets foreign keys, WAL (readers do not block the
+    trainer's writes) and a busy timeout instead of immediate "database is locked" errors.
+    """
+    options: dict[str, Any] = {"echo": echo}
+    if is_mysql(url):
+        options.update(pool_pre_ping=True, pool_recycle=1800, pool_size=10, max_overflow=20)
+    engine = create_async_engine(url, **options)
+    if engine.dialect.name == "sqlite":
+        in_memory = make_url(url).database in (None, "", ":memory:")
+        pragmas = ["foreign_keys=ON", "busy_timeout=30000"]
+        if not in_memory:
+            pragmas += ["journal_mode=WAL", "synchronous=NORMAL"]
+
+        def configure(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            for pragma in pragmas:
+                cursor.execute(f"PRAGMA {pragma}")
+            cursor.close()
+
+        event.listen(engine.sync_engine, "connect", configure)
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

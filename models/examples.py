@@ -1,0 +1,93 @@
+"""Reading a session's examples with their outputs and votes, batched across sessions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from models.keyset import Ordering, Page, PageArgs, paginate
+from models.tables import TeacherOutput, TrainingExample, Vote
+
+EXAMPLE_ORDERING = Ordering(
+    "TrainingExample", "INDEX_ASC", TrainingExample.index, TrainingExample.id, descending=False
+)
+
+
+@dataclass(frozen=True)
+class ExamplePage:
+    page: Page[TrainingExample]
+    total_count: int
+
+
+async def first_example_pages(
+    db: AsyncSession, history_ids: Sequence[int], size: int
+) -> dict[int, ExamplePage]:
+    """The first `size` examples of each session, and each session's total, in one query."""
+    ranked = (
+        select(
+            TrainingExample,
+            func.row_number()
+            .over(partition_by=TrainingExample.history_id, order_by=TrainingExample.index)
+            .label("position"),
+            func.count().over(partition_by=TrainingExample.history_id).label("total"),
+        )
+        .where(TrainingExample.history_id.in_(history_ids))
+        .subquery()
+    )
+    example = aliased(TrainingExample, ranked)
+    rows = await db.execute(
+        select(example, ranked.c.total)
+        .where(ranked.c.position <= size + 1)
+        .order_by(ranked.c.history_id, ranked.c.index)
+    )
+    grouped: dict[int, list[TrainingExample]] = {history_id: [] for history_id in history_ids}
+    totals: dict[int, int] = dict.fromkeys(history_ids, 0)
+    for row, total in rows:
+        grouped[row.history_id].append(row)
+        totals[row.history_id] = int(total)
+    pages = {}
+    for history_id, examples in grouped.items():
+        shown = examples[:size]
+        cursors = [EXAMPLE_ORDERING.cursor(e.index, e.id) for e in shown]
+        page = Page(shown, cursors, has_next_page=len(examples) > size, has_previous_page=False)
+        pages[history_id] = ExamplePage(page, totals[history_id])
+    return pages
+
+
+async def example_page(db: AsyncSession, history_id: int, args: PageArgs) -> ExamplePage:
+    query = select(TrainingExample).where(TrainingExample.history_id == history_id)
+    page = await paginate(db, query, EXAMPLE_ORDERING, args)
+    total = await db.scalar(
+        select(func.count())
+        .select_from(TrainingExample)
+        .where(TrainingExample.history_id == history_id)
+    )
+    return ExamplePage(page, int(total or 0))
+
+
+async def outputs_for(
+    db: AsyncSession, example_ids: Sequence[int]
+) -> dict[int, list[TeacherOutput]]:
+    rows = await db.scalars(
+        select(TeacherOutput)
+        .where(TeacherOutput.example_id.in_(example_ids))
+        .order_by(TeacherOutput.example_id, TeacherOutput.model)
+    )
+    grouped: dict[int, list[TeacherOutput]] = {}
+    for row in rows:
+        grouped.setdefault(row.example_id, []).append(row)
+    return grouped
+
+
+async def votes_for(db: AsyncSession, example_ids: Sequence[int]) -> dict[int, list[Vote]]:
+    rows = await db.scalars(
+        select(Vote).where(Vote.example_id.in_(example_ids)).order_by(Vote.example_id, Vote.id)
+    )
+    grouped: dict[int, list[Vote]] = {}
+    for row in rows:
+        grouped.setdefault(row.example_id, []).append(row)
+    return grouped

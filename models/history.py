@@ -1,0 +1,279 @@
+"""Reading training sessions: keyset pages, single sessions, statistics, leaderboard, trend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Select, case, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.enums import Genre, HistoryOrder, SessionStatus
+from models.keyset import Ordering, Page, PageArgs, count, paginate
+from models.tables import SessionGenreCount, SessionModelStats, TrainingHistory
+
+FINE_TUNING_THRESHOLD = 50
+FINE_TUNING_MIN_QUALITY = 7.0
+
+_LIST = "TrainingSession"
+HISTORY_ORDERINGS: dict[HistoryOrder, Ordering] = {
+    HistoryOrder.STARTED_AT_DESC: Ordering(
+        _LIST, "STARTED_AT_DESC", TrainingHistory.started_at, TrainingHistory.id, descending=True
+    ),
+    HistoryOrder.STARTED_AT_ASC: Ordering(
+        _LIST, "STARTED_AT_ASC", TrainingHistory.started_at, TrainingHistory.id, descending=False
+    ),
+    HistoryOrder.AVERAGE_QUALITY_DESC: Ordering(
+        _LIST,
+        "AVERAGE_QUALITY_DESC",
+        TrainingHistory.average_quality,
+        TrainingHistory.id,
+        descending=True,
+        nullable=True,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    genre: Genre | None = None
+    min_average_quality: float | None = None
+    status: SessionStatus | None = None
+    fine_tuning_triggered: bool | None = None
+
+
+def history_query(user_id: int, where: HistoryFilter | None = None) -> Select[TrainingHistory]:
+    query = select(TrainingHistory).where(TrainingHistory.user_id == user_id)
+    if where is None:
+        return query
+    if where.started_after is not None:
+        query = query.where(TrainingHistory.started_at >= where.started_after)
+    if where.started_before is not None:
+        query = query.where(TrainingHistory.started_at < where.started_before)
+    if where.genre is not None:
+        # A genre counts when the session trained on it, or selected it and has yet to.
+        trained = exists().where(
+            SessionGenreCount.history_id == TrainingHistory.id,
+            SessionGenreCount.genre == where.genre,
+        )
+        selected = TrainingHistory.genres_selected.contains(f'"{where.genre.name}"')
+        query = query.where(or_(trained, selected))
+    if where.min_average_quality is not None:
+        query = query.where(TrainingHistory.average_quality >= where.min_average_quality)
+    if where.status is not None:
+        query = query.where(TrainingHistory.status == where.status)
+    if where.fine_tuning_triggered is not None:
+        query = query.where(TrainingHistory.fine_tuning_triggered == where.fine_tuning_triggered)
+    return query
+
+
+async def history_page(
+    db: AsyncSession,
+    user_id: int,
+    where: HistoryFilter | None,
+    order: HistoryOrder,
+    args: PageArgs,
+) -> Page[TrainingHistory]:
+    return await paginate(db, history_query(user_id, where), HISTORY_ORDERINGS[order], args)
+
+
+async def count_history(db: AsyncSession, user_id: int, where: HistoryFilter | None) -> int:
+    return await count(db, history_query(user_id, where))
+
+
+async def all_history(db: AsyncSession, user_id: int) -> Sequence[TrainingHistory]:
+    """Every session of a user, newest first (the original `GET .../user/{id}`)."""
+    query = history_query(user_id).order_by(
+        TrainingHistory.started_at.desc(), TrainingHistory.id.desc()
+    )
+    return (await db.scalars(query)).all()
+
+
+async def history_by_page_number(
+    db: AsyncSession, user_id: int, page: int, size: int
+) -> tuple[Sequence[TrainingHistory], int]:
+    """A numbered page, newest first, and the total: the original REST API's paging."""
+    query = history_query(user_id)
+    rows = await db.scalars(
+        query.order_by(TrainingHistory.started_at.desc(), TrainingHistory.id.desc())
+        .offset(page * size)
+        .limit(size)
+    )
+    return rows.all(), await count(db, query)
+
+
+async def session_by_id(db: AsyncSession, session_id: str) -> TrainingHistory | None:
+    return await db.scalar(select(TrainingHistory).where(TrainingHistory.session_id == session_id))
+
+
+async def sessions_by_ids(db: AsyncSession, ids: Sequence[int]) -> Sequence[TrainingHistory]:
+    return (await db.scalars(select(TrainingHistory).where(TrainingHistory.id.in_(ids)))).all()
+
+
+async def recent_sessions(db: AsyncSession, user_id: int, limit: int) -> Sequence[TrainingHistory]:
+    """The last finished sessions by completion time."""
+    query = (
+        history_query(user_id)
+        .where(TrainingHistory.completed_at.is_not(None))
+        .order_by(TrainingHistory.completed_at.desc(), TrainingHistory.id.desc())
+        .limit(limit)
+    )
+    return (await db.scalars(query)).all()
+
+
+@dataclass(frozen=True)
+class TrainingStats:
+    total_sessions: int
+    total_examples_generated: int
+    total_stories_saved: int
+    average_quality: float | None
+    total_training_time_seconds: int
+    fine_tuning_sessions_count: int
+    fine_tuning_examples: int
+
+    @property
+    def until_next_fine_tuning(self) -> int:
+        return FINE_TUNING_THRESHOLD - self.fine_tuning_examples % FINE_TUNING_THRESHOLD
+
+
+async def training_stats(db: AsyncSession, user_id: int) -> TrainingStats:
+    th = TrainingHistory
+    row = (
+        await db.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(th.num_examples_successful), 0),
+                func.coalesce(func.sum(th.stories_saved_count), 0),
+                func.avg(th.average_quality),
+                func.coalesce(func.sum(th.total_time_seconds), 0),
+                func.coalesce(func.sum(case((th.fine_tuning_triggered, 1), else_=0)), 0),
+                func.coalesce(func.sum(th.fine_tuning_examples), 0),
+            ).where(th.user_id == user_id)
+        )
+    ).one()
+    return TrainingStats(
+        total_sessions=int(row[0]),
+        total_examples_generated=int(row[1]),
+        total_stories_saved=int(row[2]),
+        average_quality=None if row[3] is None else round(float(row[3]), 2),
+        total_training_time_seconds=int(row[4]),
+        fine_tuning_sessions_count=int(row[5]),
+        fine_tuning_examples=int(row[6]),
+    )
+
+
+async def fine_tuning_examples_collected(db: AsyncSession, user_id: int) -> int:
+    total = await db.scalar(
+        select(func.coalesce(func.sum(TrainingHistory.fine_tuning_examples), 0)).where(
+            TrainingHistory.user_id == user_id
+        )
+    )
+    return int(total or 0)
+
+
+@dataclass(frozen=True)
+class LeaderboardEntry:
+    model: str
+    wins: int
+    average_quality: float
+    sessions: int
+
+
+async def model_leaderboard(db: AsyncSession, user_id: int) -> list[LeaderboardEntry]:
+    """Every model that took part in the user's sessions, most wins first."""
+    wins = func.sum(SessionModelStats.wins)
+    total_quality = func.sum(SessionModelStats.total_quality)
+    rows = await db.execute(
+        select(
+            SessionModelStats.model,
+            wins,
+            total_quality,
+            func.count(func.distinct(SessionModelStats.history_id)),
+        )
+        .join(TrainingHistory, TrainingHistory.id == SessionModelStats.history_id)
+        .where(TrainingHistory.user_id == user_id)
+        .group_by(SessionModelStats.model)
+        .order_by(wins.desc(), SessionModelStats.model)
+    )
+    entries = []
+    for model, summed_wins, summed_quality, sessions in rows:
+        # MySQL sums to DECIMAL, SQLite to int/float.
+        model_wins, quality = int(summed_wins or 0), float(summed_quality or 0)
+        entries.append(
+            LeaderboardEntry(
+                model=model,
+                wins=model_wins,
+                average_quality=round(quality / model_wins, 2) if model_wins else 0.0,
+                sessions=int(sessions),
+            )
+        )
+    return entries
+
+
+@dataclass(frozen=True)
+class QualityPoint:
+    day: datetime
+    sessions: int
+    average_quality: float | None
+
+
+async def quality_trend(
+    db: AsyncSession, user_id: int, days: int, now: datetime | None = None
+) -> list[QualityPoint]:
+    """One point per UTC day of the last `days` days, oldest first; empty days included."""
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    first_day = today - timedelta(days=days - 1)
+    start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
+    day = func.date(TrainingHistory.started_at)
+    rows = await db.execute(
+        select(day, func.count(), func.avg(TrainingHistory.average_quality))
+        .where(TrainingHistory.user_id == user_id, TrainingHistory.started_at >= start)
+        .group_by(day)
+    )
+    by_day: dict[date, tuple[int, float | None]] = {}
+    for raw_day, sessions, average in rows:
+        key = raw_day if isinstance(raw_day, date) else date.fromisoformat(str(raw_day))
+        by_day[key] = (int(sessions), None if average is None else round(float(average), 2))
+    points = []
+    for offset in range(days):
+        current = first_day + timedelta(days=offset)
+        sessions, average = by_day.get(current, (0, None))
+        points.append(
+            QualityPoint(
+                day=datetime(current.year, current.month, current.day, tzinfo=UTC),
+                sessions=sessions,
+                average_quality=average,
+            )
+        )
+    return points
+
+
+async def model_stats_for(
+    db: AsyncSession, history_ids: Sequence[int]
+) -> dict[int, list[SessionModelStats]]:
+    rows = await db.scalars(
+        select(SessionModelStats)
+        .where(SessionModelStats.history_id.in_(history_ids))
+        .order_by(SessionModelStats.wins.desc(), SessionModelStats.model)
+    )
+    grouped: dict[int, list[SessionModelStats]] = {}
+    for row in rows:
+        grouped.setdefault(row.history_id, []).append(row)
+    return grouped
+
+
+async def genre_counts_for(
+    db: AsyncSession, history_ids: Sequence[int]
+) -> dict[int, list[SessionGenreCount]]:
+    rows = await db.scalars(
+        select(SessionGenreCount)
+        .where(SessionGenreCount.history_id.in_(history_ids))
+        .order_by(SessionGenreCount.count.desc(), SessionGenreCount.genre)
+    )
+    grouped: dict[int, list[SessionGenreCount]] = {}
+    for row in rows:
+        grouped.setdefault(row.history_id, []).append(row)
+    return grouped

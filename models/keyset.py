@@ -1,0 +1,215 @@
+"""Keyset (seek) pagination behind every connection, with opaque cursors.
+
+A list is ordered by one sort key plus the primary key. A cursor encodes the list it came
+from, the ordering, the key value and the id of a row; the next page is the rows that sort
+after it, found with an index seek rather than OFFSET. The seek predicate is written
+OR-expanded (`k < x OR (k = x AND id < y)`) because MariaDB uses no index for row-value
+comparisons. A NULL key sorts below every value, as it does in ORDER BY on SQLite and MySQL.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from models.base import UTCDateTime
+from models.errors import BadUserInput
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PageArgs:
+    """Validated `first/after/last/before` arguments of a connection field."""
+
+    size: int
+    forward: bool
+    after: str | None = None
+    before: str | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> PageArgs:
+        if first is not None and last is not None:
+            raise BadUserInput(
+                "Pass either `first` (forward) or `last` (backward), not both.", field="first"
+            )
+        for name, value in (("first", first), ("last", last)):
+            if value is not None and not 0 <= value <= MAX_PAGE_SIZE:
+                raise BadUserInput(
+                    f"`{name}` must be between 0 and {MAX_PAGE_SIZE}; got {value}.", field=name
+                )
+        if last is not None:
+            return cls(size=last, forward=False, after=after, before=before)
+        return cls(
+            size=DEFAULT_PAGE_SIZE if first is None else first,
+            forward=True,
+            after=after,
+            before=before,
+        )
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """A named order of one list: its sort key, direction and id column."""
+
+    list_name: str
+    name: str
+    key: InstrumentedAttribute[Any]
+    id: InstrumentedAttribute[Any]
+    descending: bool
+    nullable: bool = False
+
+    def order_by(self, reverse: bool = False) -> list[ColumnElement[Any]]:
+        descending = self.descending != reverse
+        return [column.desc() if descending else column.asc() for column in (self.key, self.id)]
+
+    def cursor(self, key: Any, row_id: int) -> str:
+        value = key.isoformat() if isinstance(key, datetime) else key
+        raw = json.dumps([self.list_name, self.name, value, row_id], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    def decode(self, cursor: str, field: str) -> tuple[Any, int]:
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            list_name, name, value, row_id = json.loads(base64.urlsafe_b64decode(padded))
+        except (ValueError, TypeError, binascii.Error) as error:
+            raise BadUserInput(
+                f"`{field}` is not a cursor of this API; pass an edge's `cursor` as it was given.",
+                field=field,
+            ) from error
+        if list_name != self.list_name or name != self.name:
+            raise BadUserInput(
+                f"`{field}` is a cursor of another list or ordering ({list_name} {name}); "
+                f"this is {self.list_name} ordered by {self.name}.",
+                field=field,
+            )
+        if not isinstance(row_id, int) or isinstance(row_id, bool):
+            raise BadUserInput(f"`{field}` is a damaged cursor.", field=field)
+        try:
+            key = self._decode_key(value)
+        except (ValueError, TypeError) as error:
+            raise BadUserInput(f"`{field}` is a damaged cursor.", field=field) from error
+        return key, row_id
+
+    def _decode_key(self, value: Any) -> Any:
+        if value is None:
+            if not self.nullable:
+                raise ValueError("null key")
+            return None
+        column_type = self.key.type
+        python_type = datetime if isinstance(column_type, UTCDateTime) else column_type.python_type
+        if python_type is datetime:
+            return datetime.fromisoformat(value)
+        if python_type in (float, int) and isinstance(value, int | float):
+            return python_type(value)
+        if python_type is str and isinstance(value, str):
+            return value
+        raise ValueError(f"unexpected key {value!r}")
+
+    def seek(self, key: Any, row_id: int, *, beyond: bool) -> ColumnElement[bool]:
+        """Rows after (`beyond`) or before the cursor position, in this ordering."""
+        greater = beyond != self.descending
+        compare = _greater if greater else _less
+        return compare(self.key, self.id, key, row_id)
+
+
+def _greater(k: Any, i: Any, key: Any, row_id: int) -> ColumnElement[bool]:
+    if key is None:
+        return or_(k.is_not(None), and_(k.is_(None), i > row_id))
+    return or_(k > key, and_(k == key, i > row_id))
+
+
+def _less(k: Any, i: Any, key: Any, row_id: int) -> ColumnElement[bool]:
+    if key is None:
+        return and_(k.is_(None), i < row_id)
+    return or_(k < key, k.is_(None), and_(k == key, i < row_id))
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    cursors: Sequence[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.cursors[0] if self.cursors else None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
+
+
+async def paginate(
+    db: AsyncSession, query: Select[T], ordering: Ordering, args: PageArgs
+) -> Page[T]:
+    """One page of `query` (already filtered) in `ordering`, per the Cursor Connections spec."""
+    after = ordering.decode(args.after, "after") if args.after else None
+    before = ordering.decode(args.before, "before") if args.before else None
+    bounded = query
+    if after is not None:
+        bounded = bounded.where(ordering.seek(*after, beyond=True))
+    if before is not None:
+        bounded = bounded.where(ordering.seek(*before, beyond=False))
+
+    rows = list(
+        (
+            await db.scalars(
+                bounded.order_by(*ordering.order_by(reverse=not args.forward)).limit(args.size + 1)
+            )
+        ).all()
+    )
+    more = len(rows) > args.size
+    rows = rows[: args.size]
+    if not args.forward:
+        rows.reverse()
+
+    # The other direction is known only from the cursor that bounds it: a row at or beyond
+    # it exists exactly when its opposite seek finds one.
+    if args.forward:
+        has_next, has_previous = more, await _exists_not(db, query, ordering, after, beyond=True)
+    else:
+        has_next, has_previous = await _exists_not(db, query, ordering, before, beyond=False), more
+    cursors = [ordering.cursor(getattr(row, ordering.key.key), row.id) for row in rows]  # type: ignore[attr-defined]
+    return Page(rows, cursors, has_next, has_previous)
+
+
+async def _exists_not(
+    db: AsyncSession,
+    query: Select[Any],
+    ordering: Ordering,
+    position: tuple[Any, int] | None,
+    *,
+    beyond: bool,
+) -> bool:
+    if position is None:
+        return False
+    # At the cursor or on its other side; ids are unique, so "at" is the cursor's own row.
+    key, row_id = position
+    outside = or_(ordering.seek(key, row_id, beyond=not beyond), ordering.id == row_id)
+    probe = query.where(outside).with_only_columns(ordering.id).limit(1)
+    return bool(await db.scalar(select(probe.exists())))
+
+
+async def count(db: AsyncSession, query: Select[Any]) -> int:
+    counted = select(func.count()).select_from(query.order_by(None).subquery())
+    return int(await db.scalar(counted) or 0)

@@ -1,0 +1,114 @@
+"""Users and their API tokens. A token is shown once; only its SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.base import utcnow
+from models.errors import BadUserInput, Conflict, NotFound
+from models.tables import ApiToken, User
+
+TOKEN_SCHEME = "chorus_"
+PREFIX_LENGTH = 16
+MIN_REVOKE_PREFIX = 10
+# last_used_at is a hint for people reviewing tokens, not an audit log: writing it on every
+# request would turn every read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_user(db: AsyncSession, name: str, *, is_admin: bool = False) -> User:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise BadUserInput("A user name is 1 to 100 characters.", field="name")
+    user = User(name=name, is_admin=is_admin)
+    db.add(user)
+    try:
+        await db.flush()
+    except IntegrityError as error:
+        await db.rollback()
+        raise Conflict(f"A user named {name!r} already exists.", field="name") from error
+    return user
+
+
+async def user_by_name(db: AsyncSession, name: str) -> User:
+    user = await db.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"No user named {name!r}; create it with `chorus users create {name}`.")
+    return user
+
+
+async def user_by_id(db: AsyncSession, user_id: int) -> User | None:
+    return await db.get(User, user_id)
+
+
+async def users_by_ids(db: AsyncSession, ids: Sequence[int]) -> Sequence[User]:
+    return (await db.scalars(select(User).where(User.id.in_(ids)))).all()
+
+
+async def create_token(db: AsyncSession, user: User, label: str | None = None) -> str:
+    """A new token for `user`; the only time its plain text exists."""
+    token = TOKEN_SCHEME + secrets.token_urlsafe(32)
+    db.add(
+        ApiToken(
+            user_id=user.id,
+            token_hash=hash_token(token),
+            token_prefix=token[:PREFIX_LENGTH],
+            label=label,
+        )
+    )
+    await db.flush()
+    return token
+
+
+async def authenticate(db: AsyncSession, token: str, now: datetime | None = None) -> User | None:
+    """The user a live token belongs to, or None for an unknown or revoked one."""
+    row = (
+        await db.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        return None
+    api_token, user = row
+    now = now or utcnow()
+    if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_RESOLUTION:
+        await db.execute(
+            update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
+        )
+        await db.commit()
+    return user
+
+
+async def revoke_token(db: AsyncSession, prefix: str) -> ApiToken:
+    """Revoke the one live token that starts with `prefix` (or is exactly the token given)."""
+    if len(prefix) > PREFIX_LENGTH:
+        query = select(ApiToken).where(ApiToken.token_hash == hash_token(prefix))
+    elif len(prefix) < MIN_REVOKE_PREFIX:
+        raise BadUserInput(
+            f"Give at least the first {MIN_REVOKE_PREFIX} characters of the token.", field="prefix"
+        )
+    else:
+        query = select(ApiToken).where(ApiToken.token_prefix.startswith(prefix, autoescape=True))
+    matches = (await db.scalars(query.where(ApiToken.revoked_at.is_(None)))).all()
+    if not matches:
+        raise NotFound(f"No live token starts with {prefix!r}.")
+    if len(matches) > 1:
+        raise BadUserInput(
+            f"{len(matches)} tokens start with {prefix!r}; give more characters.", field="prefix"
+        )
+    matches[0].revoked_at = utcnow()
+    await db.flush()
+    return matches[0]

@@ -1,0 +1,57 @@
+"""The per-request context every resolver receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info as StrawberryInfo
+
+from models.errors import Forbidden, Unauthenticated
+from models.tables import User
+from server.services import Services
+
+if TYPE_CHECKING:
+    from resolvers.loaders import Loaders
+
+
+@dataclass
+class Context:
+    services: Services
+    user: User | None
+    request_id: str
+    request: Any = None
+    response: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def viewer(self) -> User:
+        if self.user is None:
+            raise Unauthenticated(
+                "Send `Authorization: Bearer <token>`; create a token with `chorus tokens create`."
+            )
+        return self.user
+
+    def db(self) -> AsyncSession:
+        """A short-lived session: resolvers run concurrently, and an AsyncSession must not."""
+        return self.services.sessions()
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        from resolvers.loaders import Loaders
+
+        return Loaders(self.services.sessions)
+
+    def scope(self, user_id: int | None) -> int:
+        """The user whose data a request reads: the viewer's own, or any for an admin."""
+        viewer = self.viewer
+        if user_id is None or user_id == viewer.id:
+            return viewer.id
+        if not viewer.is_admin:
+            raise Forbidden("Only an admin may read another user's data; leave `userId` out.")
+        return user_id
+
+
+Info = StrawberryInfo[Context, None]

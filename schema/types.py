@@ -1,0 +1,278 @@
+"""The object types of the API. They say nothing of storage: resolvers build them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from resolvers.context import Info
+from schema.enums import ExampleStatus, FineTuneStatus, Genre, SessionStatus, VotingStrategy
+from schema.node import Node
+from schema.pagination import PageInfo
+
+Counter = Callable[[], Awaitable[int]]
+
+
+@strawberry.type
+class User(Node):
+    user_id: int = strawberry.field(
+        description="The numeric user id used by the REST endpoints and by history records."
+    )
+    name: str
+    is_admin: bool
+
+
+@strawberry.type
+class Teacher:
+    name: str = strawberry.field(description="Unique name of the teacher in this ensemble.")
+    provider: str = strawberry.field(
+        description="Wire protocol: openai, gemini, ollama, tgi, anthropic or offline."
+    )
+    model: str
+    available: bool
+    offline: bool = strawberry.field(description="Writes locally, without a language model.")
+    max_concurrency: int
+    average_latency_ms: float | None = strawberry.field(
+        description="Mean latency of this teacher's calls since the server started."
+    )
+
+
+@strawberry.type
+class GenreInfo:
+    genre: Genre
+    label: str
+    prompts: list[str]
+
+
+@strawberry.type
+class ModelPerformance:
+    model: str
+    wins: int = strawberry.field(description="Examples this model's output won.")
+    average_quality: float = strawberry.field(
+        description="Mean final quality of the examples it won."
+    )
+    total_quality: float = strawberry.field(
+        description="Sum of final quality of the examples it won."
+    )
+
+
+@strawberry.type
+class GenreCount:
+    genre: Genre
+    count: int
+
+
+@strawberry.type
+class Vote:
+    voter: str
+    candidate: str
+
+
+@strawberry.type
+class TeacherOutput:
+    model: str
+    text: str | None
+    latency_ms: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    text_quality: float | None = strawberry.field(
+        description="Text-quality score of this output, 0-10; null when it failed."
+    )
+    error: str | None = strawberry.field(
+        description="Why this output failed or was excluded from the vote; null when it took part."
+    )
+
+
+@strawberry.type
+class TrainingExample:
+    db_id: strawberry.Private[int]
+    index: int
+    genre: Genre
+    prompt: str
+    style: str | None
+    status: ExampleStatus
+    winner: str | None
+    text: str | None
+    text_quality: float | None
+    confidence: float | None
+    final_quality: float | None
+    saved_story_id: strawberry.ID | None
+    stored_in_memory: bool
+    error: str | None
+    best_parameters: JSON | None = strawberry.field(
+        description="The winning model, the ensemble's confidence, each model's score and the "
+        "winner's generation parameters."
+    )
+
+    @strawberry.field
+    async def votes(self, info: Info) -> list[Vote]:
+        return await info.context.loaders.votes.load(self.db_id)
+
+    @strawberry.field
+    async def outputs(self, info: Info) -> list[TeacherOutput]:
+        return await info.context.loaders.outputs.load(self.db_id)
+
+
+@strawberry.type
+class TrainingExampleEdge:
+    node: TrainingExample
+    cursor: str
+
+
+@strawberry.type
+class TrainingExampleConnection:
+    edges: list[TrainingExampleEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type(
+    description="One training session: the full record of the original training_history table "
+    "and more."
+)
+class TrainingSession(Node):
+    db_id: strawberry.Private[int]
+    session_id: str = strawberry.field(description="Non-sequential unique id (uuid4 hex).")
+    user_id: int
+    status: SessionStatus
+    num_examples_requested: int
+    num_examples_successful: int
+    num_examples_failed: int
+    genres_selected: list[Genre]
+    stored_in_memory: bool
+    saved_to_database: bool
+    stories_saved_count: int
+    average_quality: float | None
+    min_quality: float | None
+    max_quality: float | None
+    best_performing_model: str | None
+    voting_strategy: VotingStrategy
+    teachers: list[str]
+    total_time_seconds: int | None
+    training_examples_before: int
+    training_examples_after: int | None
+    fine_tuning_triggered: bool
+    fine_tuning_examples: int = strawberry.field(
+        description="Examples this session added toward fine-tuning (final quality >= 7.0)."
+    )
+    started_at: datetime
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    seed: int | None
+    error: str | None = strawberry.field(description="Why the session failed, when it did.")
+
+    @strawberry.field
+    async def model_performance(self, info: Info) -> list[ModelPerformance]:
+        return await info.context.loaders.model_performance.load(self.db_id)
+
+    @strawberry.field
+    async def genre_distribution(self, info: Info) -> list[GenreCount]:
+        return await info.context.loaders.genre_distribution.load(self.db_id)
+
+    @strawberry.field
+    async def examples(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> TrainingExampleConnection:
+        from resolvers.sessions import session_examples
+
+        return await session_examples(info, self.db_id, first, after)
+
+
+@strawberry.type
+class TrainingSessionEdge:
+    node: TrainingSession
+    cursor: str
+
+
+@strawberry.type
+class TrainingSessionConnection:
+    edges: list[TrainingSessionEdge]
+    page_info: PageInfo
+    counter: strawberry.Private[Counter]
+
+    @strawberry.field(description="Sessions matching the filter, on every page together.")
+    async def total_count(self) -> int:
+        return await self.counter()
+
+
+@strawberry.type
+class TrainingStats:
+    total_sessions: int
+    total_examples_generated: int
+    total_stories_saved: int
+    average_quality: float | None
+    total_training_time_seconds: int
+    fine_tuning_sessions_count: int
+    fine_tuning_examples: int = strawberry.field(
+        description="Examples collected toward fine-tuning (final quality >= 7.0), all sessions."
+    )
+    until_next_fine_tuning: int = strawberry.field(
+        description="Examples still needed until the next fine-tuning run (threshold 50)."
+    )
+
+
+@strawberry.type
+class ModelLeaderboardEntry:
+    model: str
+    wins: int
+    average_quality: float
+    sessions: int
+
+
+@strawberry.type
+class QualityPoint:
+    day: datetime
+    sessions: int
+    average_quality: float | None
+
+
+@strawberry.type
+class Story(Node):
+    title: str
+    genre: Genre
+    content: str
+    quality: float
+    model: str
+    auto_generated: bool
+    session_id: str | None
+    created_at: datetime
+
+
+@strawberry.type
+class StoryEdge:
+    node: Story
+    cursor: str
+
+
+@strawberry.type
+class StoryConnection:
+    edges: list[StoryEdge]
+    page_info: PageInfo
+    counter: strawberry.Private[Counter]
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.counter()
+
+
+@strawberry.type
+class FineTuneJob(Node):
+    status: FineTuneStatus
+    backend: str
+    num_examples: int
+    triggered_by_session_id: str | None
+    dataset_url: str | None = strawberry.field(
+        description="Where the JSONL dataset of this job can be downloaded (chat-messages format)."
+    )
+    preference_dataset_url: str | None = strawberry.field(
+        description="The preference pairs (chosen/rejected) of the same examples, as JSONL."
+    )
+    external_job_id: str | None
+    fine_tuned_model: str | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None

@@ -1,0 +1,44 @@
+"""Bearer-token authentication for GraphQL, REST and websockets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models.errors import Unauthenticated
+from models.tables import User
+from models.users import authenticate
+
+HINT = "Send `Authorization: Bearer <token>`; create a token with `chorus tokens create NAME`."
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value; None when there is none."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def user_for(
+    sessions: async_sessionmaker[AsyncSession], authorization: str | None
+) -> User | None:
+    token = bearer_token(authorization)
+    if token is None:
+        return None
+    async with sessions() as db:
+        return await authenticate(db, token)
+
+
+async def require_user(
+    sessions: async_sessionmaker[AsyncSession], headers: Mapping[str, str]
+) -> User:
+    user = await user_for(sessions, headers.get("authorization"))
+    if user is None:
+        raise Unauthenticated(
+            "Unknown or revoked token. " + HINT if headers.get("authorization") else HINT
+        )
+    return user

@@ -1,0 +1,45 @@
+"""Settings, read once at start from `CHORUS_*` environment variables and an optional `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CHORUS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./chorus.db"
+    broadcast_url: str = "memory://"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    teachers_file: Path | None = None
+    offline_latency_ms: int = Field(300, ge=0)
+    max_concurrent_examples: int = Field(8, ge=1, le=256)
+    max_running_sessions_per_user: int = Field(2, ge=1)
+    event_retention_days: int = Field(30, ge=1)
+    data_dir: Path = Path("./chorus-data")
+    fine_tune_backend: Literal["export", "openai"] = "export"
+    fine_tune_base_url: str | None = None
+    fine_tune_api_key_env: str = "OPENAI_API_KEY"
+    fine_tune_base_model: str = "gpt-4o-mini-2024-07-18"
+    dashboard_dir: Path = Path("client-examples/dashboard/dist")
+
+    query_depth_limit: int = Field(12, ge=2)
+    query_max_tokens: int = Field(2000, ge=100)
+    query_max_aliases: int = Field(30, ge=1)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value

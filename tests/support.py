@@ -1,0 +1,66 @@
+"""Helpers for tests: users with tokens, and GraphQL calls that fail loudly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from models.engine import session_factory
+from models.users import create_token, create_user
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    name: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def make_account(engine: AsyncEngine, name: str, *, admin: bool = False) -> Account:
+    async with session_factory(engine)() as db:
+        user = await create_user(db, name, is_admin=admin)
+        token = await create_token(db, user)
+        await db.commit()
+        return Account(id=user.id, name=user.name, token=token)
+
+
+async def graphql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    account: Account | None = None,
+) -> dict[str, Any]:
+    """The whole response body: `data` and, when there are any, `errors`."""
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers=account.headers if account else {},
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def graphql_data(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    account: Account | None = None,
+) -> dict[str, Any]:
+    body = await graphql(client, query, variables, account=account)
+    assert "errors" not in body, body["errors"]
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    return [error.get("extensions", {}).get("code") for error in body.get("errors", [])]
