@@ -1,0 +1,298 @@
+"""Sessions run end to end with real teachers (offline, and over HTTP against the fake
+provider server), and the stored record agrees with itself."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from models.engine import session_factory
+from models.enums import ExampleStatus, FineTuneStatus, Genre, SessionStatus, VotingStrategy
+from models.events import TrainingEvent
+from models.tables import (
+    FineTuneJob,
+    MemoryEntry,
+    SessionGenreCount,
+    SessionModelStats,
+    Story,
+    TeacherOutput,
+    TrainingExample,
+    TrainingHistory,
+    Vote,
+)
+from tests.factories import add_session
+from tests.fake_provider import FakeProvider, hang, server_error
+from tests.support import make_account
+from trainer.events import CollectingSink, Emitter
+from trainer.plan import make_plan
+from trainer.recorder import create_session
+from trainer.session import RunnerOptions, SessionRunner
+from trainer.teachers.base import Teacher, TeacherConfig
+from trainer.teachers.ensemble import build_ensemble
+from trainer.teachers.offline import offline_ensemble
+from trainer.teachers.retry import RetryPolicy
+from trainer.training import train
+
+
+def offline_teachers(latency_ms: int = 0) -> dict[str, Teacher]:
+    teachers = build_ensemble(offline_ensemble(), env={}, offline_latency_ms=latency_ms)
+    return {teacher.name: teacher for teacher in teachers}
+
+
+async def assert_record_agrees(engine: AsyncEngine, history_id: int) -> None:
+    """The session's summary is exactly what its stored examples say."""
+    async with session_factory(engine)() as db:
+        history = await db.get(TrainingHistory, history_id)
+        assert history is not None
+        examples = (
+            await db.scalars(
+                select(TrainingExample).where(TrainingExample.history_id == history_id)
+            )
+        ).all()
+        won = [e for e in examples if e.status is ExampleStatus.SUCCEEDED]
+        qualities = [e.final_quality for e in won if e.final_quality is not None]
+        assert history.num_examples_successful == len(won)
+        assert history.num_examples_failed == len(examples) - len(won)
+        if qualities:
+            assert history.average_quality == round(sum(qualities) / len(qualities), 1)
+            assert history.min_quality == round(min(qualities), 1)
+            assert history.max_quality == round(max(qualities), 1)
+        wins = Counter(e.winner for e in won)
+        stats = {
+            row.model: row
+            for row in await db.scalars(
+                select(SessionModelStats).where(SessionModelStats.history_id == history_id)
+            )
+        }
+        for model, row in stats.items():
+            assert row.wins == wins.get(model, 0)
+            assert row.total_quality == pytest.approx(
+                sum(e.final_quality or 0 for e in won if e.winner == model)
+            )
+        if wins:
+            top = max(wins.values())
+            assert wins[history.best_performing_model] == top
+        performance = json.loads(history.model_performance_json or "{}")
+        assert {m: p["count"] for m, p in performance.items()} == dict(wins)
+        genres = Counter(e.genre for e in examples)
+        counted = {
+            row.genre: row.count
+            for row in await db.scalars(
+                select(SessionGenreCount).where(SessionGenreCount.history_id == history_id)
+            )
+        }
+        assert counted == dict(genres)
+        assert json.loads(history.genre_distribution_json or "{}") == {
+            g.name: n for g, n in genres.items()
+        }
+        stories = (
+            await db.scalars(select(Story).where(Story.session_id == history.session_id))
+        ).all()
+        assert history.stories_saved_count == len(stories)
+        assert {s.id for s in stories} == {e.saved_story_id for e in won if e.saved_story_id}
+        if history.saved_to_database:
+            assert all((e.final_quality or 0) >= 8.0 for e in won if e.saved_story_id)
+            assert all(e.saved_story_id for e in won if (e.final_quality or 0) >= 8.0)
+        collected = [e for e in won if (e.final_quality or 0) >= 7.0]
+        assert history.fine_tuning_examples == len(collected)
+        assert history.training_examples_after == history.training_examples_before + len(collected)
+        memory = (
+            await db.scalars(
+                select(MemoryEntry).where(MemoryEntry.example_id.in_([e.id for e in examples]))
+            )
+        ).all()
+        assert len(memory) == (len(collected) if history.stored_in_memory else 0)
+        for example in examples:
+            outputs = (
+                await db.scalars(
+                    select(TeacherOutput).where(TeacherOutput.example_id == example.id)
+                )
+            ).all()
+            assert len(outputs) == len(json.loads(history.teachers_json))
+            if example.status is ExampleStatus.SUCCEEDED:
+                valid = [o for o in outputs if o.error is None]
+                assert example.winner in {o.model for o in valid}
+                votes = (await db.scalars(select(Vote).where(Vote.example_id == example.id))).all()
+                assert all(v.voter != v.candidate for v in votes)
+            else:
+                assert all(o.error for o in outputs)
+
+
+async def test_an_offline_session_of_fifty_examples(engine: AsyncEngine) -> None:
+    alice = await make_account(engine, "alice")
+    # Earlier sessions collected 40 examples, so this one crosses 50 and triggers fine-tuning.
+    await add_session(engine, alice.id, fine_tuning_examples=40)
+    teachers = offline_teachers()
+    plan = make_plan(
+        list(teachers.values()),
+        num_examples=50,
+        genres=[Genre.FANTASY, Genre.HORROR],
+        save_to_database=True,
+        store_in_memory=True,
+        seed=7,
+    )
+    sink = CollectingSink()
+    sessions = session_factory(engine)
+    history = await train(sessions, alice.id, plan, teachers, sink, options=RunnerOptions(8))
+
+    assert history.status is SessionStatus.COMPLETED
+    assert history.num_examples_requested == 50
+    assert history.num_examples_successful + history.num_examples_failed == 50
+    assert history.num_examples_successful > 40
+    assert history.training_examples_before == 40
+    assert history.fine_tuning_triggered is True
+    assert history.completed_at is not None
+    await assert_record_agrees(engine, history.id)
+
+    async with sessions() as db:
+        jobs = (await db.scalars(select(FineTuneJob))).all()
+    assert len(jobs) == 1
+    assert jobs[0].triggered_by_session_id == history.session_id
+    assert jobs[0].num_examples == 50
+    assert jobs[0].status is FineTuneStatus.QUEUED
+
+    events = sink.events
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert events[0].type == "SessionStarted"
+    assert events[-1].type == "SessionFinished"
+    assert events[-1].payload == {"status": "COMPLETED"}
+    kinds = Counter(e.type for e in events)
+    assert kinds["ExampleStarted"] == 50
+    assert kinds["TeacherResponded"] == 50 * 7
+    assert kinds["ExampleScored"] + kinds["ExampleFailed"] == 50
+    assert kinds["SessionProgress"] == 50
+    assert kinds["FineTuningTriggered"] == 1
+    assert kinds["VoteCast"] > 0
+    genres = {e.payload["genre"] for e in events if e.type == "ExampleStarted"}
+    assert genres == {"FANTASY", "HORROR"}
+    # Every example's events stay between its start and its score.
+    for index in range(50):
+        mine = [e for e in events if e.payload.get("index") == index]
+        assert mine[0].type == "ExampleStarted"
+        assert mine[-1].type in ("ExampleScored", "ExampleFailed")
+    last_progress = [e for e in events if e.type == "SessionProgress"][-1]
+    assert last_progress.payload["etaSeconds"] == 0.0
+
+
+async def test_the_same_seed_gives_the_same_session(engine: AsyncEngine) -> None:
+    alice = await make_account(engine, "alice")
+    teachers = offline_teachers()
+    sessions = session_factory(engine)
+    results = []
+    for _ in range(2):
+        plan = make_plan(list(teachers.values()), num_examples=6, seed=42)
+        history = await train(sessions, alice.id, plan, teachers, CollectingSink())
+        async with sessions() as db:
+            rows = (
+                await db.execute(
+                    select(TrainingExample.genre, TrainingExample.prompt, TrainingExample.winner)
+                    .where(TrainingExample.history_id == history.id)
+                    .order_by(TrainingExample.index)
+                )
+            ).all()
+        results.append([tuple(row) for row in rows])
+    assert results[0] == results[1]
+    assert len({genre for genre, _, _ in results[0]}) == 6
+
+
+class ProgressWatcher(CollectingSink):
+    """Collects events and signals once `after` examples have finished."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+        self.reached = asyncio.Event()
+
+    async def emit(self, event: TrainingEvent) -> None:
+        await super().emit(event)
+        if sum(e.type == "SessionProgress" for e in self.events) >= self.after:
+            self.reached.set()
+
+
+async def test_cancelling_keeps_finished_examples(engine: AsyncEngine) -> None:
+    alice = await make_account(engine, "alice")
+    teachers = offline_teachers(latency_ms=40)
+    sessions = session_factory(engine)
+    plan = make_plan(list(teachers.values()), num_examples=200, seed=1)
+    async with sessions() as db:
+        history = await create_session(db, alice.id, plan)
+        await db.commit()
+    sink = ProgressWatcher(after=5)
+    runner = SessionRunner(
+        sessions, history.id, teachers, Emitter(history.session_id, sink), options=RunnerOptions(4)
+    )
+    task = asyncio.create_task(runner.run())
+    await sink.reached.wait()
+    runner.cancel()
+    assert await task is SessionStatus.CANCELLED
+
+    async with sessions() as db:
+        stored = await db.get(TrainingHistory, history.id)
+        count = await db.scalar(
+            select(func.count()).where(TrainingExample.history_id == history.id)
+        )
+    assert stored is not None
+    assert stored.status is SessionStatus.CANCELLED
+    assert 5 <= (count or 0) < 200
+    assert stored.num_examples_successful + stored.num_examples_failed == count
+    assert sink.events[-1].type == "SessionFinished"
+    assert sink.events[-1].payload == {"status": "CANCELLED"}
+    assert [e.seq for e in sink.events] == list(range(1, len(sink.events) + 1))
+    await assert_record_agrees(engine, history.id)
+
+
+async def test_a_session_over_every_protocol_with_faults(engine: AsyncEngine) -> None:
+    alice = await make_account(engine, "alice")
+    env = {"KEY": "secret"}
+    with FakeProvider() as fake:
+        configs = [
+            TeacherConfig("gpt", "openai", "gpt-x", fake.base_url("openai"), "KEY"),
+            TeacherConfig("groq", "openai", "llama-x", fake.base_url("openai"), "KEY"),
+            TeacherConfig("gemini", "gemini", "gemini-x", fake.base_url("gemini"), "KEY"),
+            TeacherConfig("ollama", "ollama", "llama3", fake.base_url("ollama")),
+            TeacherConfig("tgi", "tgi", "tgi", fake.base_url("tgi")),
+            TeacherConfig("claude", "anthropic", "claude-x", fake.base_url("anthropic"), "KEY"),
+            TeacherConfig(
+                "flaky", "openai", "flaky-x", fake.base_url("openai"), "KEY", timeout_s=0.3
+            ),
+        ]
+        retry = RetryPolicy(max_attempts=2, base_wait_s=0.01, max_wait_s=0.05, max_total_s=1)
+        built = build_ensemble(configs, env=env, retry=retry)
+        teachers = {t.name: t for t in built}
+        # The flaky teacher hangs past its timeout every time; Gemini fails twice with 500s.
+        fake.faults.plan("flaky-x", *[hang(2.0)] * 40)
+        fake.faults.plan("gemini-x", server_error(500), server_error(500), server_error(500))
+        plan = make_plan(built, num_examples=4, voting=VotingStrategy.JURY, seed=3)
+        sink = CollectingSink()
+        try:
+            history = await train(
+                session_factory(engine), alice.id, plan, teachers, sink, options=RunnerOptions(2)
+            )
+        finally:
+            for teacher in built:
+                await teacher.aclose()
+    assert history.status is SessionStatus.COMPLETED
+    assert history.num_examples_successful == 4
+    await assert_record_agrees(engine, history.id)
+    async with session_factory(engine)() as db:
+        flaky = (
+            await db.scalars(select(TeacherOutput).where(TeacherOutput.model == "flaky"))
+        ).all()
+        protocols = (
+            await db.scalars(
+                select(TeacherOutput.model).where(
+                    TeacherOutput.error.is_(None), TeacherOutput.model != "flaky"
+                )
+            )
+        ).all()
+    assert len(flaky) == 4
+    assert all(o.error == "no answer within 0.3s" for o in flaky)
+    assert {"gpt", "groq", "ollama", "tgi", "claude"} <= set(protocols)
+    responded = [e for e in sink.events if e.type == "TeacherResponded"]
+    assert len(responded) == 4 * 7
+    assert any(e.payload["model"] == "flaky" and not e.payload["ok"] for e in responded)

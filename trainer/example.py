@@ -1,0 +1,172 @@
+"""One example: every teacher writes the story, invalid outputs are set aside, the ensemble
+votes, and the winner is scored. Nothing here touches the database."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from models.enums import VotingStrategy
+from trainer.catalog import GENRE_LABELS, Sample
+from trainer.events import Emitter
+from trainer.quality import final_quality, text_quality
+from trainer.teachers.base import GenerationRequest, Teacher, TeacherError
+from trainer.validity import invalid_reason
+from trainer.voting import ScoredOutput, VoteResult, vote
+
+SYSTEM = (
+    "You are a skilled fiction writer. Write one complete, original {genre} story of about "
+    "120 to 250 words. Answer with the story only: no title, no preamble, no commentary."
+)
+
+
+def writing_request(sample: Sample, seed: int) -> GenerationRequest:
+    prompt = sample.prompt if not sample.style else f"{sample.prompt}\nStyle: {sample.style}."
+    return GenerationRequest(
+        system=SYSTEM.format(genre=GENRE_LABELS[sample.genre].lower()), prompt=prompt, seed=seed
+    )
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """What one teacher gave for one example; `error` says why it did not take part."""
+
+    teacher: str
+    text: str | None
+    latency_ms: int
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    text_quality: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ExampleOutcome:
+    index: int
+    sample: Sample
+    outputs: tuple[OutputRecord, ...]
+    result: VoteResult | None
+    text: str | None = None
+    text_quality: float | None = None
+    final_quality: float | None = None
+    best_parameters: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.result is not None
+
+    @property
+    def winner(self) -> str | None:
+        return self.result.winner if self.result else None
+
+    @property
+    def confidence(self) -> float | None:
+        return self.result.confidence if self.result else None
+
+    def weakest_valid_output(self) -> OutputRecord | None:
+        """The lowest-scored valid output other than the winner: a preference pair's loser."""
+        losers = [
+            output
+            for output in self.outputs
+            if output.error is None and output.teacher != self.winner
+        ]
+        return min(losers, key=lambda o: (o.text_quality or 0.0, o.teacher), default=None)
+
+
+def example_seed(session_seed: int, index: int) -> int:
+    return random.Random(f"{session_seed}:{index}").randrange(2**31)
+
+
+async def _write(teacher: Teacher, request: GenerationRequest) -> OutputRecord:
+    started = time.perf_counter()
+    try:
+        generation = await teacher.generate(request)
+    except TeacherError as error:
+        elapsed = round((time.perf_counter() - started) * 1000)
+        return OutputRecord(teacher.name, None, elapsed, error=error.reason)
+    reason = invalid_reason(generation.text)
+    return OutputRecord(
+        teacher=teacher.name,
+        text=generation.text,
+        latency_ms=generation.latency_ms,
+        prompt_tokens=generation.prompt_tokens,
+        completion_tokens=generation.completion_tokens,
+        text_quality=None if reason else text_quality(generation.text),
+        error=f"invalid: {reason}" if reason else None,
+    )
+
+
+async def run_example(
+    index: int,
+    sample: Sample,
+    teachers: Sequence[Teacher],
+    voting: VotingStrategy,
+    session_seed: int,
+    emitter: Emitter,
+) -> ExampleOutcome:
+    """Write, check, vote and score one example, emitting its events as they happen."""
+    seed = example_seed(session_seed, index)
+    await emitter.emit(
+        "ExampleStarted",
+        index=index,
+        genre=sample.genre.name,
+        prompt=sample.prompt,
+        style=sample.style,
+    )
+    request = writing_request(sample, seed)
+    outputs: list[OutputRecord] = []
+    for finished in asyncio.as_completed([_write(teacher, request) for teacher in teachers]):
+        output = await finished
+        outputs.append(output)
+        await emitter.emit(
+            "TeacherResponded",
+            index=index,
+            model=output.teacher,
+            ok=output.error is None,
+            latencyMs=output.latency_ms,
+            textQuality=output.text_quality,
+            error=output.error,
+        )
+    outputs.sort(key=lambda output: output.teacher)
+    valid = [
+        ScoredOutput(o.teacher, o.text, o.text_quality)
+        for o in outputs
+        if o.error is None and o.text is not None and o.text_quality is not None
+    ]
+    if not valid:
+        reasons = "; ".join(f"{o.teacher}: {o.error}" for o in outputs) or "no teachers"
+        return ExampleOutcome(
+            index, sample, tuple(outputs), None, error=f"no valid output ({reasons})"
+        )
+
+    judges: Mapping[str, Teacher] = {teacher.name: teacher for teacher in teachers}
+    result = await vote(valid, voting, prompt=sample.prompt, rng=random.Random(seed), judges=judges)
+    for cast in result.votes:
+        await emitter.emit("VoteCast", index=index, voter=cast.voter, candidate=cast.candidate)
+    winner = next(output for output in valid if output.teacher == result.winner)
+    config = judges[result.winner].config
+    return ExampleOutcome(
+        index=index,
+        sample=sample,
+        outputs=tuple(outputs),
+        result=result,
+        text=winner.text,
+        text_quality=winner.text_quality,
+        final_quality=final_quality(winner.text_quality, result.confidence),
+        best_parameters={
+            "winning_model": result.winner,
+            "ensemble_confidence": result.confidence,
+            "model_scores": result.model_scores,
+            "generation_params": {
+                "model": config.model,
+                "temperature": config.temperature,
+                "top_p": config.top_p,
+                "max_tokens": config.max_tokens,
+            },
+        },
+    )

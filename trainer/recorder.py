@@ -1,0 +1,354 @@
+"""Writing a session as it happens: each finished example, with its outputs, votes, story,
+memory entry and the session's aggregates, in one transaction, so a crash loses at most the
+examples in flight and the summary always agrees with the examples stored."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.base import utcnow
+from models.enums import ExampleStatus, FineTuneStatus, Genre, SessionStatus
+from models.history import FINE_TUNING_THRESHOLD, fine_tuning_examples_collected
+from models.tables import (
+    FineTuneJob,
+    MemoryEntry,
+    SessionGenreCount,
+    SessionModelStats,
+    Story,
+    TeacherOutput,
+    TrainingExample,
+    TrainingHistory,
+    User,
+    Vote,
+)
+from trainer.catalog import GENRE_LABELS
+from trainer.example import ExampleOutcome
+from trainer.plan import SessionPlan
+from trainer.tally import (
+    FINE_TUNING_MIN_QUALITY,
+    STORY_MIN_QUALITY,
+    ModelTally,
+    SessionTally,
+    one_decimal,
+)
+
+
+async def create_session(
+    db: AsyncSession,
+    user_id: int,
+    plan: SessionPlan,
+    *,
+    status: SessionStatus = SessionStatus.QUEUED,
+    session_id: str | None = None,
+) -> TrainingHistory:
+    """The session's record, before its first example; committed by the caller."""
+    now = utcnow()
+    history = TrainingHistory(
+        user_id=user_id,
+        session_id=session_id or uuid.uuid4().hex,
+        num_examples_requested=plan.num_examples,
+        num_examples_successful=0,
+        num_examples_failed=0,
+        genres_selected=json.dumps([genre.name for genre in plan.genres]),
+        stored_in_memory=plan.store_in_memory,
+        saved_to_database=plan.save_to_database,
+        stories_saved_count=0,
+        model_performance_json="{}",
+        genre_distribution_json="{}",
+        training_examples_before=await fine_tuning_examples_collected(db, user_id),
+        fine_tuning_triggered=False,
+        started_at=now,
+        created_at=now,
+        status=status,
+        voting_strategy=plan.voting,
+        teachers_json=json.dumps(list(plan.teachers)),
+        fine_tuning_examples=0,
+        seed=plan.seed,
+    )
+    db.add(history)
+    await db.flush()
+    # Every teacher of the session has its row from the start, so leaderboards count the
+    # sessions a model took part in, not only those it won.
+    db.add_all(
+        SessionModelStats(history_id=history.id, model=name, wins=0, total_quality=0.0)
+        for name in plan.teachers
+    )
+    await db.flush()
+    return history
+
+
+def plan_of(history: TrainingHistory) -> SessionPlan:
+    return SessionPlan(
+        num_examples=history.num_examples_requested,
+        genres=tuple(Genre[name] for name in json.loads(history.genres_selected or "[]")),
+        teachers=tuple(json.loads(history.teachers_json)),
+        voting=history.voting_strategy,
+        seed=history.seed if history.seed is not None else 0,
+        store_in_memory=history.stored_in_memory,
+        save_to_database=history.saved_to_database,
+    )
+
+
+@dataclass(frozen=True)
+class RecordedExample:
+    tally: SessionTally
+    example_id: int
+    story_id: int | None
+    stored_in_memory: bool
+    fine_tune_job_id: int | None
+    examples_collected: int
+
+
+def _title(outcome: ExampleOutcome) -> str:
+    prompt = outcome.sample.prompt.rstrip(".")
+    if len(prompt) > 120:
+        prompt = prompt[:117].rsplit(" ", 1)[0] + "..."
+    return f"{GENRE_LABELS[outcome.sample.genre]}: {prompt}"
+
+
+async def record_example(
+    db: AsyncSession,
+    history: TrainingHistory,
+    plan: SessionPlan,
+    tally: SessionTally,
+    outcome: ExampleOutcome,
+    *,
+    fine_tune_backend: str,
+    now: datetime | None = None,
+) -> RecordedExample:
+    """Store one finished example and bring the session's summary up to date; commits."""
+    now = now or utcnow()
+    # Serialises a user's concurrent sessions on MySQL, so that two of them cannot both
+    # trigger the same fine-tuning run; SQLite serialises writers by itself.
+    await db.execute(select(User.id).where(User.id == history.user_id).with_for_update())
+    quality = outcome.final_quality
+    succeeded = outcome.succeeded and quality is not None
+    collects = succeeded and quality is not None and quality >= FINE_TUNING_MIN_QUALITY
+    saves_story = (
+        succeeded and plan.save_to_database and quality is not None and quality >= STORY_MIN_QUALITY
+    )
+    remembers = collects and plan.store_in_memory
+
+    story_id = None
+    if saves_story and outcome.text is not None and outcome.winner is not None:
+        story = Story(
+            user_id=history.user_id,
+            title=_title(outcome),
+            genre=outcome.sample.genre,
+            content=outcome.text,
+            quality=round(quality or 0.0, 2),
+            model=outcome.winner,
+            auto_generated=True,
+            session_id=history.session_id,
+            created_at=now,
+        )
+        db.add(story)
+        await db.flush()
+        story_id = story.id
+
+    example = TrainingExample(
+        history_id=history.id,
+        index=outcome.index,
+        genre=outcome.sample.genre,
+        prompt=outcome.sample.prompt,
+        style=outcome.sample.style,
+        status=ExampleStatus.SUCCEEDED if succeeded else ExampleStatus.FAILED,
+        winner=outcome.winner,
+        text=outcome.text,
+        text_quality=outcome.text_quality,
+        confidence=outcome.confidence,
+        final_quality=quality,
+        best_parameters=outcome.best_parameters,
+        saved_story_id=story_id,
+        stored_in_memory=remembers,
+        error=outcome.error,
+        created_at=now,
+    )
+    db.add(example)
+    await db.flush()
+    await _insert_many(
+        db,
+        TeacherOutput,
+        [
+            {
+                "example_id": example.id,
+                "model": output.teacher,
+                "text": output.text,
+                "latency_ms": output.latency_ms,
+                "prompt_tokens": output.prompt_tokens,
+                "completion_tokens": output.completion_tokens,
+                "text_quality": output.text_quality,
+                "error": output.error,
+            }
+            for output in outcome.outputs
+        ],
+    )
+    if outcome.result is not None:
+        await _insert_many(
+            db,
+            Vote,
+            [
+                {"example_id": example.id, "voter": v.voter, "candidate": v.candidate}
+                for v in outcome.result.votes
+            ],
+        )
+    if remembers and outcome.text is not None:
+        db.add(
+            MemoryEntry(
+                user_id=history.user_id,
+                example_id=example.id,
+                genre=outcome.sample.genre,
+                text=outcome.text,
+                quality=round(quality or 0.0, 2),
+                created_at=now,
+            )
+        )
+
+    collected_before = await fine_tuning_examples_collected(db, history.user_id)
+    collected = collected_before + int(collects)
+    job_id = None
+    if collected // FINE_TUNING_THRESHOLD > collected_before // FINE_TUNING_THRESHOLD:
+        job = FineTuneJob(
+            user_id=history.user_id,
+            status=FineTuneStatus.QUEUED,
+            backend=fine_tune_backend,
+            num_examples=collected,
+            triggered_by_session_id=history.session_id,
+            created_at=now,
+        )
+        db.add(job)
+        await db.flush()
+        job_id = job.id
+
+    genre = outcome.sample.genre
+    if succeeded and outcome.winner is not None and quality is not None:
+        new_tally = tally.with_success(
+            genre, outcome.winner, quality, story_saved=story_id is not None
+        )
+    else:
+        new_tally = tally.with_failure(genre)
+    await _write_summary(db, history, new_tally, collected, job_id is not None, now)
+    await _count_genre(db, history.id, genre, first=genre not in tally.genres)
+    if succeeded and outcome.winner is not None:
+        await _count_win(db, history.id, outcome.winner, new_tally.models[outcome.winner])
+    await db.commit()
+    return RecordedExample(new_tally, example.id, story_id, remembers, job_id, collected)
+
+
+async def _insert_many(
+    db: AsyncSession, table: type[object], rows: Sequence[dict[str, object]]
+) -> None:
+    if rows:
+        await db.execute(insert(table), list(rows))
+
+
+async def _write_summary(
+    db: AsyncSession,
+    history: TrainingHistory,
+    tally: SessionTally,
+    collected: int,
+    triggered: bool,
+    now: datetime,
+) -> None:
+    values: dict[str, object] = {
+        "num_examples_successful": tally.successful,
+        "num_examples_failed": tally.failed,
+        "average_quality": one_decimal(tally.average_quality),
+        "min_quality": one_decimal(tally.min_quality),
+        "max_quality": one_decimal(tally.max_quality),
+        "best_performing_model": tally.best_performing_model,
+        "model_performance_json": tally.model_performance_json(),
+        "genre_distribution_json": tally.genre_distribution_json(),
+        "stories_saved_count": tally.stories_saved,
+        "fine_tuning_examples": tally.fine_tuning_examples,
+        "training_examples_after": collected,
+        "total_time_seconds": max(0, round((now - history.started_at).total_seconds())),
+        "updated_at": now,
+    }
+    if triggered:
+        values["fine_tuning_triggered"] = True
+    await db.execute(update(TrainingHistory).where(TrainingHistory.id == history.id).values(values))
+
+
+async def _count_genre(db: AsyncSession, history_id: int, genre: Genre, *, first: bool) -> None:
+    if first:
+        db.add(SessionGenreCount(history_id=history_id, genre=genre, count=1))
+        await db.flush()
+        return
+    await db.execute(
+        update(SessionGenreCount)
+        .where(SessionGenreCount.history_id == history_id, SessionGenreCount.genre == genre)
+        .values(count=SessionGenreCount.count + 1)
+    )
+
+
+async def _count_win(db: AsyncSession, history_id: int, model: str, tally: ModelTally) -> None:
+    values = {"wins": tally.wins, "total_quality": tally.total_quality}
+    result = await db.execute(
+        update(SessionModelStats)
+        .where(SessionModelStats.history_id == history_id, SessionModelStats.model == model)
+        .values(values)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        db.add(SessionModelStats(history_id=history_id, model=model, **values))
+        await db.flush()
+
+
+async def tally_of(db: AsyncSession, history_id: int) -> SessionTally:
+    """The aggregates of the examples already stored: where a resumed session starts from."""
+    rows = (
+        await db.execute(
+            select(
+                TrainingExample.genre,
+                TrainingExample.status,
+                TrainingExample.winner,
+                TrainingExample.final_quality,
+                TrainingExample.saved_story_id,
+            )
+            .where(TrainingExample.history_id == history_id)
+            .order_by(TrainingExample.index)
+        )
+    ).all()
+    tally = SessionTally()
+    for genre, status, winner, quality, story_id in rows:
+        if status is ExampleStatus.SUCCEEDED and winner is not None and quality is not None:
+            tally = tally.with_success(genre, winner, quality, story_saved=story_id is not None)
+        else:
+            tally = tally.with_failure(genre)
+    return tally
+
+
+async def recorded_indexes(db: AsyncSession, history_id: int) -> set[int]:
+    rows = await db.scalars(
+        select(TrainingExample.index).where(TrainingExample.history_id == history_id)
+    )
+    return set(rows)
+
+
+async def set_status(
+    db: AsyncSession,
+    history_id: int,
+    status: SessionStatus,
+    *,
+    error: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Move the session to `status`; a final status sets its completion time and duration."""
+    now = now or utcnow()
+    values: dict[str, object] = {"status": status, "updated_at": now, "error": error}
+    if status.is_final:
+        history = await db.get(TrainingHistory, history_id)
+        assert history is not None
+        values["completed_at"] = now
+        values["total_time_seconds"] = max(0, round((now - history.started_at).total_seconds()))
+        if history.training_examples_after is None:
+            values["training_examples_after"] = history.training_examples_before
+    await db.execute(update(TrainingHistory).where(TrainingHistory.id == history_id).values(values))
+    await db.commit()

@@ -1,0 +1,215 @@
+"""Running a session: examples in flight with bounded concurrency, each recorded as it
+finishes, events emitted in order, cancellation handled on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models.enums import SessionStatus
+from models.tables import TrainingHistory
+from trainer.catalog import Sample, Sampler
+from trainer.events import Emitter
+from trainer.example import ExampleOutcome, run_example
+from trainer.latency import LatencyBook
+from trainer.plan import SessionPlan
+from trainer.recorder import plan_of, record_example, recorded_indexes, set_status, tally_of
+from trainer.tally import SessionTally
+from trainer.teachers.base import Teacher
+
+logger = logging.getLogger("chorus.trainer")
+
+
+class FineTuneQueue(Protocol):
+    def submit(self, job_id: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    max_concurrent_examples: int = 8
+    fine_tune_backend: str = "export"
+
+
+class SessionRunner:
+    """Runs one stored session to its end. `cancel()` stops it: examples in flight are
+    dropped, finished ones are kept, and the session ends CANCELLED."""
+
+    _history: TrainingHistory
+    _plan: SessionPlan
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        history_id: int,
+        teachers: Mapping[str, Teacher],
+        emitter: Emitter,
+        *,
+        options: RunnerOptions = RunnerOptions(),
+        fine_tuner: FineTuneQueue | None = None,
+        latencies: LatencyBook | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._history_id = history_id
+        self._teachers = teachers
+        self._emitter = emitter
+        self._options = options
+        self._fine_tuner = fine_tuner
+        self._latencies = latencies or LatencyBook()
+        self._cancel_requested = False
+        self._work: asyncio.Task[None] | None = None
+        self._record_lock = asyncio.Lock()
+        self._example_seconds: list[float] = []
+        self._tally = SessionTally()
+        self._remaining = 0
+        self._recording: set[asyncio.Future[None]] = set()
+        self._final_status = SessionStatus.RUNNING
+
+    def cancel(self) -> None:
+        self._cancel_requested = True
+        if self._work is not None:
+            self._work.cancel()
+
+    async def run(self) -> SessionStatus:
+        """Run the remaining examples and finish the session; returns its final status."""
+        async with self._sessions() as db:
+            history = await db.get(TrainingHistory, self._history_id)
+            assert history is not None, f"session {self._history_id} is not stored"
+            plan = plan_of(history)
+            done = await recorded_indexes(db, history.id)
+            self._tally = await tally_of(db, history.id)
+            await set_status(db, history.id, SessionStatus.RUNNING)
+        self._history = history
+        self._plan = plan
+        await self._emitter.emit(
+            "SessionStarted",
+            numExamples=plan.num_examples,
+            teachers=list(plan.teachers),
+            votingStrategy=plan.voting.name,
+        )
+        samples = Sampler(plan.genres, plan.seed).sample_many(plan.num_examples)
+        todo = [index for index in range(plan.num_examples) if index not in done]
+        self._remaining = len(todo)
+        self._work = asyncio.create_task(self._run_examples(todo, samples))
+        status, error = SessionStatus.COMPLETED, None
+        try:
+            await self._work
+        except asyncio.CancelledError:
+            if not self._cancel_requested:
+                # The server is stopping: what finished is kept, and resumeTraining goes on.
+                await asyncio.shield(self._drain_then_finish(SessionStatus.INTERRUPTED, None))
+                raise
+            status = SessionStatus.CANCELLED
+        except Exception as exc:  # a bug must end the session visibly, not leave it RUNNING
+            logger.exception("session %s failed", history.session_id)
+            status, error = SessionStatus.FAILED, f"internal error: {exc}"
+        await asyncio.shield(self._drain_then_finish(status, error))
+        return self._final_status
+
+    async def _drain_then_finish(self, status: SessionStatus, error: str | None) -> None:
+        """Let finished examples that are still being written land, then close the session."""
+        while self._recording:
+            outcomes = await asyncio.gather(*self._recording, return_exceptions=True)
+            for failure in outcomes:
+                if isinstance(failure, Exception):
+                    logger.error("recording an example failed", exc_info=failure)
+                    status, error = SessionStatus.FAILED, f"internal error: {failure}"
+        if status is SessionStatus.COMPLETED and self._tally.successful == 0:
+            status, error = SessionStatus.FAILED, "no example produced a valid output"
+        self._final_status = status
+        await self._finish(status, error)
+
+    async def _run_examples(self, todo: list[int], samples: list[Sample]) -> None:
+        pending = iter(todo)
+        workers = min(self._options.max_concurrent_examples, len(todo))
+
+        async def worker() -> None:
+            for index in pending:
+                started = time.monotonic()
+                outcome = await run_example(
+                    index,
+                    samples[index],
+                    [self._teachers[name] for name in self._plan.teachers],
+                    self._plan.voting,
+                    self._plan.seed,
+                    self._emitter,
+                )
+                for output in outcome.outputs:
+                    self._latencies.record(output.teacher, output.latency_ms)
+                self._example_seconds.append(time.monotonic() - started)
+                # Recording is shielded: once an example is finished it is kept whole, even
+                # when the session is cancelled while it waits to be written.
+                recording = asyncio.ensure_future(self._record(outcome))
+                self._recording.add(recording)
+                recording.add_done_callback(self._recording.discard)
+                await asyncio.shield(recording)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(workers):
+                group.create_task(worker())
+
+    async def _record(self, outcome: ExampleOutcome) -> None:
+        async with self._record_lock:
+            async with self._sessions() as db:
+                recorded = await record_example(
+                    db,
+                    self._history,
+                    self._plan,
+                    self._tally,
+                    outcome,
+                    fine_tune_backend=self._options.fine_tune_backend,
+                )
+            self._tally = recorded.tally
+            self._remaining -= 1
+            if outcome.succeeded:
+                await self._emitter.emit(
+                    "ExampleScored",
+                    index=outcome.index,
+                    winner=outcome.winner,
+                    textQuality=outcome.text_quality,
+                    confidence=outcome.confidence,
+                    finalQuality=outcome.final_quality,
+                    savedToDatabase=recorded.story_id is not None,
+                    storedInMemory=recorded.stored_in_memory,
+                )
+            else:
+                await self._emitter.emit("ExampleFailed", index=outcome.index, error=outcome.error)
+            if recorded.fine_tune_job_id is not None:
+                await self._emitter.emit(
+                    "FineTuningTriggered",
+                    examplesCollected=recorded.examples_collected,
+                    jobId=recorded.fine_tune_job_id,
+                )
+                if self._fine_tuner is not None:
+                    self._fine_tuner.submit(recorded.fine_tune_job_id)
+            await self._emitter.emit(
+                "SessionProgress",
+                completed=self._tally.successful,
+                failed=self._tally.failed,
+                total=self._plan.num_examples,
+                etaSeconds=self._eta(),
+            )
+
+    def _eta(self) -> float | None:
+        if not self._example_seconds:
+            return None
+        if self._remaining <= 0:
+            return 0.0
+        recent = self._example_seconds[-50:]
+        per_example = sum(recent) / len(recent)
+        in_parallel = min(self._options.max_concurrent_examples, self._remaining)
+        return round(per_example * self._remaining / in_parallel, 1)
+
+    async def _finish(self, status: SessionStatus, error: str | None) -> None:
+        async with self._sessions() as db:
+            await set_status(db, self._history_id, status, error=error)
+        await self._emitter.emit("SessionFinished", status=status.name)
+
+    @property
+    def tally(self) -> SessionTally:
+        return self._tally
