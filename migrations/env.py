@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from models import tables  # noqa: F401  (registers the tables on Base.metadata)
 from models.base import Base
 from models.engine import create_engine
+from models.fulltext import include_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -20,6 +21,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        include_name=include_name,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

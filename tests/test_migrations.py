@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.base import Base
 from models.engine import create_engine
+from models.fulltext import include_name
 from server import migrate
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
 
@@ -32,7 +33,9 @@ async def empty_engine(
 
 
 def _differences(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_name": include_name}
+    )
     return list(compare_metadata(context, Base.metadata))
 
 
