@@ -13,6 +13,7 @@ prompt with the label of the longest story. Faults are planned per model name::
 
 A planned fault answers one request, in order; when none is left the model answers normally.
 TGI carries no model name, so its requests are planned and logged under `TGI_MODEL`.
+OpenAI's files and fine-tuning jobs are faked too, in `fake.fine_tuning` (`FakeFineTuning`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -502,6 +503,143 @@ class _Anthropic(Dialect):
         return {"type": "error", "error": {"type": kind, "message": message}}
 
 
+FILES_MODEL = "files"
+_FINE_TUNING_STEPS = ("validating_files", "queued", "running")
+
+
+@dataclass
+class FineTuningJob:
+    """A job of the fake fine-tuning API: `validating_files` when created, one step further
+    at each poll (`queued`, `running`), then `succeeded`, or `failed` with `failure`."""
+
+    id: str
+    model: str
+    training_file: str
+    suffix: str | None
+    failure: str | None
+    polls: int = 0
+
+    @property
+    def status(self) -> str:
+        if self.polls < len(_FINE_TUNING_STEPS):
+            return _FINE_TUNING_STEPS[self.polls]
+        return "failed" if self.failure else "succeeded"
+
+    def body(self) -> dict[str, Any]:
+        status = self.status
+        succeeded, failed = status == "succeeded", status == "failed"
+        return {
+            "object": "fine_tuning.job",
+            "id": self.id,
+            "model": self.model,
+            "training_file": self.training_file,
+            "status": status,
+            "fine_tuned_model": (
+                f"ft:{self.model}:fake-org:{self.suffix}:{self.id}" if succeeded else None
+            ),
+            "error": (
+                {"code": "invalid_training_file", "message": self.failure, "param": None}
+                if failed
+                else None
+            ),
+        }
+
+
+class FakeFineTuning:
+    """OpenAI's files and fine-tuning jobs API, keeping what was uploaded for tests to read.
+
+    Faults are planned as for chat: an upload under `FILES_MODEL`, a job's creation under its
+    base model, its polls under its id ("ftjob-1", "ftjob-2", ... in order of creation). Jobs
+    created while `failure` is set end failed with it as their error message.
+    """
+
+    def __init__(self, faults: Faults, requests: list[ReceivedRequest]) -> None:
+        self.files: dict[str, bytes] = {}
+        self.jobs: dict[str, FineTuningJob] = {}
+        self.failure: str | None = None
+        self._faults = faults
+        self._requests = requests
+        self._dialect = _OpenAI()
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/files", self._upload, methods=["POST"]),
+            Route("/v1/fine_tuning/jobs", self._create, methods=["POST"]),
+            Route("/v1/fine_tuning/jobs/{job_id}", self._poll, methods=["GET"]),
+        ]
+
+    def clear(self) -> None:
+        self.files.clear()
+        self.jobs.clear()
+        self.failure = None
+
+    async def _upload(self, request: Request) -> Response:
+        async with request.form() as form:
+            purpose, upload = form.get("purpose"), form.get("file")
+            filename, content = None, None
+            if isinstance(upload, UploadFile):
+                filename, content = upload.filename, await upload.read()
+        body = {"purpose": purpose, "filename": filename}
+        intercepted = await self._intercept(request, FILES_MODEL, body)
+        if intercepted is not None:
+            return intercepted
+        if content is None or purpose != "fine-tune":
+            return self._error(400, "Send `file` and `purpose=fine-tune` as multipart form data.")
+        file_id = f"file-{len(self.files) + 1}"
+        self.files[file_id] = content
+        return JSONResponse(
+            {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(content),
+                "filename": filename,
+                "purpose": purpose,
+            }
+        )
+
+    async def _create(self, request: Request) -> Response:
+        body = await request.json()
+        model = str(body.get("model", ""))
+        intercepted = await self._intercept(request, model, body)
+        if intercepted is not None:
+            return intercepted
+        training_file = body.get("training_file")
+        if training_file not in self.files:
+            return self._error(400, f"invalid training_file: {training_file}")
+        job_id = f"ftjob-{len(self.jobs) + 1}"
+        job = FineTuningJob(job_id, model, training_file, body.get("suffix"), self.failure)
+        self.jobs[job_id] = job
+        return JSONResponse(job.body())
+
+    async def _poll(self, request: Request) -> Response:
+        job_id = str(request.path_params["job_id"])
+        intercepted = await self._intercept(request, job_id, None)
+        if intercepted is not None:
+            return intercepted
+        job = self.jobs.get(job_id)
+        if job is None:
+            return self._error(404, f"No fine-tuning job found with id {job_id}.")
+        job.polls += 1
+        return JSONResponse(job.body())
+
+    async def _intercept(self, request: Request, model: str, body: Any) -> Response | None:
+        """Log the request; answer it with a denial or a planned fault, if there is one."""
+        started_ns = time.perf_counter_ns()
+        self._requests.append(
+            ReceivedRequest(request.url.path, dict(request.headers), body, model, "")
+        )
+        denied = self._dialect.denied(request.headers)
+        if denied is not None:
+            return denied
+        fault, latency = self._faults.take(model)
+        await _hold(request, latency + (fault.hold_s if fault else 0.0))
+        return fault.render(self._dialect, Call(model, "", body, started_ns)) if fault else None
+
+    def _error(self, status: int, message: str) -> Response:
+        body = self._dialect.error(status, message, code=None, details=())
+        return JSONResponse(body, status_code=status)
+
+
 _BASE_PATHS = {"openai": "/v1", "gemini": "", "ollama": "", "tgi": "", "anthropic": ""}
 
 
@@ -511,6 +649,7 @@ class FakeProvider:
     def __init__(self) -> None:
         self.faults = Faults()
         self.requests: list[ReceivedRequest] = []
+        self.fine_tuning = FakeFineTuning(self.faults, self.requests)
         self.url = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -525,6 +664,7 @@ class FakeProvider:
                 Route("/api/chat", self._endpoint(_Ollama()), methods=["POST"]),
                 Route("/generate", self._endpoint(_Tgi()), methods=["POST"]),
                 Route("/v1/messages", self._endpoint(_Anthropic()), methods=["POST"]),
+                *self.fine_tuning.routes(),
             ]
         )
 
@@ -539,6 +679,7 @@ class FakeProvider:
         """Forget the planned faults, latencies and received requests."""
         self.faults.clear()
         self.requests.clear()
+        self.fine_tuning.clear()
 
     def start(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
