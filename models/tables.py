@@ -79,6 +79,7 @@ class TrainingHistory(Base):
         Index("idx_user_quality_id", "user_id", "average_quality", "id"),
         Index("idx_user_completed_id", "user_id", "completed_at", "id"),
         Index("idx_status", "status"),
+        Index("idx_status_heartbeat", "status", "heartbeat_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -113,6 +114,10 @@ class TrainingHistory(Base):
     fine_tuning_examples: Mapped[int] = mapped_column(Integer, default=0)
     seed: Mapped[int | None] = mapped_column(BigId)
     error: Mapped[str | None] = mapped_column(Text)
+    # The server process running or queueing the session, and when it last said so: a
+    # session whose process stopped saying so is INTERRUPTED by the others.
+    runner_id: Mapped[str | None] = mapped_column(String(64))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SessionModelStats(Base):

@@ -24,7 +24,7 @@ def teachers(info: Info) -> list[types.Teacher]:
             available=teacher.available,
             offline=teacher.offline,
             max_concurrency=teacher.config.max_concurrency,
-            average_latency_ms=None,
+            average_latency_ms=info.context.services.latencies.average_ms(teacher.name),
         )
         for teacher in info.context.services.teachers
     ]

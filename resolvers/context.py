@@ -24,6 +24,7 @@ class Context:
     request_id: str
     request: Any = None
     response: Any = None
+    connection_params: dict[str, Any] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

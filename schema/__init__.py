@@ -10,9 +10,11 @@ from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.types import ExecutionContext
 
+from schema.events import EVENT_TYPES
 from schema.extensions import MaskUnexpectedErrors, RequireAuthentication, log_errors
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.subscription import Subscription
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 
@@ -30,6 +32,8 @@ def build_schema(
     return ChorusSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
+        types=EVENT_TYPES,
         extensions=[
             RequireAuthentication,
             partial(QueryDepthLimiter, max_depth=max_depth),

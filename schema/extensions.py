@@ -43,9 +43,10 @@ class RequireAuthentication(SchemaExtension):
 
 
 def is_expected(error: GraphQLError) -> bool:
-    """Errors made for users (and GraphQL's own validation errors) reach them as they are."""
+    """Errors made for users reach them as they are: Chorus's own, and GraphQL's errors about
+    the document and its variables (which have no path: nothing was resolved yet)."""
     original = error.original_error
-    return original is None or isinstance(original, ChorusError)
+    return original is None or isinstance(original, ChorusError) or not error.path
 
 
 class MaskUnexpectedErrors(MaskErrors):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from schema.enums import Genre, SessionStatus
+from schema.enums import Genre, SessionStatus, VotingStrategy
 
 
 @strawberry.input
@@ -46,4 +46,22 @@ class TrainingSessionInput:
     fine_tuning_triggered: bool = False
     user_id: int | None = strawberry.field(
         default=None, description="Whose session this is; only an admin may name another user."
+    )
+
+
+@strawberry.input
+class StartTrainingInput:
+    num_examples: int = strawberry.field(description="1 to 1000.")
+    genres: list[Genre] = strawberry.field(
+        default_factory=list, description="Empty: balanced random over all 25 genres."
+    )
+    store_in_memory: bool = False
+    save_to_database: bool = False
+    teachers: list[str] | None = strawberry.field(
+        default=None, description="Names from Query.teachers; null: every available teacher."
+    )
+    voting: VotingStrategy | None = None
+    seed: int | None = strawberry.field(
+        default=None,
+        description="Fixes the genre, prompt and style sampling for a reproducible session.",
     )

@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import recording
+from resolvers import recording, training
 from resolvers.context import Info
 from schema import types
-from schema.inputs import TrainingSessionInput
+from schema.inputs import StartTrainingInput, TrainingSessionInput
 
 
 @strawberry.type
 class Mutation:
+    @strawberry.mutation(
+        description="Validates, records the session and starts it in the background; returns "
+        "at once (QUEUED while the user already runs their maximum of sessions)."
+    )
+    async def start_training(self, info: Info, input: StartTrainingInput) -> types.TrainingSession:
+        return await training.start_training(info, input)
+
+    @strawberry.mutation(
+        description="Stops a session: calls in flight are cancelled, finished examples are kept, "
+        "and it ends CANCELLED."
+    )
+    async def cancel_training(self, info: Info, session_id: str) -> types.TrainingSession:
+        return await training.cancel_training(info, session_id)
+
+    @strawberry.mutation(
+        description="Continues an INTERRUPTED session with its remaining examples, as the same "
+        "session."
+    )
+    async def resume_training(self, info: Info, session_id: str) -> types.TrainingSession:
+        return await training.resume_training(info, session_id)
+
     @strawberry.mutation(
         description="Store a session run by an external trainer (the original "
         "POST /api/training-history). It counts in every statistic like a trained one."

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import account, catalog, sessions, stats
+from resolvers import account, catalog, memory, sessions, stats, training
 from resolvers.context import Info
 from schema import types
-from schema.enums import Genre, HistoryOrder
+from schema.enums import Genre, HistoryOrder, VotingStrategy
 from schema.inputs import TrainingHistoryFilter
 from schema.node import Node
 
@@ -90,6 +90,15 @@ class Query:
     async def fine_tune_jobs(self, info: Info) -> list[types.FineTuneJob]:
         return await account.fine_tune_jobs(info)
 
+    @strawberry.field(
+        description="The viewer's memory entries most relevant to `text`, best first, by the "
+        "database's full-text ranking; `limit` is 1 to 50."
+    )
+    async def memory_search(
+        self, info: Info, text: str, limit: int = 10
+    ) -> list[types.MemoryEntry]:
+        return await memory.memory_search(info, text, limit)
+
     @strawberry.field
     def genres(self, info: Info) -> list[types.GenreInfo]:
         return catalog.genres(info)
@@ -97,3 +106,15 @@ class Query:
     @strawberry.field
     def teachers(self, info: Info) -> list[types.Teacher]:
         return catalog.teachers(info)
+
+    @strawberry.field(
+        description="Seconds a session would take, from the teachers' observed latencies."
+    )
+    def estimate_training_time(
+        self,
+        info: Info,
+        num_examples: int,
+        teachers: list[str] | None = None,
+        voting: VotingStrategy | None = None,
+    ) -> float:
+        return training.estimate_training_time(info, num_examples, teachers, voting)

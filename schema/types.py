@@ -276,3 +276,19 @@ class FineTuneJob(Node):
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+
+
+@strawberry.type(description="An example kept in the viewer's memory store, as a search found it.")
+class MemoryEntry:
+    id: strawberry.ID
+    genre: Genre
+    text: str
+    quality: float = strawberry.field(description="The example's final quality, 0-10.")
+    created_at: datetime
+    session_id: str | None = strawberry.field(
+        description="The training session that produced it; null once its example is deleted."
+    )
+    score: float = strawberry.field(
+        description="Relevance to the search text: higher is better, comparable only within "
+        "one search."
+    )

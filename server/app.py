@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -17,12 +18,17 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from models.engine import create_engine, session_factory
 from schema import build_schema
-from server import rest
+from server import downloads, rest
 from server.dashboard import dashboard_routes
 from server.graphql_app import ChorusGraphQL
+from server.live import EventHub
 from server.migrate import prepare_database
+from server.retention import prune_events_periodically
 from server.services import Services
 from server.settings import Settings
+from trainer.finetune import FineTuner
+from trainer.manager import SessionManager
+from trainer.session import RunnerOptions
 from trainer.teachers.ensemble import build_ensemble, load_teacher_configs
 
 logger = logging.getLogger("chorus")
@@ -46,6 +52,31 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services.teachers = build_ensemble(
             configs, env=os.environ, offline_latency_ms=settings.offline_latency_ms
         )
+        fine_tuner = FineTuner(
+            services.sessions,
+            data_dir=settings.data_dir,
+            base_url=settings.fine_tune_base_url,
+            api_key=os.environ.get(settings.fine_tune_api_key_env),
+            base_model=settings.fine_tune_base_model,
+        )
+        services.fine_tuner = fine_tuner
+        await fine_tuner.resume()
+        hub = EventHub(settings.broadcast_url, feed_capacity=settings.subscriber_buffer)
+        manager = SessionManager(
+            services.sessions,
+            services.teachers,
+            publish=hub.publish,
+            send_control=hub.send_control,
+            options=RunnerOptions(settings.max_concurrent_examples, settings.fine_tune_backend),
+            max_running_per_user=settings.max_running_sessions_per_user,
+            fine_tuner=fine_tuner,
+            latencies=services.latencies,
+            heartbeat_s=settings.session_heartbeat_s,
+        )
+        await hub.start(on_control=manager.on_control)
+        services.hub, services.manager = hub, manager
+        await manager.start_background()
+        pruner = asyncio.create_task(prune_events_periodically(services.sessions, settings))
         logger.info(
             "Chorus ready: database %s, teachers %s",
             engine.url.render_as_string(hide_password=True),
@@ -54,6 +85,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruner
+            await manager.aclose()
+            await hub.stop()
+            await fine_tuner.aclose()
             for teacher in services.teachers:
                 await teacher.aclose()
             await engine.dispose()
@@ -75,7 +112,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
-        Mount("/api", routes=rest.routes(services)),
+        Mount("/api", routes=[*rest.routes(services), *downloads.routes(services)]),
         *dashboard_routes(settings.dashboard_dir),
     ]
     middleware = [

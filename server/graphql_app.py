@@ -1,24 +1,99 @@
-"""The GraphQL endpoint: GraphiQL in a browser, queries over HTTP, subscriptions over websockets."""
+"""The GraphQL endpoint: GraphiQL in a browser, queries over HTTP, subscriptions over
+websockets (graphql-transport-ws, and the legacy graphql-ws protocol for older clients)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 import uuid
+from typing import Any
 
 import strawberry
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    Message,
+)
+from strawberry.types.unset import UnsetType
 
 from resolvers.context import Context
-from server.auth import user_for
+from server.auth import HINT, user_for
 from server.services import Services
+
+
+class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """Sends the protocol's `ping` on a connection that has been quiet for a while.
+
+    Strawberry answers pings but never sends them, and mobile networks and proxies drop
+    sockets that carry nothing; a ping keeps them open and shows the client is alive.
+    """
+
+    ping_interval_s = 15.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._last_sent = time.monotonic()
+        self._pinger: asyncio.Task[None] | None = None
+
+    async def send_message(self, message: Message) -> None:
+        self._last_sent = time.monotonic()
+        await super().send_message(message)
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged and self._pinger is None:
+            self._pinger = asyncio.create_task(self._ping())
+
+    async def _ping(self) -> None:
+        while True:
+            quiet = time.monotonic() - self._last_sent
+            if quiet >= self.ping_interval_s:
+                await self.send_message({"type": "ping"})
+                quiet = 0.0
+            await asyncio.sleep(self.ping_interval_s - quiet)
+
+    async def shutdown(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._pinger
+        await super().shutdown()
+
+
+def _token_of(params: dict[str, Any] | None) -> str | None:
+    if not params:
+        return None
+    for key in ("authorization", "Authorization"):
+        value = params.get(key)
+        if isinstance(value, str):
+            return value
+    return None
 
 
 class ChorusGraphQL(GraphQL[Context, None]):
     def __init__(self, schema: strawberry.Schema, services: Services) -> None:
-        super().__init__(schema, graphql_ide="graphiql")
+        super().__init__(
+            schema,
+            graphql_ide="graphiql",
+            keep_alive=True,  # the legacy protocol's "ka" messages
+            keep_alive_interval=services.settings.ws_ping_interval_s,
+        )
         self.services = services
+        self.max_subscriptions_per_connection = services.settings.ws_max_subscriptions
+        handler = type(
+            "ChorusTransportWSHandler",
+            (PingingTransportWSHandler,),
+            {"ping_interval_s": services.settings.ws_ping_interval_s},
+        )
+        self.graphql_transport_ws_handler_class = handler
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
@@ -32,3 +107,14 @@ class ChorusGraphQL(GraphQL[Context, None]):
             request=request,
             response=response,
         )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate from `connection_init`'s payload, else from the upgrade's header."""
+        token = _token_of(context.connection_params)
+        if token is not None:
+            context.user = await user_for(self.services.sessions, token)
+        if context.user is None:
+            raise ConnectionRejectionError(
+                {"message": "Unknown, revoked or missing token. " + HINT}
+            )
+        return None

@@ -1,4 +1,5 @@
-"""What the running server holds: settings, the database, the ensemble. Built by the lifespan."""
+"""What the running server holds: settings, the database, the ensemble, the live event hub
+and the session manager. Built by the app factory and its lifespan."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from server.live import EventHub
 from server.settings import Settings
+from trainer.finetune import FineTuner
+from trainer.latency import LatencyBook
+from trainer.manager import SessionManager
 from trainer.teachers.base import Teacher
 
 
@@ -16,3 +21,12 @@ class Services:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     teachers: list[Teacher] = field(default_factory=list)
+    fine_tuner: FineTuner | None = None
+    hub: EventHub | None = None
+    manager: SessionManager | None = None
+    latencies: LatencyBook = field(default_factory=LatencyBook)
+
+    def running_manager(self) -> SessionManager:
+        if self.manager is None:
+            raise RuntimeError("the session manager starts with the server's lifespan")
+        return self.manager

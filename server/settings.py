@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     fine_tune_base_model: str = "gpt-4o-mini-2024-07-18"
     dashboard_dir: Path = Path("client-examples/dashboard/dist")
 
+    session_heartbeat_s: float = Field(10.0, gt=0)
+    ws_ping_interval_s: float = Field(15.0, gt=0)
+    ws_max_subscriptions: int = Field(20, ge=1)
+    subscriber_buffer: int = Field(2000, ge=10)
+
     query_depth_limit: int = Field(12, ge=2)
     query_max_tokens: int = Field(2000, ge=100)
     query_max_aliases: int = Field(30, ge=1)

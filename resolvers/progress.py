@@ -1,0 +1,191 @@
+"""The trainingProgress subscription: the event log replayed after `afterSeq`, then live
+events, each delivered exactly once and in seq order, until the session's last event."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from models import events as event_log
+from models.base import utcnow
+from models.enums import Genre, SessionStatus, VotingStrategy
+from models.errors import BadUserInput, NotFound
+from models.events import TrainingEvent
+from models.history import session_by_id
+from models.tables import FineTuneJob, TrainingHistory
+from resolvers import convert
+from resolvers.context import Info
+from schema import events, types
+
+REPLAY_BATCH = 500
+# How long a subscriber waits on its live feed before it asks the log whether it missed
+# something: a backstop for lost live messages, quicker when the broadcast is down.
+IDLE_CHECK_S = 5.0
+IDLE_CHECK_UNHEALTHY_S = 0.5
+
+
+def to_graphql(event: TrainingEvent) -> events.TrainingEvent:
+    common: dict[str, Any] = {"seq": event.seq, "session_id": event.session_id, "at": event.at}
+    p = event.payload
+    match event.type:
+        case "SessionStarted":
+            return events.SessionStarted(
+                **common,
+                num_examples=p["numExamples"],
+                teachers=p["teachers"],
+                voting_strategy=VotingStrategy[p["votingStrategy"]],
+            )
+        case "ExampleStarted":
+            return events.ExampleStarted(
+                **common,
+                index=p["index"],
+                genre=Genre[p["genre"]],
+                prompt=p["prompt"],
+                style=p["style"],
+            )
+        case "TeacherResponded":
+            return events.TeacherResponded(
+                **common,
+                index=p["index"],
+                model=p["model"],
+                ok=p["ok"],
+                latency_ms=p["latencyMs"],
+                text_quality=p["textQuality"],
+                error=p["error"],
+            )
+        case "VoteCast":
+            return events.VoteCast(
+                **common, index=p["index"], voter=p["voter"], candidate=p["candidate"]
+            )
+        case "ExampleScored":
+            return events.ExampleScored(
+                **common,
+                index=p["index"],
+                winner=p["winner"],
+                text_quality=p["textQuality"],
+                confidence=p["confidence"],
+                final_quality=p["finalQuality"],
+                saved_to_database=p["savedToDatabase"],
+                stored_in_memory=p["storedInMemory"],
+            )
+        case "ExampleFailed":
+            return events.ExampleFailed(**common, index=p["index"], error=p["error"])
+        case "SessionProgress":
+            return events.SessionProgress(
+                **common,
+                completed=p["completed"],
+                failed=p["failed"],
+                total=p["total"],
+                eta_seconds=p["etaSeconds"],
+            )
+        case "FineTuningTriggered":
+            return events.FineTuningTriggered(
+                **common, examples_collected=p["examplesCollected"], job_id=p["jobId"]
+            )
+        case "SessionFinished":
+            return events.SessionFinished(**common, status=SessionStatus[p["status"]])
+    raise ValueError(f"unknown event type {event.type!r}")
+
+
+async def fine_tune_job(info: Info, job_id: int) -> types.FineTuneJob:
+    async with info.context.db() as db:
+        job = await db.get(FineTuneJob, job_id)
+    if job is None:
+        raise NotFound(f"Fine-tune job {job_id} no longer exists.")
+    return convert.fine_tune_job(job)
+
+
+async def finished_session(info: Info, session_id: str) -> types.TrainingSession:
+    async with info.context.db() as db:
+        history = await session_by_id(db, session_id)
+    if history is None:
+        raise NotFound(f"No training session {session_id!r}.")
+    return convert.session(history)
+
+
+class _Stream:
+    """The state of one subscriber: the last seq it was given."""
+
+    def __init__(self, info: Info, history: TrainingHistory, after_seq: int) -> None:
+        self.context = info.context
+        self.history_id = history.id
+        self.session_id = history.session_id
+        self.last = after_seq
+        self.done = False
+
+    async def from_log(self) -> list[TrainingEvent]:
+        async with self.context.db() as db:
+            return await event_log.events_after(
+                db, self.history_id, self.session_id, self.last, REPLAY_BATCH
+            )
+
+    async def status(self) -> tuple[SessionStatus, int]:
+        async with self.context.db() as db:
+            history = await db.get(TrainingHistory, self.history_id)
+            assert history is not None
+            return history.status, await event_log.last_seq(db, self.history_id)
+
+    async def accept(self, event: TrainingEvent, *, from_log: bool = False) -> bool:
+        """Whether to deliver `event`: the next in seq (or, from the log, the next there is);
+        marks the stream done at its end."""
+        if event.seq <= self.last or (event.seq != self.last + 1 and not from_log):
+            return False
+        self.last = event.seq
+        if event.is_last:
+            # A resumed session goes on after the SessionFinished of its interruption.
+            status, _ = await self.status()
+            self.done = status.is_final
+        return True
+
+
+async def training_progress(
+    info: Info, session_id: str, after_seq: int | None
+) -> AsyncGenerator[events.TrainingEvent, None]:
+    viewer = info.context.viewer
+    if after_seq is not None and after_seq < 0:
+        raise BadUserInput("`afterSeq` must be 0 or more.", field="afterSeq")
+    async with info.context.db() as db:
+        history = await session_by_id(db, session_id)
+    if history is None or (history.user_id != viewer.id and not viewer.is_admin):
+        raise NotFound(f"No training session {session_id!r}.", field="sessionId")
+    hub = info.context.services.hub
+    assert hub is not None, "the live event hub starts with the server"
+    stream = _Stream(info, history, after_seq or 0)
+    async with hub.feed(session_id) as feed:
+        while not stream.done:
+            # Catch up from the log: everything published is already there.
+            batch = await stream.from_log()
+            for event in batch:
+                if await stream.accept(event, from_log=True):
+                    yield to_graphql(event)
+                if stream.done:
+                    return
+            if len(batch) == REPLAY_BATCH:
+                continue
+            status, newest = await stream.status()
+            if status.is_final and newest <= stream.last:
+                if newest == 0:
+                    # A session with no log (recorded, or pruned): its stream is its end.
+                    yield events.SessionFinished(
+                        seq=stream.last + 1, session_id=session_id, at=utcnow(), status=status
+                    )
+                return
+            feed.recover()
+            # Live: deliver in order; a gap or an overflow sends the subscriber to the log.
+            while not stream.done and not feed.overflowed:
+                patience = IDLE_CHECK_S if hub.healthy else IDLE_CHECK_UNHEALTHY_S
+                arrived = await feed.take(patience)
+                if not arrived:
+                    break
+                in_order = True
+                for event in arrived:
+                    if event.seq <= stream.last:
+                        continue
+                    if not await stream.accept(event):
+                        in_order = False
+                        break
+                    yield to_graphql(event)
+                    if stream.done:
+                        return
+                if not in_order:
+                    break

@@ -1,0 +1,68 @@
+"""Resolvers that start, cancel and resume sessions, and estimate how long one takes."""
+
+from __future__ import annotations
+
+import math
+
+from models.enums import VotingStrategy
+from resolvers import convert
+from resolvers.context import Info
+from schema import inputs, types
+from trainer.plan import make_plan
+
+# Without observations yet: a typical hosted model's time for a story of a few hundred words.
+ASSUMED_LATENCY_MS = 3000.0
+
+
+async def start_training(info: Info, data: inputs.StartTrainingInput) -> types.TrainingSession:
+    services = info.context.services
+    manager = services.running_manager()
+    plan = make_plan(
+        manager.teachers,
+        num_examples=data.num_examples,
+        genres=data.genres,
+        teachers=data.teachers,
+        voting=data.voting,
+        seed=data.seed,
+        store_in_memory=data.store_in_memory,
+        save_to_database=data.save_to_database,
+    )
+    history = await manager.start(info.context.viewer, plan)
+    return convert.session(history)
+
+
+async def cancel_training(info: Info, session_id: str) -> types.TrainingSession:
+    manager = info.context.services.running_manager()
+    return convert.session(await manager.cancel(info.context.viewer, session_id))
+
+
+async def resume_training(info: Info, session_id: str) -> types.TrainingSession:
+    manager = info.context.services.running_manager()
+    return convert.session(await manager.resume(info.context.viewer, session_id))
+
+
+def estimate_training_time(
+    info: Info,
+    num_examples: int,
+    teachers: list[str] | None,
+    voting: VotingStrategy | None,
+) -> float:
+    """Seconds a session would take: examples run `max_concurrent_examples` at a time, each
+    as slow as its slowest teacher, twice over for a JURY vote."""
+    services = info.context.services
+    ensemble = services.running_manager().teachers
+    plan = make_plan(ensemble, num_examples=num_examples, teachers=teachers, voting=voting)
+    by_name = {teacher.name: teacher for teacher in ensemble}
+
+    def latency_ms(name: str) -> float:
+        observed = services.latencies.average_ms(name)
+        if observed is not None:
+            return observed
+        if by_name[name].offline:
+            return float(services.settings.offline_latency_ms)
+        return ASSUMED_LATENCY_MS
+
+    rounds = 2 if plan.voting is VotingStrategy.JURY else 1
+    per_example_s = max(latency_ms(name) for name in plan.teachers) * rounds / 1000
+    waves = math.ceil(num_examples / services.settings.max_concurrent_examples)
+    return round(waves * per_example_s, 1)

@@ -1,0 +1,233 @@
+"""Live session events across processes: publish after the event log has them, and fan them
+out to this process's subscribers with bounded memory.
+
+broadcaster hands every subscriber an unbounded queue, and its listener task dies silently
+when the backend fails. So each process holds one broadcaster subscription per watched
+session, drained at once into small bounded feeds; a feed that overflows is marked, and its
+subscriber catches up from the event log. Backend failures are logged, and subscribers then
+poll the log, which every published event is already in: a lost live event delays a
+subscriber, it never loses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from broadcaster import Broadcast
+
+from models.events import TrainingEvent
+
+logger = logging.getLogger("chorus.live")
+
+CONTROL_CHANNEL = "chorus.control"
+FEED_CAPACITY = 2000
+
+
+def channel_of(session_id: str) -> str:
+    return f"chorus.session.{session_id}"
+
+
+def encode(events: Sequence[TrainingEvent]) -> str:
+    return json.dumps(
+        [
+            {"seq": e.seq, "type": e.type, "at": e.at.isoformat(), "payload": e.payload}
+            for e in events
+        ]
+    )
+
+
+def decode(session_id: str, message: str) -> list[TrainingEvent]:
+    return [
+        TrainingEvent(
+            session_id,
+            item["seq"],
+            item["type"],
+            datetime.fromisoformat(item["at"]),
+            item["payload"],
+        )
+        for item in json.loads(message)
+    ]
+
+
+class Feed:
+    """One subscriber's window onto a session's live events, at most `capacity` deep."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._events: list[TrainingEvent] = []
+        self._arrived = asyncio.Event()
+        self.overflowed = False
+
+    def offer(self, events: Sequence[TrainingEvent]) -> None:
+        if self.overflowed:
+            return
+        if len(self._events) + len(events) > self._capacity:
+            # The subscriber is too slow to keep up live; it will read the log instead.
+            self._events.clear()
+            self.overflowed = True
+        else:
+            self._events.extend(events)
+        self._arrived.set()
+
+    async def take(self, patience_s: float) -> list[TrainingEvent]:
+        """What arrived since the last call, waiting up to `patience_s` for something."""
+        if not self._events and not self.overflowed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), patience_s)
+        self._arrived.clear()
+        events, self._events = self._events, []
+        return events
+
+    def recover(self) -> None:
+        """The subscriber has caught up from the log: live delivery starts again."""
+        self.overflowed = False
+
+
+class _Channel:
+    def __init__(self) -> None:
+        self.feeds: set[Feed] = set()
+        self.ready = asyncio.Event()
+        self.pump: asyncio.Task[None] | None = None
+
+
+class EventHub:
+    def __init__(self, url: str, *, feed_capacity: int = FEED_CAPACITY) -> None:
+        self.url = url
+        self._feed_capacity = feed_capacity
+        self._broadcast = Broadcast(url)
+        self._channels: dict[str, _Channel] = {}
+        self._control: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+        self._control_pump: asyncio.Task[None] | None = None
+        self.healthy = False
+
+    async def start(
+        self, on_control: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+    ) -> None:
+        await self._broadcast.connect()
+        self.healthy = True
+        self._watch(self._broadcast._listener_task, "broadcast listener")
+        backend_listener = getattr(self._broadcast._backend, "_listener", None)
+        if isinstance(backend_listener, asyncio.Task):
+            self._watch(backend_listener, "broadcast backend listener")
+        if on_control is not None:
+            self._control = on_control
+            ready = asyncio.Event()
+            self._control_pump = asyncio.create_task(self._pump_control(ready))
+            await ready.wait()
+
+    def _watch(self, task: asyncio.Task[Any], what: str) -> None:
+        def done(finished: asyncio.Task[Any]) -> None:
+            if finished.cancelled():
+                return
+            self.healthy = False
+            logger.error(
+                "%s stopped: live events now reach subscribers through the event log",
+                what,
+                exc_info=finished.exception(),
+            )
+
+        task.add_done_callback(done)
+
+    async def stop(self) -> None:
+        if not hasattr(self._broadcast, "_listener_task"):
+            return  # never connected
+        pumps = [c.pump for c in self._channels.values() if c.pump] + [self._control_pump]
+        for pump in pumps:
+            if pump is not None:
+                pump.cancel()
+        for pump in pumps:
+            if pump is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pump
+        self._channels.clear()
+        with contextlib.suppress(Exception):
+            await self._broadcast.disconnect()
+        self.healthy = False
+
+    async def publish(self, session_id: str, events: Sequence[TrainingEvent]) -> None:
+        """Tell every process; a failure is logged and training goes on. Once the backend
+        has failed, subscribers read the event log, and publishing stops until a restart."""
+        if not self.healthy:
+            return
+        try:
+            await self._broadcast.publish(channel_of(session_id), encode(events))
+        except Exception:
+            self.healthy = False
+            logger.exception("publishing events of session %s failed", session_id)
+
+    async def send_control(self, message: dict[str, Any]) -> bool:
+        """Ask the other processes; False when the broadcast cannot carry it."""
+        if not self.healthy:
+            logger.error("cannot send %s to the other processes: the broadcast is down", message)
+            return False
+        try:
+            await self._broadcast.publish(CONTROL_CHANNEL, json.dumps(message))
+        except Exception:
+            logger.exception("sending %s to the other processes failed", message)
+            return False
+        return True
+
+    @contextlib.asynccontextmanager
+    async def feed(self, session_id: str) -> AsyncIterator[Feed]:
+        """A feed of the session's live events, subscribed before it is handed out."""
+        name = channel_of(session_id)
+        channel = self._channels.get(name)
+        if channel is None:
+            channel = self._channels[name] = _Channel()
+            if self.healthy:
+                channel.pump = asyncio.create_task(self._pump(session_id, channel))
+        feed = Feed(self._feed_capacity)
+        channel.feeds.add(feed)
+        try:
+            if self.healthy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(channel.ready.wait(), 5)
+            yield feed
+        finally:
+            channel.feeds.discard(feed)
+            if not channel.feeds and self._channels.get(name) is channel:
+                del self._channels[name]
+                if channel.pump is not None:
+                    channel.pump.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await channel.pump
+
+    async def _pump(self, session_id: str, channel: _Channel) -> None:
+        try:
+            async with self._broadcast.subscribe(channel_of(session_id)) as subscriber:
+                channel.ready.set()
+                async for message in subscriber:  # type: ignore[union-attr]
+                    if message is None:
+                        continue
+                    events = decode(session_id, message.message)
+                    for feed in list(channel.feeds):
+                        feed.offer(events)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.healthy = False
+            logger.exception("live events of session %s stopped", session_id)
+
+    async def _pump_control(self, ready: asyncio.Event) -> None:
+        assert self._control is not None
+        try:
+            async with self._broadcast.subscribe(CONTROL_CHANNEL) as subscriber:
+                ready.set()
+                async for message in subscriber:  # type: ignore[union-attr]
+                    if message is None:
+                        continue
+                    try:
+                        await self._control(json.loads(message.message))
+                    except Exception:
+                        logger.exception("handling control message %r failed", message.message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            ready.set()
+            logger.exception("the control channel stopped")

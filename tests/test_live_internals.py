@@ -1,0 +1,155 @@
+"""Live delivery seen from inside the server: bounded memory for slow subscribers, nothing
+left behind by a client that goes away, and the event log's retention."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from websockets import ClientConnection
+
+from models.base import utcnow
+from models.engine import session_factory
+from models.tables import TrainingEvent as EventRow
+from models.tables import TrainingExample, TrainingHistory
+from server.app import create_app
+from server.retention import prune_once
+from server.settings import Settings
+from tests.live import InProcessServer, graphql_async, open_socket, send_subscribe
+from tests.support import make_account
+
+START = "mutation($n: Int!) { startTraining(input: {numExamples: $n, seed: 3}) { sessionId } }"
+SUBSCRIBE = "subscription($id: String!) { trainingProgress(sessionId: $id) { __typename seq } }"
+
+
+async def open_subscription(url: str, token: str, session_id: str) -> ClientConnection:
+    # max_queue=1: the client stops reading the socket when one message waits unread, so a
+    # test that does not read makes a slow subscriber the server has to cope with.
+    ws = await open_socket(url, token, max_queue=1)
+    await send_subscribe(ws, "1", SUBSCRIBE, id=session_id)
+    return ws
+
+
+async def read_to_the_end(ws: ClientConnection) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        if message["type"] == "complete":
+            return events
+        if message["type"] == "next":
+            events.append(message["payload"]["data"]["trainingProgress"])
+
+
+async def test_a_slow_subscriber_catches_up_from_the_log(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    alice = await make_account(engine, "alice")
+    app = create_app(
+        settings.model_copy(
+            update={"subscriber_buffer": 10, "offline_latency_ms": 5, "max_concurrent_examples": 4}
+        )
+    )
+    async with InProcessServer(app) as server:
+        hub = app.state.services.hub
+        session = (await graphql_async(server, START, {"n": 60}, token=alice.token))["data"][
+            "startTraining"
+        ]
+        ws = await open_subscription(server.ws_url, alice.token, session["sessionId"])
+        # Not reading while the session emits thousands of events: the server's feed for
+        # this subscriber must stay bounded and overflow, not grow.
+        deepest = 0
+        # Sampling the feeds' depth while the session runs.
+        while app.state.services.manager._running:
+            for channel in hub._channels.values():
+                for feed in channel.feeds:
+                    deepest = max(deepest, len(feed._events))
+            await asyncio.sleep(0.005)
+        events = await read_to_the_end(ws)
+        await ws.close()
+    assert deepest <= 10
+    seqs = [event["seq"] for event in events]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert len(seqs) > 1000
+    assert events[-1]["__typename"] == "SessionFinished"
+
+
+async def test_a_client_that_leaves_mid_stream_leaves_nothing_behind(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    alice = await make_account(engine, "alice")
+    app = create_app(settings.model_copy(update={"offline_latency_ms": 50}))
+    async with InProcessServer(app) as server:
+        hub = app.state.services.hub
+        baseline = {task.get_name() for task in asyncio.all_tasks()}
+        session = (await graphql_async(server, START, {"n": 400}, token=alice.token))["data"][
+            "startTraining"
+        ]
+        ws = await open_subscription(server.ws_url, alice.token, session["sessionId"])
+        for _ in range(5):
+            await ws.recv()
+        assert hub._channels
+        await ws.close()
+        for _ in range(200):
+            if not hub._channels:
+                break
+            await asyncio.sleep(0.02)
+        assert hub._channels == {}
+        await graphql_async(
+            server,
+            "mutation($id: String!) { cancelTraining(sessionId: $id) { status } }",
+            {"id": session["sessionId"]},
+            token=alice.token,
+        )
+        await asyncio.sleep(0.2)
+        left = {
+            task.get_name()
+            for task in asyncio.all_tasks()
+            if task.get_name() not in baseline and not task.done()
+        }
+        # Only the connections uvicorn is still closing may remain; no subscription, pump or
+        # session task does.
+        assert not any("pump" in name or "session" in name for name in left), left
+        assert not app.state.services.manager._running
+
+
+async def test_old_events_are_pruned_and_records_stay(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    alice = await make_account(engine, "alice")
+    app = create_app(settings)
+    async with InProcessServer(app) as server:
+        old = (await graphql_async(server, START, {"n": 2}, token=alice.token))["data"][
+            "startTraining"
+        ]
+        new = (await graphql_async(server, START, {"n": 2}, token=alice.token))["data"][
+            "startTraining"
+        ]
+        await app.state.services.manager.wait_idle()
+    sessions = session_factory(engine)
+    async with sessions() as db:
+        await db.execute(
+            update(TrainingHistory)
+            .where(TrainingHistory.session_id == old["sessionId"])
+            .values(completed_at=utcnow() - timedelta(days=31))
+        )
+        await db.commit()
+    removed = await prune_once(sessions, retention_days=30)
+    assert removed > 0
+    async with sessions() as db:
+        by_session = dict(
+            (
+                await db.execute(
+                    select(TrainingHistory.session_id, func.count(EventRow.id))
+                    .outerjoin(EventRow, EventRow.history_id == TrainingHistory.id)
+                    .group_by(TrainingHistory.session_id)
+                )
+            ).all()
+        )
+        examples = await db.scalar(select(func.count()).select_from(TrainingExample))
+    assert by_session[old["sessionId"]] == 0
+    assert by_session[new["sessionId"]] > 0
+    assert examples == 4
