@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from models.engine import create_engine, session_factory
 from schema import build_schema
-from server import downloads, rest
+from server import autotrain, downloads, rest
 from server.dashboard import dashboard_routes
 from server.graphql_app import ChorusGraphQL
 from server.live import EventHub
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Mount("/api", routes=[*rest.routes(services), *downloads.routes(services)]),
+        autotrain.route(services),
         *dashboard_routes(settings.dashboard_dir),
     ]
     middleware = [

@@ -101,6 +101,63 @@ def schema() -> None:
     sys.stdout.write(export_sdl())
 
 
+@app.command()
+def train(
+    user: Annotated[str, typer.Option(help="Name of the user the session is for.")],
+    examples: Annotated[int, typer.Option(help="How many examples, 1 to 1000.")] = 10,
+    genre: Annotated[
+        list[str] | None, typer.Option(help="A genre to train on (repeat); none: all 25.")
+    ] = None,
+    teacher: Annotated[
+        list[str] | None, typer.Option(help="A teacher to use (repeat); none: every available.")
+    ] = None,
+    voting: Annotated[str, typer.Option(help="jury, consensus or quality.")] = "jury",
+    seed: Annotated[int | None, typer.Option(help="Makes the sampling reproducible.")] = None,
+    save_to_database: Annotated[
+        bool, typer.Option("--save-to-database", help="Save stories of quality 8.0 or more.")
+    ] = False,
+    store_in_memory: Annotated[
+        bool, typer.Option("--store-in-memory", help="Remember examples of quality 7.0 or more.")
+    ] = False,
+) -> None:
+    """Run a training session here, with a live progress bar on stderr, then print the
+    session's model-performance table."""
+    from rich.console import Console
+
+    from models.enums import VotingStrategy
+    from models.errors import BadUserInput
+    from server.training_cli import run_training
+    from trainer.catalog import parse_genre
+
+    try:
+        strategy = VotingStrategy[voting.upper()]
+    except KeyError:
+        raise _fail(f"--voting must be jury, consensus or quality; got {voting!r}.") from None
+    try:
+        genres = [parse_genre(name) for name in genre or []]
+    except BadUserInput as error:
+        raise _fail(error.message) from None
+    try:
+        asyncio.run(
+            run_training(
+                user,
+                examples,
+                genres,
+                teacher,
+                strategy,
+                seed,
+                save_to_database,
+                store_in_memory,
+                console=Console(stderr=True),
+                out=Console(),
+            )
+        )
+    except ChorusError as error:
+        raise _fail(error.message) from None
+    except migrate.SchemaBehind as error:
+        raise _fail(str(error)) from None
+
+
 @users.command("create")
 def users_create(
     name: str,

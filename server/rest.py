@@ -134,6 +134,13 @@ def error_json(error: ChorusError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 
+def validation_error(error: ValidationError) -> BadUserInput:
+    """The first problem pydantic found, naming its field."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"])
+    return BadUserInput(f"`{field}`: {first['msg']}.", field=field)
+
+
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
@@ -177,9 +184,7 @@ def routes(services: Services) -> list[BaseRoute]:
         try:
             payload = TrainingHistoryPayload.model_validate(body)
         except ValidationError as error:
-            first = error.errors()[0]
-            field = ".".join(str(part) for part in first["loc"])
-            raise BadUserInput(f"`{field}`: {first['msg']}.", field=field) from None
+            raise validation_error(error) from None
         owner_id = caller.id if payload.user_id is None else payload.user_id
         if owner_id != caller.id and not caller.is_admin:
             raise Forbidden("`userId` must be your own; only an admin may record for another user.")

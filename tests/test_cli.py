@@ -13,10 +13,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from models.engine import create_engine, session_factory
-from models.users import authenticate
+from models.enums import FineTuneStatus, SessionStatus
+from models.tables import FineTuneJob, SessionModelStats, TrainingHistory
+from models.tables import TrainingEvent as EventRow
+from models.users import authenticate, user_by_name
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
+from tests.factories import add_session
+from tests.test_session import assert_record_agrees
 
 
 @pytest.fixture(params=BACKENDS)
@@ -149,3 +155,127 @@ def test_serve_migrates_the_embedded_database_by_itself(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_train_fifty_offline_examples(empty_url: str, tmp_path: Path) -> None:
+    assert chorus(empty_url, "migrate").returncode == 0
+    chorus(empty_url, "users", "create", "alice")
+
+    async def earlier_examples() -> None:
+        # Alice collected 40 examples before (an external trainer's, with none stored here),
+        # so this session crosses 50 and triggers a fine-tuning run.
+        engine = create_engine(empty_url)
+        try:
+            async with session_factory(engine)() as db:
+                alice = await user_by_name(db, "alice")
+            await add_session(engine, alice.id, fine_tuning_examples=40)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(earlier_examples())
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "train",
+            "--user",
+            "alice",
+            "--examples",
+            "50",
+            "--genre",
+            "fantasy",
+            "--genre",
+            "horror",
+            "--save-to-database",
+            "--store-in-memory",
+            "--voting",
+            "jury",
+            "--seed",
+            "11",
+        ],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "CHORUS_DATABASE_URL": empty_url,
+            "CHORUS_OFFLINE_LATENCY_MS": "0",
+            "CHORUS_DATA_DIR": str(tmp_path / "data"),
+        },
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "50/50" in result.stderr
+    assert "Wins" in result.stdout
+    assert "offline-" in result.stdout
+
+    async def check() -> None:
+        engine = create_engine(empty_url)
+        try:
+            async with session_factory(engine)() as db:
+                history = await db.scalar(
+                    select(TrainingHistory).where(TrainingHistory.num_examples_requested == 50)
+                )
+                assert history is not None
+                assert history.status is SessionStatus.COMPLETED
+                assert history.num_examples_requested == 50
+                assert history.stored_in_memory
+                assert history.saved_to_database
+                assert history.fine_tuning_triggered
+                job = await db.scalar(select(FineTuneJob))
+                assert job is not None
+                assert job.triggered_by_session_id == history.session_id
+                assert job.status is FineTuneStatus.SUCCEEDED
+                assert job.dataset_path is not None
+                lines = (Path(job.dataset_path) / "dataset.jsonl").read_text().splitlines()
+                assert len(lines) == job.num_examples
+                # The run came at the 50th example collected: this session's 10th; the
+                # earlier 40 belong to an external trainer and have no text stored here.
+                assert len(lines) == 10
+                events = await db.scalar(
+                    select(func.count()).where(EventRow.history_id == history.id)
+                )
+                wins = {
+                    row.model: row.wins
+                    for row in await db.scalars(
+                        select(SessionModelStats).where(SessionModelStats.history_id == history.id)
+                    )
+                }
+            for model, count in wins.items():
+                assert f"{model}" in result.stdout
+                if count:
+                    assert f" {count} " in result.stdout
+            assert (events or 0) > 50 * 8
+            await assert_record_agrees(engine, history.id)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(check())
+
+
+def test_train_refuses_bad_input_and_writes_nothing(empty_url: str) -> None:
+    chorus(empty_url, "migrate")
+    chorus(empty_url, "users", "create", "alice")
+    for args, message in (
+        (["--examples", "0"], "between 1 and 1000"),
+        (["--examples", "1001"], "between 1 and 1000"),
+        (["--genre", "space opera"], "Unknown genre"),
+        (["--teacher", "nobody"], "Unknown teacher"),
+        (["--voting", "loudest"], "--voting"),
+    ):
+        result = chorus(empty_url, "train", "--user", "alice", *args)
+        assert result.returncode == 1
+        assert message in result.stderr, result.stderr
+    missing = chorus(empty_url, "train", "--user", "nobody")
+    assert "No user named" in missing.stderr
+
+    async def count() -> int:
+        engine = create_engine(empty_url)
+        try:
+            async with session_factory(engine)() as db:
+                return int(await db.scalar(select(func.count()).select_from(TrainingHistory)) or 0)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(count()) == 0

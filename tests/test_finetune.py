@@ -478,7 +478,7 @@ async def test_aclose_before_the_provider_has_the_job_fails_it(
     assert job.finished_at is not None
 
 
-async def test_resume_leaves_finished_and_export_jobs_alone(
+async def test_resume_prepares_queued_jobs_and_leaves_the_rest_alone(
     engine: AsyncEngine, openai_tuner: MakeFineTuner, fake: FakeProvider
 ) -> None:
     user_id = (await make_account(engine, "alice")).id
@@ -486,7 +486,8 @@ async def test_resume_leaves_finished_and_export_jobs_alone(
         engine, user_id, "openai", status=FineTuneStatus.SUCCEEDED, external_job_id="ftjob-9"
     )
     unsent = await add_job(engine, user_id, "openai", status=FineTuneStatus.VALIDATING_FILES)
-    exported = await add_job(engine, user_id, "export")
+    exported = await add_job(engine, user_id, "export", status=FineTuneStatus.SUCCEEDED)
+    never_prepared = await add_job(engine, user_id, "export")
     fine_tuner = openai_tuner()
 
     await fine_tuner.resume()
@@ -495,6 +496,10 @@ async def test_resume_leaves_finished_and_export_jobs_alone(
     assert fake.requests == []
     for job_id in (finished, unsent, exported):
         assert (await job_row(engine, job_id)).finished_at is None
+    # Triggered by a session, then the server stopped before preparing it.
+    prepared = await job_row(engine, never_prepared)
+    assert prepared.status is FineTuneStatus.SUCCEEDED
+    assert prepared.dataset_path is not None
 
 
 async def prepared_job(app: Starlette, engine: AsyncEngine, user_id: int) -> int:

@@ -138,7 +138,9 @@ async def test_an_offline_session_of_fifty_examples(engine: AsyncEngine) -> None
     )
     sink = CollectingSink()
     sessions = session_factory(engine)
-    history = await train(sessions, alice.id, plan, teachers, sink, options=RunnerOptions(8))
+    history = await train(
+        sessions, alice.id, plan, teachers, lambda _: sink, options=RunnerOptions(8)
+    )
 
     assert history.status is SessionStatus.COMPLETED
     assert history.num_examples_requested == 50
@@ -186,7 +188,7 @@ async def test_the_same_seed_gives_the_same_session(engine: AsyncEngine) -> None
     results = []
     for _ in range(2):
         plan = make_plan(list(teachers.values()), num_examples=6, seed=42)
-        history = await train(sessions, alice.id, plan, teachers, CollectingSink())
+        history = await train(sessions, alice.id, plan, teachers)
         async with sessions() as db:
             rows = (
                 await db.execute(
@@ -271,7 +273,12 @@ async def test_a_session_over_every_protocol_with_faults(engine: AsyncEngine) ->
         sink = CollectingSink()
         try:
             history = await train(
-                session_factory(engine), alice.id, plan, teachers, sink, options=RunnerOptions(2)
+                session_factory(engine),
+                alice.id,
+                plan,
+                teachers,
+                lambda _: sink,
+                options=RunnerOptions(2),
             )
         finally:
             for teacher in built:

@@ -110,16 +110,24 @@ class FineTuner:
         self._start(job_id, self._prepare(job_id))
 
     async def resume(self) -> None:
-        """Follow again the provider's jobs that had not ended when the server stopped."""
+        """Pick up what a stopped server left: jobs still QUEUED (triggered, never prepared)
+        are prepared, and the provider's jobs that had not ended are followed again."""
         async with self._sessions() as db:
-            rows = await db.execute(
-                select(FineTuneJob.id, FineTuneJob.external_job_id).where(
-                    FineTuneJob.backend == OPENAI,
-                    FineTuneJob.status.not_in([s for s in FineTuneStatus if s.is_final]),
+            rows = (
+                await db.execute(
+                    select(
+                        FineTuneJob.id,
+                        FineTuneJob.backend,
+                        FineTuneJob.status,
+                        FineTuneJob.external_job_id,
+                    ).where(FineTuneJob.status.not_in([s for s in FineTuneStatus if s.is_final]))
                 )
-            )
-        for job_id, external_id in rows:
-            if external_id is not None:
+            ).all()
+        for job_id, backend, status, external_id in rows:
+            if external_id is None and status is FineTuneStatus.QUEUED:
+                # Claiming is atomic, so a job another process prepares is not prepared twice.
+                self.submit(job_id)
+            elif backend == OPENAI and external_id is not None:
                 self._start(job_id, self._follow(job_id, external_id))
 
     async def wait_idle(self) -> None:

@@ -1,13 +1,15 @@
-"""Training a session from start to end in this process: the command line and `/auto-train`."""
+"""Training a session from start to end in this process: the command line."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.enums import SessionStatus
+from models.events import TrainingEvent
 from models.tables import TrainingHistory
+from trainer.eventlog import EventLogWriter
 from trainer.events import Emitter, EventSink
 from trainer.latency import LatencyBook
 from trainer.plan import SessionPlan
@@ -21,16 +23,19 @@ async def train(
     user_id: int,
     plan: SessionPlan,
     teachers: Mapping[str, Teacher],
-    sink: EventSink,
+    watch: Callable[[TrainingHistory], EventSink] | None = None,
     *,
     options: RunnerOptions = RunnerOptions(),
     fine_tuner: FineTuneQueue | None = None,
     latencies: LatencyBook | None = None,
 ) -> TrainingHistory:
-    """Record a new session, run it to its end, and return its final record."""
+    """Record a new session, run it to its end with its events in the log (and handed to
+    the sink `watch` gives, when there is one), and return its final record."""
     async with sessions() as db:
         history = await create_session(db, user_id, plan, status=SessionStatus.RUNNING)
         await db.commit()
+    log = EventLogWriter(sessions, history.id)
+    sink: EventSink = log if watch is None else _Both(log, watch(history))
     runner = SessionRunner(
         sessions,
         history.id,
@@ -40,8 +45,22 @@ async def train(
         fine_tuner=fine_tuner,
         latencies=latencies,
     )
-    await runner.run()
+    try:
+        await runner.run()
+    finally:
+        await log.aclose()
     async with sessions() as db:
         final = await db.get(TrainingHistory, history.id)
         assert final is not None
         return final
+
+
+class _Both:
+    def __init__(self, log: EventLogWriter, watcher: EventSink) -> None:
+        self._log = log
+        self._watcher = watcher
+
+    async def emit(self, event: TrainingEvent) -> None:
+        await self._log.emit(event)
+        await self._watcher.emit(event)
+

@@ -1,0 +1,116 @@
+"""The original `POST /auto-train`: run a session to its end and answer with its results."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from models.enums import VotingStrategy
+from models.errors import BadUserInput, ChorusError, Forbidden
+from models.history import FINE_TUNING_THRESHOLD, fine_tuning_examples_collected
+from models.tables import TrainingHistory
+from resolvers.recording import owner_of
+from server.auth import require_user
+from server.rest import error_json, validation_error
+from server.services import Services
+from trainer.catalog import parse_genre
+from trainer.plan import make_plan
+
+
+class AutoTrainRequest(BaseModel):
+    """The original body, plus the choices Chorus adds (all optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: int | None = None
+    num_examples: int = Field(10)
+    genres: list[str] = Field(default_factory=list)
+    store_in_memory: bool = False
+    save_to_database: bool = False
+    voting: VotingStrategy | None = None
+    teachers: list[str] | None = None
+    seed: int | None = None
+
+    @field_validator("voting", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+def results(history: TrainingHistory, collected: int) -> dict[str, Any]:
+    """The original response fields, from the stored session."""
+    performance = json.loads(history.model_performance_json or "{}")
+    return {
+        "session_id": history.session_id,
+        "status": history.status.name,
+        "total_requested": history.num_examples_requested,
+        "successful": history.num_examples_successful,
+        "failed": history.num_examples_failed,
+        "stories_saved": history.stories_saved_count,
+        "model_performance": {
+            model: {"count": entry["count"], "avg_quality": entry["avg_quality"]}
+            for model, entry in performance.items()
+        },
+        "best_performing_model": history.best_performing_model,
+        "average_quality": history.average_quality,
+        "min_quality": history.min_quality,
+        "max_quality": history.max_quality,
+        "genre_distribution": json.loads(history.genre_distribution_json or "{}"),
+        "training_stats": {
+            "training_examples": collected,
+            "fine_tuning_threshold": FINE_TUNING_THRESHOLD,
+            "until_next_fine_tuning": FINE_TUNING_THRESHOLD - collected % FINE_TUNING_THRESHOLD,
+            "fine_tuning_triggered": history.fine_tuning_triggered,
+        },
+        "total_time_seconds": history.total_time_seconds,
+    }
+
+
+def route(services: Services) -> Route:
+    async def auto_train(request: Request) -> Response:
+        try:
+            caller = await require_user(services.sessions, request.headers)
+            try:
+                body = await request.json()
+            except ValueError:
+                raise BadUserInput("The body must be a JSON object.") from None
+            if not isinstance(body, dict):
+                raise BadUserInput("The body must be a JSON object.")
+            try:
+                payload = AutoTrainRequest.model_validate(body)
+            except ValidationError as error:
+                raise validation_error(error) from None
+            owner_id = caller.id if payload.user_id is None else payload.user_id
+            if owner_id != caller.id and not caller.is_admin:
+                raise Forbidden(
+                    "`user_id` must be your own; only an admin may train for another user."
+                )
+            manager = services.running_manager()
+            plan = make_plan(
+                manager.teachers,
+                num_examples=payload.num_examples,
+                genres=[parse_genre(name) for name in payload.genres],
+                teachers=payload.teachers,
+                voting=payload.voting,
+                seed=payload.seed,
+                store_in_memory=payload.store_in_memory,
+                save_to_database=payload.save_to_database,
+            )
+            async with services.sessions() as db:
+                owner = await owner_of(db, owner_id)
+            started = await manager.start(owner, plan)
+            await manager.wait(started.id)
+            async with services.sessions() as db:
+                history = await db.get(TrainingHistory, started.id)
+                assert history is not None
+                collected = await fine_tuning_examples_collected(db, owner_id)
+            return JSONResponse(results(history, collected))
+        except ChorusError as error:
+            return error_json(error)
+
+    return Route("/auto-train", auto_train, methods=["POST"])
