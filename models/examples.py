@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from models.history import FINE_TUNING_MIN_QUALITY
 from models.keyset import Ordering, Page, PageArgs, paginate
-from models.tables import TeacherOutput, TrainingExample, Vote
+from models.tables import TeacherOutput, TrainingExample, TrainingHistory, Vote
 
 EXAMPLE_ORDERING = Ordering(
     "TrainingExample", "INDEX_ASC", TrainingExample.index, TrainingExample.id, descending=False
@@ -91,3 +92,21 @@ async def votes_for(db: AsyncSession, example_ids: Sequence[int]) -> dict[int, l
     for row in rows:
         grouped.setdefault(row.example_id, []).append(row)
     return grouped
+
+
+def collected_by(user_id: int) -> list[ColumnElement[bool]]:
+    """The user's stored examples that count toward fine-tuning (to join with the history)."""
+    return [
+        TrainingHistory.id == TrainingExample.history_id,
+        TrainingHistory.user_id == user_id,
+        TrainingExample.final_quality >= FINE_TUNING_MIN_QUALITY,
+        TrainingExample.text.is_not(None),
+    ]
+
+
+async def count_collected(db: AsyncSession, user_id: int) -> int:
+    """How many of the user's collected examples a fine-tuning dataset made now would hold."""
+    total = await db.scalar(
+        select(func.count()).select_from(TrainingExample).where(*collected_by(user_id))
+    )
+    return int(total or 0)

@@ -131,6 +131,7 @@ def fine_tune_job(row: tables.FineTuneJob) -> types.FineTuneJob:
     has_dataset = row.dataset_path is not None
     return types.FineTuneJob(
         id=global_id("FineTuneJob", row.id),
+        job_id=row.id,
         status=row.status,
         backend=row.backend,
         num_examples=row.num_examples,

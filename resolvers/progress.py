@@ -67,6 +67,7 @@ def to_graphql(event: TrainingEvent) -> events.TrainingEvent:
                 final_quality=p["finalQuality"],
                 saved_to_database=p["savedToDatabase"],
                 stored_in_memory=p["storedInMemory"],
+                text=p["text"],
             )
         case "ExampleFailed":
             return events.ExampleFailed(**common, index=p["index"], error=p["error"])

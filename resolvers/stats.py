@@ -23,6 +23,7 @@ async def training_stats(info: Info, user_id: int | None) -> types.TrainingStats
         fine_tuning_sessions_count=stats.fine_tuning_sessions_count,
         fine_tuning_examples=stats.fine_tuning_examples,
         until_next_fine_tuning=stats.until_next_fine_tuning,
+        fine_tuning_threshold=history.FINE_TUNING_THRESHOLD,
     )
 
 

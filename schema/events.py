@@ -65,6 +65,7 @@ class ExampleScored(TrainingEvent):
     final_quality: float
     saved_to_database: bool
     stored_in_memory: bool
+    text: str = strawberry.field(description="The winning story.")
 
 
 @strawberry.type

@@ -213,6 +213,9 @@ class TrainingStats:
     until_next_fine_tuning: int = strawberry.field(
         description="Examples still needed until the next fine-tuning run (threshold 50)."
     )
+    fine_tuning_threshold: int = strawberry.field(
+        description="Examples collected per fine-tuning run."
+    )
 
 
 @strawberry.type
@@ -261,9 +264,14 @@ class StoryConnection:
 
 @strawberry.type
 class FineTuneJob(Node):
+    job_id: int = strawberry.field(description="The job's number, as the REST downloads use it.")
     status: FineTuneStatus
     backend: str
-    num_examples: int
+    num_examples: int = strawberry.field(
+        description="Examples in the job's dataset: the user's collected examples stored here "
+        "when it was triggered (sessions recorded by an external trainer count toward the "
+        "threshold but bring no texts)."
+    )
     triggered_by_session_id: str | None
     dataset_url: str | None = strawberry.field(
         description="Where the JSONL dataset of this job can be downloaded (chat-messages format)."

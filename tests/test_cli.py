@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from models.engine import create_engine, session_factory
 from models.enums import FineTuneStatus, SessionStatus
-from models.tables import FineTuneJob, SessionModelStats, TrainingHistory
+from models.tables import FineTuneJob, SessionModelStats, TrainingExample, TrainingHistory
 from models.tables import TrainingEvent as EventRow
 from models.users import authenticate, user_by_name
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
@@ -230,9 +230,17 @@ def test_train_fifty_offline_examples(empty_url: str, tmp_path: Path) -> None:
                 assert job.dataset_path is not None
                 lines = (Path(job.dataset_path) / "dataset.jsonl").read_text().splitlines()
                 assert len(lines) == job.num_examples
-                # The run came at the 50th example collected: this session's 10th; the
-                # earlier 40 belong to an external trainer and have no text stored here.
-                assert len(lines) == 10
+                # The run came at the 50th example collected, this session's 10th (the
+                # earlier 40 are an external trainer's, with no text here); its dataset holds
+                # what was collected when it was triggered: those examples written with it.
+                collected_then = await db.scalar(
+                    select(func.count()).where(
+                        TrainingExample.history_id == history.id,
+                        TrainingExample.final_quality >= 7.0,
+                        TrainingExample.created_at <= job.created_at,
+                    )
+                )
+                assert 10 <= len(lines) == collected_then
                 events = await db.scalar(
                     select(func.count()).where(EventRow.history_id == history.id)
                 )

@@ -155,8 +155,18 @@ async def test_an_offline_session_of_fifty_examples(engine: AsyncEngine) -> None
         jobs = (await db.scalars(select(FineTuneJob))).all()
     assert len(jobs) == 1
     assert jobs[0].triggered_by_session_id == history.session_id
-    assert jobs[0].num_examples == 50
     assert jobs[0].status is FineTuneStatus.QUEUED
+    # Its dataset is what this user has stored of the 50 collected: the earlier 40 came from
+    # a session with no examples stored, so this session's own, up to the trigger.
+    async with sessions() as db:
+        stored_then = await db.scalar(
+            select(func.count()).where(
+                TrainingExample.history_id == history.id,
+                TrainingExample.final_quality >= 7.0,
+                TrainingExample.created_at <= jobs[0].created_at,
+            )
+        )
+    assert 10 <= jobs[0].num_examples == stored_then
 
     events = sink.events
     assert [e.seq for e in events] == list(range(1, len(events) + 1))

@@ -37,10 +37,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.base import utcnow
 from models.enums import FineTuneStatus, Genre
+from models.examples import collected_by
 from models.tables import FineTuneJob, TeacherOutput, TrainingExample, TrainingHistory
 from trainer.catalog import Sample
 from trainer.example import writing_request
-from trainer.tally import FINE_TUNING_MIN_QUALITY
 from trainer.teachers.http import bearer, error_for
 
 logger = logging.getLogger("chorus.finetune")
@@ -322,12 +322,7 @@ async def _collected_examples(db: AsyncSession, job: FineTuneJob) -> Sequence[Co
             weakest_valid,
         )
         .join(TrainingHistory, TrainingHistory.id == TrainingExample.history_id)
-        .where(
-            TrainingHistory.user_id == job.user_id,
-            TrainingExample.final_quality >= FINE_TUNING_MIN_QUALITY,
-            TrainingExample.text.is_not(None),
-            TrainingExample.created_at <= job.created_at,
-        )
+        .where(*collected_by(job.user_id), TrainingExample.created_at <= job.created_at)
         .order_by(TrainingExample.id)
     )
     return rows.all()

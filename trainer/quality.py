@@ -14,6 +14,7 @@ Scores keep their full precision; callers round them for display.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -111,8 +112,12 @@ def count_sentences(text: str) -> int:
     return sum(1 for part in _SENTENCE_END.split(text) if any(c.isalnum() for c in part))
 
 
+@functools.lru_cache(maxsize=1024)
 def quality_features(text: str) -> QualityFeatures:
-    """The features of `text`, surrounding whitespace left out of its length."""
+    """The features of `text`, surrounding whitespace left out of its length.
+
+    Cached: in a JURY vote every judge weighs the same few outputs again.
+    """
     stripped = text.strip()
     text_words = words(stripped)
     descriptive = sum(1 for word in text_words if is_descriptive(word))

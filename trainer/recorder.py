@@ -15,7 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
 from models.enums import ExampleStatus, FineTuneStatus, Genre, SessionStatus
-from models.history import FINE_TUNING_THRESHOLD, fine_tuning_examples_collected
+from models.examples import count_collected
+from models.history import (
+    FINE_TUNING_MIN_QUALITY,
+    FINE_TUNING_THRESHOLD,
+    fine_tuning_examples_collected,
+)
 from models.tables import (
     FineTuneJob,
     MemoryEntry,
@@ -31,13 +36,7 @@ from models.tables import (
 from trainer.catalog import GENRE_LABELS
 from trainer.example import ExampleOutcome
 from trainer.plan import SessionPlan
-from trainer.tally import (
-    FINE_TUNING_MIN_QUALITY,
-    STORY_MIN_QUALITY,
-    ModelTally,
-    SessionTally,
-    one_decimal,
-)
+from trainer.tally import STORY_MIN_QUALITY, SessionTally, one_decimal
 
 
 async def create_session(
@@ -98,12 +97,20 @@ def plan_of(history: TrainingHistory) -> SessionPlan:
 
 @dataclass(frozen=True)
 class RecordedExample:
-    tally: SessionTally
+    """How one example was kept: what its events report."""
+
+    outcome: ExampleOutcome
     example_id: int
     story_id: int | None
     stored_in_memory: bool
     fine_tune_job_id: int | None
     examples_collected: int
+
+
+@dataclass(frozen=True)
+class RecordedBatch:
+    examples: list[RecordedExample]
+    tally: SessionTally
 
 
 def _title(outcome: ExampleOutcome) -> str:
@@ -113,72 +120,106 @@ def _title(outcome: ExampleOutcome) -> str:
     return f"{GENRE_LABELS[outcome.sample.genre]}: {prompt}"
 
 
-async def record_example(
+@dataclass(frozen=True)
+class _Decision:
+    """What keeping one example means, decided before anything is written."""
+
+    outcome: ExampleOutcome
+    succeeded: bool
+    collects: bool
+    saves_story: bool
+    remembers: bool
+
+
+def _decide(plan: SessionPlan, outcome: ExampleOutcome) -> _Decision:
+    quality = outcome.final_quality
+    succeeded = outcome.succeeded and quality is not None and outcome.text is not None
+    collects = succeeded and quality is not None and quality >= FINE_TUNING_MIN_QUALITY
+    return _Decision(
+        outcome=outcome,
+        succeeded=succeeded,
+        collects=collects,
+        saves_story=succeeded
+        and plan.save_to_database
+        and quality is not None
+        and quality >= STORY_MIN_QUALITY,
+        remembers=collects and plan.store_in_memory,
+    )
+
+
+async def record_examples(
     db: AsyncSession,
     history: TrainingHistory,
     plan: SessionPlan,
     tally: SessionTally,
-    outcome: ExampleOutcome,
+    outcomes: Sequence[ExampleOutcome],
     *,
     fine_tune_backend: str,
     now: datetime | None = None,
-) -> RecordedExample:
-    """Store one finished example and bring the session's summary up to date; commits."""
+) -> RecordedBatch:
+    """Store finished examples and bring the session's summary up to date, in one
+    transaction: a statement per table for the whole batch, however many examples."""
     now = now or utcnow()
-    # Serialises a user's concurrent sessions on MySQL, so that two of them cannot both
-    # trigger the same fine-tuning run; SQLite serialises writers by itself.
-    await db.execute(select(User.id).where(User.id == history.user_id).with_for_update())
-    quality = outcome.final_quality
-    succeeded = outcome.succeeded and quality is not None
-    collects = succeeded and quality is not None and quality >= FINE_TUNING_MIN_QUALITY
-    saves_story = (
-        succeeded and plan.save_to_database and quality is not None and quality >= STORY_MIN_QUALITY
-    )
-    remembers = collects and plan.store_in_memory
+    if db.get_bind().dialect.name != "sqlite":
+        # Serialises a user's concurrent sessions, so that two of them cannot both trigger
+        # the same fine-tuning run; SQLite serialises writers by itself.
+        await db.execute(select(User.id).where(User.id == history.user_id).with_for_update())
+    decisions = [_decide(plan, outcome) for outcome in outcomes]
 
-    story_id = None
-    if saves_story and outcome.text is not None and outcome.winner is not None:
-        story = Story(
-            user_id=history.user_id,
-            title=_title(outcome),
-            genre=outcome.sample.genre,
-            content=outcome.text,
-            quality=round(quality or 0.0, 2),
-            model=outcome.winner,
-            auto_generated=True,
-            session_id=history.session_id,
-            created_at=now,
-        )
-        db.add(story)
-        await db.flush()
-        story_id = story.id
-
-    example = TrainingExample(
-        history_id=history.id,
-        index=outcome.index,
-        genre=outcome.sample.genre,
-        prompt=outcome.sample.prompt,
-        style=outcome.sample.style,
-        status=ExampleStatus.SUCCEEDED if succeeded else ExampleStatus.FAILED,
-        winner=outcome.winner,
-        text=outcome.text,
-        text_quality=outcome.text_quality,
-        confidence=outcome.confidence,
-        final_quality=quality,
-        best_parameters=outcome.best_parameters,
-        saved_story_id=story_id,
-        stored_in_memory=remembers,
-        error=outcome.error,
-        created_at=now,
+    story_ids = await _insert_returning_ids(
+        db,
+        Story,
+        [
+            {
+                "user_id": history.user_id,
+                "title": _title(d.outcome),
+                "genre": d.outcome.sample.genre,
+                "content": d.outcome.text,
+                "quality": round(d.outcome.final_quality or 0.0, 2),
+                "model": d.outcome.winner,
+                "auto_generated": True,
+                "session_id": history.session_id,
+                "created_at": now,
+            }
+            for d in decisions
+            if d.saves_story
+        ],
     )
-    db.add(example)
-    await db.flush()
+    story_of: dict[int, int] = {}
+    for decision, story_id in zip((d for d in decisions if d.saves_story), story_ids, strict=True):
+        story_of[decision.outcome.index] = story_id
+
+    example_ids = await _insert_returning_ids(
+        db,
+        TrainingExample,
+        [
+            {
+                "history_id": history.id,
+                "index": d.outcome.index,
+                "genre": d.outcome.sample.genre,
+                "prompt": d.outcome.sample.prompt,
+                "style": d.outcome.sample.style,
+                "status": ExampleStatus.SUCCEEDED if d.succeeded else ExampleStatus.FAILED,
+                "winner": d.outcome.winner,
+                "text": d.outcome.text,
+                "text_quality": d.outcome.text_quality,
+                "confidence": d.outcome.confidence,
+                "final_quality": d.outcome.final_quality,
+                "best_parameters": d.outcome.best_parameters,
+                "saved_story_id": story_of.get(d.outcome.index),
+                "stored_in_memory": d.remembers,
+                "error": d.outcome.error,
+                "created_at": now,
+            }
+            for d in decisions
+        ],
+    )
     await _insert_many(
         db,
         TeacherOutput,
         [
             {
-                "example_id": example.id,
+                "example_id": example_id,
                 "model": output.teacher,
                 "text": output.text,
                 "latency_ms": output.latency_ms,
@@ -187,59 +228,102 @@ async def record_example(
                 "text_quality": output.text_quality,
                 "error": output.error,
             }
-            for output in outcome.outputs
+            for d, example_id in zip(decisions, example_ids, strict=True)
+            for output in d.outcome.outputs
         ],
     )
-    if outcome.result is not None:
-        await _insert_many(
-            db,
-            Vote,
-            [
-                {"example_id": example.id, "voter": v.voter, "candidate": v.candidate}
-                for v in outcome.result.votes
-            ],
-        )
-    if remembers and outcome.text is not None:
-        db.add(
-            MemoryEntry(
-                user_id=history.user_id,
-                example_id=example.id,
-                genre=outcome.sample.genre,
-                text=outcome.text,
-                quality=round(quality or 0.0, 2),
-                created_at=now,
+    await _insert_many(
+        db,
+        Vote,
+        [
+            {"example_id": example_id, "voter": v.voter, "candidate": v.candidate}
+            for d, example_id in zip(decisions, example_ids, strict=True)
+            if d.outcome.result is not None
+            for v in d.outcome.result.votes
+        ],
+    )
+    await _insert_many(
+        db,
+        MemoryEntry,
+        [
+            {
+                "user_id": history.user_id,
+                "example_id": example_id,
+                "genre": d.outcome.sample.genre,
+                "text": d.outcome.text,
+                "quality": round(d.outcome.final_quality or 0.0, 2),
+                "created_at": now,
+            }
+            for d, example_id in zip(decisions, example_ids, strict=True)
+            if d.remembers
+        ],
+    )
+
+    collected = await fine_tuning_examples_collected(db, history.user_id)
+    recorded, new_tally, triggered = [], tally, False
+    dataset_size: int | None = None
+    for decision, example_id in zip(decisions, example_ids, strict=True):
+        outcome = decision.outcome
+        before, collected = collected, collected + int(decision.collects)
+        job_id = None
+        if collected // FINE_TUNING_THRESHOLD > before // FINE_TUNING_THRESHOLD:
+            # The job's dataset is the user's collected examples stored so far, this batch's
+            # included: fewer than the count that triggered it when some came from sessions
+            # recorded by an external trainer, whose texts are not here.
+            if dataset_size is None:
+                dataset_size = await count_collected(db, history.user_id)
+            [job_id] = await _insert_returning_ids(
+                db,
+                FineTuneJob,
+                [
+                    {
+                        "user_id": history.user_id,
+                        "status": FineTuneStatus.QUEUED,
+                        "backend": fine_tune_backend,
+                        "num_examples": dataset_size,
+                        "triggered_by_session_id": history.session_id,
+                        "created_at": now,
+                    }
+                ],
+            )
+            triggered = True
+        if decision.succeeded and outcome.winner is not None and outcome.final_quality is not None:
+            new_tally = new_tally.with_success(
+                outcome.sample.genre,
+                outcome.winner,
+                outcome.final_quality,
+                story_saved=outcome.index in story_of,
+            )
+        else:
+            new_tally = new_tally.with_failure(outcome.sample.genre)
+        recorded.append(
+            RecordedExample(
+                outcome,
+                example_id,
+                story_of.get(outcome.index),
+                decision.remembers,
+                job_id,
+                collected,
             )
         )
 
-    collected_before = await fine_tuning_examples_collected(db, history.user_id)
-    collected = collected_before + int(collects)
-    job_id = None
-    if collected // FINE_TUNING_THRESHOLD > collected_before // FINE_TUNING_THRESHOLD:
-        job = FineTuneJob(
-            user_id=history.user_id,
-            status=FineTuneStatus.QUEUED,
-            backend=fine_tune_backend,
-            num_examples=collected,
-            triggered_by_session_id=history.session_id,
-            created_at=now,
-        )
-        db.add(job)
-        await db.flush()
-        job_id = job.id
-
-    genre = outcome.sample.genre
-    if succeeded and outcome.winner is not None and quality is not None:
-        new_tally = tally.with_success(
-            genre, outcome.winner, quality, story_saved=story_id is not None
-        )
-    else:
-        new_tally = tally.with_failure(genre)
-    await _write_summary(db, history, new_tally, collected, job_id is not None, now)
-    await _count_genre(db, history.id, genre, first=genre not in tally.genres)
-    if succeeded and outcome.winner is not None:
-        await _count_win(db, history.id, outcome.winner, new_tally.models[outcome.winner])
+    await _write_summary(db, history, new_tally, collected, triggered, now)
+    await _count_genres(db, history.id, tally, new_tally)
+    await _count_wins(db, history.id, tally, new_tally)
     await db.commit()
-    return RecordedExample(new_tally, example.id, story_id, remembers, job_id, collected)
+    return RecordedBatch(recorded, new_tally)
+
+
+async def _insert_returning_ids(
+    db: AsyncSession,
+    table: type[Story] | type[TrainingExample] | type[FineTuneJob],
+    rows: list[dict[str, object]],
+) -> list[int]:
+    """Insert `rows` and give their ids in the same order."""
+    if not rows:
+        return []
+    result = await db.execute(insert(table).returning(table.id, sort_by_parameter_order=True), rows)
+    return list(result.scalars())
 
 
 async def _insert_many(
@@ -277,28 +361,38 @@ async def _write_summary(
     await db.execute(update(TrainingHistory).where(TrainingHistory.id == history.id).values(values))
 
 
-async def _count_genre(db: AsyncSession, history_id: int, genre: Genre, *, first: bool) -> None:
-    if first:
-        db.add(SessionGenreCount(history_id=history_id, genre=genre, count=1))
-        await db.flush()
-        return
-    await db.execute(
-        update(SessionGenreCount)
-        .where(SessionGenreCount.history_id == history_id, SessionGenreCount.genre == genre)
-        .values(count=SessionGenreCount.count + 1)
-    )
+async def _count_genres(
+    db: AsyncSession, history_id: int, before: SessionTally, after: SessionTally
+) -> None:
+    for genre, count in after.genres.items():
+        if genre not in before.genres:
+            await db.execute(
+                insert(SessionGenreCount).values(history_id=history_id, genre=genre, count=count)
+            )
+        elif before.genres[genre] != count:
+            await db.execute(
+                update(SessionGenreCount)
+                .where(SessionGenreCount.history_id == history_id, SessionGenreCount.genre == genre)
+                .values(count=count)
+            )
 
 
-async def _count_win(db: AsyncSession, history_id: int, model: str, tally: ModelTally) -> None:
-    values = {"wins": tally.wins, "total_quality": tally.total_quality}
-    result = await db.execute(
-        update(SessionModelStats)
-        .where(SessionModelStats.history_id == history_id, SessionModelStats.model == model)
-        .values(values)
-    )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        db.add(SessionModelStats(history_id=history_id, model=model, **values))
-        await db.flush()
+async def _count_wins(
+    db: AsyncSession, history_id: int, before: SessionTally, after: SessionTally
+) -> None:
+    for model, tally in after.models.items():
+        if before.models.get(model) == tally:
+            continue
+        values = {"wins": tally.wins, "total_quality": tally.total_quality}
+        result = await db.execute(
+            update(SessionModelStats)
+            .where(SessionModelStats.history_id == history_id, SessionModelStats.model == model)
+            .values(values)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            await db.execute(
+                insert(SessionModelStats).values(history_id=history_id, model=model, **values)
+            )
 
 
 async def tally_of(db: AsyncSession, history_id: int) -> SessionTally:

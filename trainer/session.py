@@ -19,7 +19,13 @@ from trainer.events import Emitter
 from trainer.example import ExampleOutcome, run_example
 from trainer.latency import LatencyBook
 from trainer.plan import SessionPlan
-from trainer.recorder import plan_of, record_example, recorded_indexes, set_status, tally_of
+from trainer.recorder import (
+    plan_of,
+    record_examples,
+    recorded_indexes,
+    set_status,
+    tally_of,
+)
 from trainer.tally import SessionTally
 from trainer.teachers.base import Teacher
 
@@ -63,12 +69,17 @@ class SessionRunner:
         self._latencies = latencies or LatencyBook()
         self._cancel_requested = False
         self._work: asyncio.Task[None] | None = None
-        self._record_lock = asyncio.Lock()
         self._example_seconds: list[float] = []
         self._tally = SessionTally()
         self._remaining = 0
-        self._recording: set[asyncio.Future[None]] = set()
         self._final_status = SessionStatus.RUNNING
+        # Finished examples wait here to be written together: one transaction for all that
+        # finished while the previous one was being written (group commit).
+        self._to_record: list[tuple[ExampleOutcome, asyncio.Future[None]]] = []
+        self._record_wake = asyncio.Event()
+        self._recorder: asyncio.Task[None] | None = None
+        self._recorder_closing = False
+        self._record_failure: Exception | None = None
 
     def cancel(self) -> None:
         self._cancel_requested = True
@@ -95,6 +106,7 @@ class SessionRunner:
         samples = Sampler(plan.genres, plan.seed).sample_many(plan.num_examples)
         todo = [index for index in range(plan.num_examples) if index not in done]
         self._remaining = len(todo)
+        self._recorder = asyncio.create_task(self._record_finished())
         self._work = asyncio.create_task(self._run_examples(todo, samples))
         status, error = SessionStatus.COMPLETED, None
         try:
@@ -113,12 +125,12 @@ class SessionRunner:
 
     async def _drain_then_finish(self, status: SessionStatus, error: str | None) -> None:
         """Let finished examples that are still being written land, then close the session."""
-        while self._recording:
-            outcomes = await asyncio.gather(*self._recording, return_exceptions=True)
-            for failure in outcomes:
-                if isinstance(failure, Exception):
-                    logger.error("recording an example failed", exc_info=failure)
-                    status, error = SessionStatus.FAILED, f"internal error: {failure}"
+        if self._recorder is not None:
+            self._recorder_closing = True
+            self._record_wake.set()
+            await self._recorder
+        if self._record_failure is not None:
+            status, error = SessionStatus.FAILED, f"internal error: {self._record_failure}"
         if status is SessionStatus.COMPLETED and self._tally.successful == 0:
             status, error = SessionStatus.FAILED, "no example produced a valid output"
         self._final_status = status
@@ -142,31 +154,55 @@ class SessionRunner:
                 for output in outcome.outputs:
                     self._latencies.record(output.teacher, output.latency_ms)
                 self._example_seconds.append(time.monotonic() - started)
-                # Recording is shielded: once an example is finished it is kept whole, even
-                # when the session is cancelled while it waits to be written.
-                recording = asyncio.ensure_future(self._record(outcome))
-                self._recording.add(recording)
-                recording.add_done_callback(self._recording.discard)
-                await asyncio.shield(recording)
+                # Once an example is finished it is kept whole, even when the session is
+                # cancelled while it waits to be written: the recorder owns it now.
+                recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._to_record.append((outcome, recorded))
+                self._record_wake.set()
+                await asyncio.shield(recorded)
 
         async with asyncio.TaskGroup() as group:
             for _ in range(workers):
                 group.create_task(worker())
 
-    async def _record(self, outcome: ExampleOutcome) -> None:
-        async with self._record_lock:
-            async with self._sessions() as db:
-                recorded = await record_example(
-                    db,
-                    self._history,
-                    self._plan,
-                    self._tally,
-                    outcome,
-                    fine_tune_backend=self._options.fine_tune_backend,
-                )
-            self._tally = recorded.tally
+    async def _record_finished(self) -> None:
+        while True:
+            await self._record_wake.wait()
+            self._record_wake.clear()
+            while self._to_record:
+                batch, self._to_record = self._to_record, []
+                try:
+                    await self._record(sorted((o for o, _ in batch), key=lambda o: o.index))
+                except Exception as error:
+                    logger.exception("recording %d examples failed", len(batch))
+                    self._record_failure = error
+                    for _, recorded in batch:
+                        recorded.set_exception(error)
+                else:
+                    for _, recorded in batch:
+                        recorded.set_result(None)
+            if self._recorder_closing:
+                return
+
+    async def _record(self, outcomes: list[ExampleOutcome]) -> None:
+        before = self._tally
+        async with self._sessions() as db:
+            batch = await record_examples(
+                db,
+                self._history,
+                self._plan,
+                before,
+                outcomes,
+                fine_tune_backend=self._options.fine_tune_backend,
+            )
+        self._tally = batch.tally
+        # Each SessionProgress counts the examples up to its own.
+        completed, failed = before.successful, before.failed
+        for recorded in batch.examples:
+            outcome = recorded.outcome
             self._remaining -= 1
             if outcome.succeeded:
+                completed += 1
                 await self._emitter.emit(
                     "ExampleScored",
                     index=outcome.index,
@@ -176,8 +212,10 @@ class SessionRunner:
                     finalQuality=outcome.final_quality,
                     savedToDatabase=recorded.story_id is not None,
                     storedInMemory=recorded.stored_in_memory,
+                    text=outcome.text,
                 )
             else:
+                failed += 1
                 await self._emitter.emit("ExampleFailed", index=outcome.index, error=outcome.error)
             if recorded.fine_tune_job_id is not None:
                 await self._emitter.emit(
@@ -189,8 +227,8 @@ class SessionRunner:
                     self._fine_tuner.submit(recorded.fine_tune_job_id)
             await self._emitter.emit(
                 "SessionProgress",
-                completed=self._tally.successful,
-                failed=self._tally.failed,
+                completed=completed,
+                failed=failed,
                 total=self._plan.num_examples,
                 etaSeconds=self._eta(),
             )

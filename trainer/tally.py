@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass, field, replace
 
 from models.enums import Genre
+from models.history import FINE_TUNING_MIN_QUALITY
 
-FINE_TUNING_MIN_QUALITY = 7.0
 STORY_MIN_QUALITY = 8.0
 
 

@@ -63,4 +63,3 @@ class _Both:
     async def emit(self, event: TrainingEvent) -> None:
         await self._log.emit(event)
         await self._watcher.emit(event)
-
