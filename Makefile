@@ -32,7 +32,7 @@ lint: install-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint dashboard
 	$(BIN)/pytest
 
 clean:

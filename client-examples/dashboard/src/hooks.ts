@@ -1,0 +1,161 @@
+import { useCallback, useEffect, useRef, useState } from "react";
+import { ApiError, isAbort, type Variables } from "./api/client";
+import type { Connection } from "./api/types";
+import { useSession } from "./session";
+
+export function asApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  return new ApiError("server", error instanceof Error ? error.message : String(error));
+}
+
+export interface QueryState<TData> {
+  data: TData | null;
+  error: ApiError | null;
+  loading: boolean;
+  reload: () => void;
+}
+
+export function useQuery<TData>(query: string, variables: Variables = {}): QueryState<TData> {
+  const { request } = useSession();
+  const key = JSON.stringify(variables);
+  const [attempt, setAttempt] = useState(0);
+  const [state, setState] = useState<Omit<QueryState<TData>, "reload">>({
+    data: null,
+    error: null,
+    loading: true,
+  });
+
+  useEffect(() => {
+    const controller = new AbortController();
+    setState((previous) => ({ ...previous, error: null, loading: true }));
+    request<TData>(query, JSON.parse(key) as Variables, controller.signal).then(
+      (data) => setState({ data, error: null, loading: false }),
+      (error: unknown) => {
+        if (isAbort(error)) return;
+        setState((previous) => ({ ...previous, error: asApiError(error), loading: false }));
+      },
+    );
+    return () => controller.abort();
+  }, [request, query, key, attempt]);
+
+  const reload = useCallback(() => setAttempt((count) => count + 1), []);
+  return { ...state, reload };
+}
+
+export interface ConnectionState<TNode> {
+  nodes: TNode[];
+  totalCount: number;
+  hasNextPage: boolean;
+  loading: boolean;
+  loadingMore: boolean;
+  error: ApiError | null;
+  loadMore: () => void;
+  reload: () => void;
+}
+
+interface Pages<TNode> {
+  nodes: TNode[];
+  totalCount: number;
+  hasNextPage: boolean;
+  endCursor: string | null;
+}
+
+const NO_PAGES = { nodes: [], totalCount: 0, hasNextPage: false, endCursor: null };
+
+/** A cursor-paginated list: the first page for `variables`, then `loadMore` appends the next. */
+export function useConnection<TData, TNode>(
+  query: string,
+  variables: Variables,
+  select: (data: TData) => Connection<TNode> | null | undefined,
+): ConnectionState<TNode> {
+  const { request } = useSession();
+  const key = JSON.stringify(variables);
+  const selectRef = useRef(select);
+  useEffect(() => {
+    selectRef.current = select;
+  });
+  const [pages, setPages] = useState<Pages<TNode>>(NO_PAGES);
+  const [status, setStatus] = useState<{ loading: boolean; loadingMore: boolean; error: ApiError | null }>({
+    loading: true,
+    loadingMore: false,
+    error: null,
+  });
+  const [attempt, setAttempt] = useState(0);
+  const controller = useRef<AbortController | null>(null);
+
+  const fetchPage = useCallback(
+    async (after: string | null, append: boolean) => {
+      controller.current?.abort();
+      const current = new AbortController();
+      controller.current = current;
+      setStatus({ loading: !append, loadingMore: append, error: null });
+      try {
+        const data = await request<TData>(
+          query,
+          { ...(JSON.parse(key) as Variables), after },
+          current.signal,
+        );
+        const connection = selectRef.current(data);
+        const nodes = connection?.edges.map((edge) => edge.node) ?? [];
+        setPages((previous) => ({
+          nodes: append ? [...previous.nodes, ...nodes] : nodes,
+          totalCount: connection?.totalCount ?? 0,
+          hasNextPage: connection?.pageInfo.hasNextPage ?? false,
+          endCursor: connection?.pageInfo.endCursor ?? null,
+        }));
+        setStatus({ loading: false, loadingMore: false, error: null });
+      } catch (error) {
+        if (!isAbort(error)) setStatus({ loading: false, loadingMore: false, error: asApiError(error) });
+      }
+    },
+    [request, query, key],
+  );
+
+  useEffect(() => {
+    void fetchPage(null, false);
+    return () => controller.current?.abort();
+  }, [fetchPage, attempt]);
+
+  const loadMore = useCallback(() => {
+    if (pages.hasNextPage) void fetchPage(pages.endCursor, true);
+  }, [fetchPage, pages.hasNextPage, pages.endCursor]);
+  const reload = useCallback(() => setAttempt((count) => count + 1), []);
+
+  return {
+    nodes: pages.nodes,
+    totalCount: pages.totalCount,
+    hasNextPage: pages.hasNextPage,
+    ...status,
+    loadMore,
+    reload,
+  };
+}
+
+export interface Mutation<TData> {
+  run: (variables: Variables) => Promise<TData | null>;
+  pending: boolean;
+  error: ApiError | null;
+}
+
+/** A mutation run on demand: `run` resolves to its data, or to null with `error` set. */
+export function useMutation<TData>(document: string): Mutation<TData> {
+  const { request } = useSession();
+  const [pending, setPending] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const run = useCallback(
+    async (variables: Variables) => {
+      setPending(true);
+      setError(null);
+      try {
+        return await request<TData>(document, variables);
+      } catch (failure) {
+        setError(asApiError(failure));
+        return null;
+      } finally {
+        setPending(false);
+      }
+    },
+    [request, document],
+  );
+  return { run, pending, error };
+}

@@ -1,0 +1,50 @@
+import type { Teacher } from "../../api/types";
+
+interface Props {
+  teachers: readonly Teacher[];
+  selected: ReadonlySet<string>;
+  onChange: (selected: Set<string>) => void;
+}
+
+export function TeacherPicker({ teachers, selected, onChange }: Props) {
+  function toggle(name: string) {
+    const next = new Set(selected);
+    if (!next.delete(name)) next.add(name);
+    onChange(next);
+  }
+
+  return (
+    <fieldset className="field">
+      <legend>
+        Teachers{" "}
+        <span className="legend-note">
+          {selected.size} of {teachers.length} writing
+        </span>
+      </legend>
+      <ul className="teacher-list" data-testid="teachers">
+        {teachers.map((teacher) => (
+          <li key={teacher.name}>
+            <label className={teacher.available ? "teacher" : "teacher unavailable"}>
+              <input
+                type="checkbox"
+                checked={selected.has(teacher.name)}
+                disabled={!teacher.available}
+                onChange={() => toggle(teacher.name)}
+                data-testid={`teacher-${teacher.name}`}
+              />
+              <span className="teacher-name">{teacher.name}</span>
+              <span className="teacher-model">{teacher.model}</span>
+              <span className="teacher-tags">
+                {teacher.offline && <span className="tag">offline</span>}
+                {!teacher.available && <span className="tag tag-warning">unavailable</span>}
+                {teacher.averageLatencyMs != null && (
+                  <span className="tag tag-muted">~{Math.round(teacher.averageLatencyMs)} ms</span>
+                )}
+              </span>
+            </label>
+          </li>
+        ))}
+      </ul>
+    </fieldset>
+  );
+}

@@ -1,0 +1,154 @@
+import { createClient, type FormattedExecutionResult } from "graphql-ws";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { ApiError, authorization, errorFromGraphQL, UNREACHABLE } from "../../api/client";
+import { TRAINING_PROGRESS } from "../../api/documents";
+import type { TrainingEvent } from "../../api/types";
+import { useSession } from "../../session";
+import { applyEvents, INITIAL_STATE, type LiveState } from "./progress";
+
+export type StreamStatus = "connecting" | "live" | "reconnecting" | "ended" | "failed";
+
+export interface TrainingProgress {
+  live: LiveState;
+  stream: StreamStatus;
+  error: ApiError | null;
+  retry: () => void;
+}
+
+const FLUSH_MS = 80;
+const MAX_RECONNECTS = 6;
+const DENIED_CLOSE_CODES = new Set([4401, 4403]);
+
+function socketUrl(): string {
+  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+  return `${scheme}://${window.location.host}/graphql`;
+}
+
+function isGraphQLErrors(error: unknown): error is { message: string; extensions?: { code?: string } }[] {
+  return Array.isArray(error);
+}
+
+function closeCode(error: unknown): number | null {
+  return typeof error === "object" && error !== null && "code" in error && typeof error.code === "number"
+    ? error.code
+    : null;
+}
+
+/**
+ * Follows a session's events over graphql-transport-ws. A dropped socket is reopened with
+ * `afterSeq` set to the last event seen, so nothing is lost or applied twice.
+ */
+export function useTrainingProgress(sessionId: string): TrainingProgress {
+  const { token, signOut } = useSession();
+  const [live, setLive] = useState<LiveState>(INITIAL_STATE);
+  const [stream, setStream] = useState<StreamStatus>("connecting");
+  const [error, setError] = useState<ApiError | null>(null);
+  const [attempt, setAttempt] = useState(0);
+  const lastSeq = useRef(0);
+
+  useEffect(() => {
+    lastSeq.current = 0;
+    setLive(INITIAL_STATE);
+  }, [sessionId]);
+
+  useEffect(() => {
+    let stopped = false;
+    let reconnects = 0;
+    let queue: TrainingEvent[] = [];
+    let flushTimer: number | undefined;
+    let retryTimer: number | undefined;
+    let unsubscribe: (() => void) | undefined;
+    const client = createClient({
+      url: socketUrl(),
+      connectionParams: { authorization: authorization(token) },
+      lazy: true,
+      retryAttempts: 0,
+    });
+
+    const flush = () => {
+      flushTimer = undefined;
+      const batch = queue;
+      queue = [];
+      if (batch.length) setLive((state) => applyEvents(state, batch));
+    };
+
+    const fail = (failure: ApiError) => {
+      stop();
+      flush();
+      if (failure.kind === "unauthenticated") {
+        signOut(`The server no longer accepts this token: ${failure.message}`);
+        return;
+      }
+      setError(failure);
+      setStream("failed");
+    };
+
+    const dropped = (reason: unknown) => {
+      const code = closeCode(reason);
+      if (code !== null && DENIED_CLOSE_CODES.has(code)) {
+        fail(new ApiError("unauthenticated", "the live connection was refused"));
+      } else if (reconnects >= MAX_RECONNECTS) {
+        fail(new ApiError("network", `Lost the live connection. ${UNREACHABLE}`));
+      } else {
+        reconnects += 1;
+        setStream("reconnecting");
+        retryTimer = window.setTimeout(subscribe, Math.min(1000 * 2 ** (reconnects - 1), 10_000));
+      }
+    };
+
+    const receive = ({ data, errors }: FormattedExecutionResult<{ trainingProgress: TrainingEvent }>) => {
+      if (errors?.length) {
+        fail(errorFromGraphQL(errors));
+        return;
+      }
+      const event = data?.trainingProgress;
+      if (!event || event.seq <= lastSeq.current) return;
+      lastSeq.current = event.seq;
+      reconnects = 0;
+      queue.push(event);
+      flushTimer ??= window.setTimeout(flush, FLUSH_MS);
+    };
+
+    function subscribe() {
+      unsubscribe = client.subscribe<{ trainingProgress: TrainingEvent }>(
+        { query: TRAINING_PROGRESS, variables: { sessionId, afterSeq: lastSeq.current || null } },
+        {
+          next: receive,
+          error: (reason) => {
+            if (stopped) return;
+            if (isGraphQLErrors(reason)) fail(errorFromGraphQL(reason));
+            else dropped(reason);
+          },
+          complete: () => {
+            if (stopped) return;
+            stop();
+            flush();
+            setStream("ended");
+          },
+        },
+      );
+    }
+
+    function stop() {
+      stopped = true;
+      window.clearTimeout(retryTimer);
+      unsubscribe?.();
+    }
+
+    client.on("connected", () => {
+      setError(null);
+      setStream("live");
+    });
+    setStream("connecting");
+    subscribe();
+    return () => {
+      stop();
+      window.clearTimeout(flushTimer);
+      flush();
+      void client.dispose();
+    };
+  }, [sessionId, token, signOut, attempt]);
+
+  const retry = useCallback(() => setAttempt((count) => count + 1), []);
+  return { live, stream, error, retry };
+}

@@ -1,0 +1,235 @@
+"""The web dashboard in a real browser.
+
+Runs the Node scenario in `client-examples/dashboard/e2e/` with headless Chromium against a
+real server: two users, and a history recorded through the REST API before the browser opens.
+It needs the built dashboard (`make dashboard`), Node.js with the dashboard's packages, and
+Chromium; outside CI a missing one skips the test with the reason, with CI=true it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import unavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARD = ROOT / "client-examples" / "dashboard"
+SCENARIO = "e2e/dashboard.test.mjs"
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+FILTER_GENRE = "HORROR"
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    database_url: str
+
+
+@dataclass(frozen=True)
+class PastSession:
+    days_ago: int
+    genres: list[str]
+    requested: int
+    successful: int
+    quality: tuple[float, float, float]
+    wins: dict[str, tuple[int, float]]
+    distribution: dict[str, int]
+    collected_before: int
+    collected_after: int
+
+
+# 48 examples collected toward fine-tuning: the scenario's ten-example session crosses 50.
+PAST_SESSIONS = [
+    PastSession(
+        3,
+        ["fantasy", "mystery"],
+        20,
+        18,
+        (7.1, 8.4, 9.6),
+        {"offline-bard": (8, 8.9), "offline-painter": (6, 8.2), "offline-minimalist": (4, 7.8)},
+        {"fantasy": 10, "mystery": 8},
+        0,
+        18,
+    ),
+    PastSession(
+        2,
+        ["horror"],
+        15,
+        15,
+        (7.0, 7.6, 8.3),
+        {"offline-dramatist": (9, 7.8), "offline-bard": (6, 7.3)},
+        {"horror": 15},
+        18,
+        33,
+    ),
+    PastSession(
+        1,
+        ["sci-fi", "western"],
+        15,
+        15,
+        (8.1, 8.9, 9.4),
+        {"offline-chronicler": (9, 9.1), "offline-painter": (6, 8.6)},
+        {"sci-fi": 9, "western": 6},
+        33,
+        48,
+    ),
+]
+
+
+def _missing_prerequisite() -> str | None:
+    """Why the browser scenario cannot run here, or None when it can."""
+    if not (DASHBOARD / "dist" / "index.html").is_file():
+        return "the dashboard is not built: run `make dashboard` (it needs Node.js 20.19+)"
+    if shutil.which("node") is None:
+        return "Node.js is not installed, so the browser scenario cannot run"
+    if not (DASHBOARD / "node_modules" / "playwright-core").is_dir():
+        return "the dashboard's packages are missing: run `npm ci` in client-examples/dashboard"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"Chromium is not installed at {CHROMIUM}: `apt-get install chromium`"
+    return None
+
+
+@pytest.fixture
+def prerequisites() -> None:
+    reason = _missing_prerequisite()
+    if reason is not None:
+        unavailable(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _chorus(database_url: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CHORUS_DATABASE_URL": database_url},
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    port = _free_port()
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'chorus.db'}"
+    env = {
+        **os.environ,
+        "CHORUS_DATABASE_URL": database_url,
+        "CHORUS_OFFLINE_LATENCY_MS": "20",
+        "CHORUS_DASHBOARD_DIR": str(DASHBOARD / "dist"),
+        "CHORUS_DATA_DIR": str(tmp_path / "data"),
+    }
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "the server did not start:\n" + log_path.read_text()
+            time.sleep(0.2)
+        yield Server(url, database_url)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _record(url: str, token: str, past: PastSession) -> None:
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(days=past.days_ago, hours=2)
+    seconds = past.requested * 16
+    low, average, high = past.quality
+    wins = {model: {"count": count, "avg_quality": q} for model, (count, q) in past.wins.items()}
+    best = max(past.wins, key=lambda model: past.wins[model][0])
+    body: dict[str, Any] = {
+        "sessionId": os.urandom(16).hex(),
+        "numExamplesRequested": past.requested,
+        "numExamplesSuccessful": past.successful,
+        "numExamplesFailed": past.requested - past.successful,
+        "genresSelected": past.genres,
+        "savedToDatabase": True,
+        "storiesSavedCount": past.successful // 3,
+        "averageQuality": average,
+        "minQuality": low,
+        "maxQuality": high,
+        "bestPerformingModel": best,
+        "modelPerformanceJson": json.dumps(wins),
+        "genreDistributionJson": json.dumps(past.distribution),
+        "totalTimeSeconds": seconds,
+        "trainingExamplesBefore": past.collected_before,
+        "trainingExamplesAfter": past.collected_after,
+        "finetuningTriggered": False,
+        "startedAt": started.isoformat(),
+        "completedAt": (started + timedelta(seconds=seconds)).isoformat(),
+    }
+    response = httpx.post(
+        f"{url}/api/training-history",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_the_dashboard_in_a_browser(prerequisites: None, server: Server) -> None:
+    alice = _chorus(server.database_url, "users", "create", "alice")
+    bob = _chorus(server.database_url, "users", "create", "bob")
+    for past in PAST_SESSIONS:
+        _record(server.url, alice, past)
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        ["node", "--test", "--test-reporter=spec", SCENARIO],
+        cwd=DASHBOARD,
+        env={
+            **os.environ,
+            "CHORUS_URL": server.url,
+            "CHORUS_TOKEN": alice,
+            "CHORUS_OTHER_TOKEN": bob,
+            "CHORUS_FILTER_GENRE": FILTER_GENRE,
+            "CHORUS_ARTIFACTS": str(ARTIFACTS),
+            "CHROMIUM": str(CHROMIUM),
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"the browser scenario failed; screenshots are in {ARTIFACTS}\n"
+        f"{result.stdout}\n{result.stderr}"
+    )
