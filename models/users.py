@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
-from models.errors import BadUserInput, Conflict, NotFound
+from models.errors import BadUserInput, Conflict, Forbidden, NotFound
 from models.tables import ApiToken, User
 
 TOKEN_SCHEME = "chorus_"
@@ -112,3 +112,14 @@ async def revoke_token(db: AsyncSession, prefix: str) -> ApiToken:
     matches[0].revoked_at = utcnow()
     await db.flush()
     return matches[0]
+
+
+def owner_for(caller: User, requested: int | None, field: str = "userId") -> int:
+    """Whose data a request reads or writes: the caller's own, or anyone's for an admin."""
+    if requested is None or requested == caller.id:
+        return caller.id
+    if not caller.is_admin:
+        raise Forbidden(
+            f"Only an admin may name another user in `{field}`; leave it out for your own."
+        )
+    return requested

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info as StrawberryInfo
 
-from models.errors import Forbidden, Unauthenticated
+from models.errors import Unauthenticated
 from models.tables import User
+from models.users import owner_for
 from server.services import Services
 
 if TYPE_CHECKING:
@@ -47,12 +48,7 @@ class Context:
 
     def scope(self, user_id: int | None) -> int:
         """The user whose data a request reads: the viewer's own, or any for an admin."""
-        viewer = self.viewer
-        if user_id is None or user_id == viewer.id:
-            return viewer.id
-        if not viewer.is_admin:
-            raise Forbidden("Only an admin may read another user's data; leave `userId` out.")
-        return user_id
+        return owner_for(self.viewer, user_id)
 
 
 Info = StrawberryInfo[Context, None]

@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from models.enums import VotingStrategy
-from models.errors import BadUserInput, ChorusError, Forbidden
+from models.errors import ChorusError
 from models.history import FINE_TUNING_THRESHOLD, fine_tuning_examples_collected
 from models.tables import TrainingHistory
+from models.users import owner_for
 from resolvers.recording import owner_of
 from server.auth import require_user
-from server.rest import error_json, validation_error
+from server.rest import error_json, read_body
 from server.services import Services
 from trainer.catalog import parse_genre
 from trainer.plan import make_plan
@@ -75,21 +76,8 @@ def route(services: Services) -> Route:
     async def auto_train(request: Request) -> Response:
         try:
             caller = await require_user(services.sessions, request.headers)
-            try:
-                body = await request.json()
-            except ValueError:
-                raise BadUserInput("The body must be a JSON object.") from None
-            if not isinstance(body, dict):
-                raise BadUserInput("The body must be a JSON object.")
-            try:
-                payload = AutoTrainRequest.model_validate(body)
-            except ValidationError as error:
-                raise validation_error(error) from None
-            owner_id = caller.id if payload.user_id is None else payload.user_id
-            if owner_id != caller.id and not caller.is_admin:
-                raise Forbidden(
-                    "`user_id` must be your own; only an admin may train for another user."
-                )
+            payload = await read_body(request, AutoTrainRequest)
+            owner_id = owner_for(caller, payload.user_id, "user_id")
             manager = services.running_manager()
             plan = make_plan(
                 manager.teachers,

@@ -9,7 +9,7 @@ import json
 import math
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -18,9 +18,10 @@ from starlette.routing import BaseRoute, Route
 
 from models import history
 from models.base import as_utc
-from models.errors import BadUserInput, ChorusError, Forbidden, NotFound
+from models.errors import BadUserInput, ChorusError, NotFound
 from models.recording import RecordedSession, record_session
 from models.tables import TrainingHistory, User
+from models.users import owner_for
 from resolvers.recording import (
     owner_of,
     parse_genre_distribution,
@@ -134,11 +135,23 @@ def error_json(error: ChorusError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 
-def validation_error(error: ValidationError) -> BadUserInput:
-    """The first problem pydantic found, naming its field."""
-    first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"])
-    return BadUserInput(f"`{field}`: {first['msg']}.", field=field)
+Body = TypeVar("Body", bound=BaseModel)
+
+
+async def read_body(request: Request, model: type[Body]) -> Body:
+    """The request's JSON object as `model`; a BadUserInput naming the first wrong field."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadUserInput("The body must be a JSON object.") from None
+    if not isinstance(body, dict):
+        raise BadUserInput("The body must be a JSON object.")
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise BadUserInput(f"`{field}`: {first['msg']}.", field=field) from None
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -155,10 +168,7 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 
 def _path_user(request: Request, caller: User) -> int:
-    raw = request.path_params["user_id"]
-    if caller.id != raw and not caller.is_admin:
-        raise Forbidden("Only an admin may read another user's training history.")
-    return int(raw)
+    return owner_for(caller, request.path_params["user_id"], "userId")
 
 
 def routes(services: Services) -> list[BaseRoute]:
@@ -175,19 +185,8 @@ def routes(services: Services) -> list[BaseRoute]:
         return run
 
     async def save(request: Request, caller: User) -> Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise BadUserInput("The body must be a JSON object.") from None
-        if not isinstance(body, dict):
-            raise BadUserInput("The body must be a JSON object.")
-        try:
-            payload = TrainingHistoryPayload.model_validate(body)
-        except ValidationError as error:
-            raise validation_error(error) from None
-        owner_id = caller.id if payload.user_id is None else payload.user_id
-        if owner_id != caller.id and not caller.is_admin:
-            raise Forbidden("`userId` must be your own; only an admin may record for another user.")
+        payload = await read_body(request, TrainingHistoryPayload)
+        owner_id = owner_for(caller, payload.user_id, "userId")
         record = payload.to_record()
         async with sessions() as db:
             owner = await owner_of(db, owner_id)
