@@ -23,6 +23,16 @@ MIN_REVOKE_PREFIX = 10
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+TOKEN_HINT = "create one with `chorus tokens create NAME` (or `chorus users create NAME`)."
+
+
+def missing_token_message(token_given: bool) -> str:
+    """What to tell a request that has no user: why, and how to get a token."""
+    if token_given:
+        return "The token is unknown or revoked; " + TOKEN_HINT
+    return "Send `Authorization: Bearer <token>`; " + TOKEN_HINT
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

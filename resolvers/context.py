@@ -11,7 +11,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from models.errors import Unauthenticated
 from models.tables import User
-from models.users import owner_for
+from models.users import missing_token_message, owner_for
 from server.services import Services
 
 if TYPE_CHECKING:
@@ -26,14 +26,13 @@ class Context:
     request: Any = None
     response: Any = None
     connection_params: dict[str, Any] | None = None
+    token_given: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def viewer(self) -> User:
         if self.user is None:
-            raise Unauthenticated(
-                "Send `Authorization: Bearer <token>`; create a token with `chorus tokens create`."
-            )
+            raise Unauthenticated(missing_token_message(self.token_given))
         return self.user
 
     def db(self) -> AsyncSession:

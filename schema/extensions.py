@@ -10,6 +10,7 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
 
 from models.errors import ChorusError, Unauthenticated
+from models.users import missing_token_message
 
 logger = logging.getLogger("chorus.graphql")
 
@@ -33,9 +34,7 @@ class RequireAuthentication(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context.context
         if getattr(context, "user", None) is None and not _is_introspection(self.execution_context):
-            error = Unauthenticated(
-                "Send `Authorization: Bearer <token>`; create a token with `chorus tokens create`."
-            )
+            error = Unauthenticated(missing_token_message(getattr(context, "token_given", False)))
             self.execution_context.result = ExecutionResult(
                 data=None, errors=[GraphQLError(error.message, original_error=error)]
             )

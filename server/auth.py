@@ -8,9 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.errors import Unauthenticated
 from models.tables import User
-from models.users import authenticate
-
-HINT = "Send `Authorization: Bearer <token>`; create a token with `chorus tokens create NAME`."
+from models.users import authenticate, missing_token_message
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -38,7 +36,5 @@ async def require_user(
 ) -> User:
     user = await user_for(sessions, headers.get("authorization"))
     if user is None:
-        raise Unauthenticated(
-            "Unknown or revoked token. " + HINT if headers.get("authorization") else HINT
-        )
+        raise Unauthenticated(missing_token_message(bool(headers.get("authorization"))))
     return user

@@ -24,8 +24,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 from strawberry.types.unset import UnsetType
 
+from models.users import missing_token_message
 from resolvers.context import Context
-from server.auth import HINT, user_for
+from server.auth import user_for
 from server.services import Services
 
 
@@ -98,7 +99,8 @@ class ChorusGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
     ) -> Context:
-        user = await user_for(self.services.sessions, request.headers.get("authorization"))
+        authorization = request.headers.get("authorization")
+        user = await user_for(self.services.sessions, authorization)
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         return Context(
             services=self.services,
@@ -106,6 +108,7 @@ class ChorusGraphQL(GraphQL[Context, None]):
             request_id=request_id,
             request=request,
             response=response,
+            token_given=bool(authorization),
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -114,7 +117,6 @@ class ChorusGraphQL(GraphQL[Context, None]):
         if token is not None:
             context.user = await user_for(self.services.sessions, token)
         if context.user is None:
-            raise ConnectionRejectionError(
-                {"message": "Unknown, revoked or missing token. " + HINT}
-            )
+            message = missing_token_message(token is not None or context.token_given)
+            raise ConnectionRejectionError({"message": message})
         return None

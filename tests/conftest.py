@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pymysql
 import pytest
+import redis
 from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -26,6 +27,7 @@ from server import migrate
 from server.app import create_app
 from server.settings import Settings
 
+REDIS_URL = os.environ.get("CHORUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 MARIADB_URL = os.environ.get("CHORUS_TEST_MARIADB_URL", "mysql+aiomysql://root@127.0.0.1:3306/")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ["sqlite", "mariadb"]
@@ -36,6 +38,30 @@ def unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: no test may skip for a missing server)")
     pytest.skip(reason)
+
+
+def redis_reachable(url: str = REDIS_URL) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except redis.RedisError:
+        return False
+
+
+def require_redis() -> None:
+    if not redis_reachable():
+        unavailable(f"Redis is not reachable at {REDIS_URL}")
+
+
+@pytest.fixture(params=["memory", "redis"])
+def broadcast_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "redis":
+        require_redis()
+        return REDIS_URL
+    return "memory://"
 
 
 def _mariadb_admin() -> pymysql.connections.Connection:

@@ -45,12 +45,17 @@ async def read_to_the_end(ws: ClientConnection) -> list[dict[str, Any]]:
 
 
 async def test_a_slow_subscriber_catches_up_from_the_log(
-    engine: AsyncEngine, settings: Settings
+    engine: AsyncEngine, settings: Settings, broadcast_url: str
 ) -> None:
     alice = await make_account(engine, "alice")
     app = create_app(
         settings.model_copy(
-            update={"subscriber_buffer": 10, "offline_latency_ms": 5, "max_concurrent_examples": 4}
+            update={
+                "broadcast_url": broadcast_url,
+                "subscriber_buffer": 10,
+                "offline_latency_ms": 5,
+                "max_concurrent_examples": 4,
+            }
         )
     )
     async with InProcessServer(app) as server:
@@ -78,10 +83,12 @@ async def test_a_slow_subscriber_catches_up_from_the_log(
 
 
 async def test_a_client_that_leaves_mid_stream_leaves_nothing_behind(
-    engine: AsyncEngine, settings: Settings
+    engine: AsyncEngine, settings: Settings, broadcast_url: str
 ) -> None:
     alice = await make_account(engine, "alice")
-    app = create_app(settings.model_copy(update={"offline_latency_ms": 50}))
+    app = create_app(
+        settings.model_copy(update={"broadcast_url": broadcast_url, "offline_latency_ms": 50})
+    )
     async with InProcessServer(app) as server:
         hub = app.state.services.hub
         baseline = {task.get_name() for task in asyncio.all_tasks()}

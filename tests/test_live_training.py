@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 import websockets
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.engine import session_factory
 from models.tables import TrainingExample, TrainingHistory
-from tests.conftest import unavailable
+from tests.conftest import REDIS_URL, redis_reachable, require_redis, unavailable
 from tests.live import (
     LiveServer,
     free_port,
@@ -30,8 +28,6 @@ from tests.live import (
 from tests.support import Account, make_account
 from tests.test_session import assert_record_agrees
 
-REDIS_URL = os.environ.get("CHORUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
 START = """
 mutation($input: StartTrainingInput!) {
   startTraining(input: $input) { sessionId status numExamplesRequested }
@@ -41,30 +37,6 @@ CANCEL = "mutation($id: String!) { cancelTraining(sessionId: $id) { sessionId st
 RESUME = "mutation($id: String!) { resumeTraining(sessionId: $id) { sessionId status } }"
 SESSION = """query($id: String!) { trainingSession(sessionId: $id) {
   status numExamplesSuccessful numExamplesFailed numExamplesRequested } }"""
-
-
-def redis_reachable(url: str = REDIS_URL) -> bool:
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=1)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except redis.RedisError:
-        return False
-
-
-def require_redis() -> None:
-    if not redis_reachable():
-        unavailable(f"Redis is not reachable at {REDIS_URL}")
-
-
-@pytest.fixture(params=["memory", "redis"])
-def broadcast_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "redis":
-        require_redis()
-        return REDIS_URL
-    return "memory://"
 
 
 @pytest.fixture

@@ -19,8 +19,9 @@ from trainer.validity import invalid_reason
 from trainer.voting import ScoredOutput, VoteResult, vote
 
 SYSTEM = (
-    "You are a skilled fiction writer. Write one complete, original {genre} story of about "
-    "120 to 250 words. Answer with the story only: no title, no preamble, no commentary."
+    "You are a skilled fiction writer. Write one complete, original story in the {genre} genre, "
+    "of about 120 to 250 words. Answer with the story only: no title, no preamble, no "
+    "commentary."
 )
 
 
