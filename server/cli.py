@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -10,11 +11,12 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.engine import create_engine, session_factory
+from models.engine import create_engine, is_mysql, session_factory
 from models.errors import ChorusError
 from models.users import create_token, create_user, revoke_token, user_by_name
 from server import migrate
-from server.settings import Settings
+from server.settings import Settings, SettingsError, load_settings
+from trainer.teachers.ensemble import load_teacher_configs
 
 T = TypeVar("T")
 
@@ -32,11 +34,29 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        raise _fail(str(error)) from None
+
+
+async def _check_schema(settings: Settings) -> None:
+    """A MySQL schema must be current before serving; SQLite is migrated at start."""
+    if is_mysql(settings.database_url):
+        engine = create_engine(settings.database_url)
+        try:
+            await migrate.ensure_current(engine)
+        finally:
+            await engine.dispose()
+
+
 def _with_db(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one transaction on the configured database, at the current schema."""
 
+    settings = _settings()
+
     async def run() -> T:
-        settings = Settings()
         engine = create_engine(settings.database_url)
         try:
             await migrate.prepare_database(engine, settings.database_url)
@@ -66,7 +86,15 @@ def serve(
     from server.app import create_app
     from server.logs import configure_logging
 
-    settings = Settings()
+    settings = _settings()
+    # Checked here too so that a mistake is one clear line, not a failed startup's traceback.
+    try:
+        load_teacher_configs(settings.teachers_file, os.environ)
+        asyncio.run(_check_schema(settings))
+    except ChorusError as error:
+        raise _fail(error.message) from None
+    except migrate.SchemaBehind as error:
+        raise _fail(str(error)) from None
     configure_logging(settings.log_level)
     uvicorn.run(
         create_app(settings),
@@ -81,8 +109,10 @@ def serve(
 def migrate_database() -> None:
     """Upgrade the database to the schema this version needs."""
 
+    settings = _settings()
+
     async def run() -> str | None:
-        engine = create_engine(Settings().database_url)
+        engine = create_engine(settings.database_url)
         try:
             await migrate.upgrade(engine)
             return await migrate.current_revision(engine)

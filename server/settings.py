@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -48,3 +48,19 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+
+class SettingsError(ValueError):
+    """A `CHORUS_*` variable (or `.env` line) with a value Chorus cannot use."""
+
+
+def load_settings() -> Settings:
+    """The settings, or a SettingsError naming each variable that is wrong and why."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"CHORUS_{'_'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None

@@ -16,7 +16,7 @@ from models.history import model_stats_for
 from models.tables import SessionModelStats, TrainingHistory
 from models.users import user_by_name
 from server import migrate
-from server.settings import Settings
+from server.settings import load_settings
 from trainer.finetune import FineTuner
 from trainer.plan import make_plan
 from trainer.session import RunnerOptions
@@ -74,7 +74,7 @@ async def run_training(
     console: Console,
     out: Console,
 ) -> TrainingHistory:
-    settings = Settings()
+    settings = load_settings()
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     ensemble = build_ensemble(

@@ -111,8 +111,9 @@ def test_serve_refuses_a_mysql_schema_that_is_behind(tmp_path: Path) -> None:
     url = fresh_database_url("mariadb", tmp_path)
     try:
         result = chorus(url, "serve", "--port", str(free_port()), cwd=tmp_path)
-        assert result.returncode != 0
+        assert result.returncode == 1
         assert "chorus migrate" in result.stderr
+        assert "Traceback" not in result.stderr
         assert chorus(url, "migrate").returncode == 0
     finally:
         drop_database(url)
@@ -287,3 +288,33 @@ def test_train_refuses_bad_input_and_writes_nothing(empty_url: str) -> None:
             await engine.dispose()
 
     assert asyncio.run(count()) == 0
+
+
+def test_serve_names_a_bad_setting_or_teachers_file(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    bad_port = subprocess.run(
+        [sys.executable, "-m", "server.cli", "serve"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CHORUS_DATABASE_URL": url, "CHORUS_PORT": "99999"},
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert bad_port.returncode == 1
+    assert "CHORUS_PORT" in bad_port.stderr
+    assert "Traceback" not in bad_port.stderr
+
+    teachers = tmp_path / "teachers.toml"
+    teachers.write_text('[[teachers]]\nname = "x"\nprovider = "telepathy"\nmodel = "m"\n')
+    bad_file = subprocess.run(
+        [sys.executable, "-m", "server.cli", "serve"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CHORUS_DATABASE_URL": url, "CHORUS_TEACHERS_FILE": str(teachers)},
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert bad_file.returncode == 1
+    assert "telepathy" in bad_file.stderr
+    assert str(teachers) in bad_file.stderr
+    assert "Traceback" not in bad_file.stderr
