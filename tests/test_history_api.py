@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
@@ -461,7 +462,7 @@ async def test_query_limits(
 
 
 async def test_an_unexpected_error_is_masked_with_a_request_id(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
     alice = await make_account(engine, "alice")
     session = await add_session(engine, alice.id)
@@ -485,5 +486,12 @@ async def test_an_unexpected_error_is_masked_with_a_request_id(
     assert error["message"] == "Internal server error (request id req-123)."
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-123"}
     assert "broken" not in response.text
+    # The log has what the client does not: the traceback, under the same request id.
+    logged = [
+        r for r in caplog.records if r.name == "chorus.graphql" and "req-123" in r.getMessage()
+    ]
+    assert logged
+    assert logged[0].exc_info is not None
+    assert "JSONDecodeError" in caplog.text
     async with session_factory(engine)() as db:
         assert await db.scalar(select(func.count()).select_from(TrainingHistory)) == 1
