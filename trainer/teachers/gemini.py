@@ -13,6 +13,9 @@ class GeminiTeacher(HttpTeacher):
 
     default_base_url: ClassVar[str | None] = "https://generativelanguage.googleapis.com"
     finish_field: ClassVar[str] = "finishReason"
+    # Gemini 2.5 models think before they answer, and their thoughts count against
+    # maxOutputTokens: a 16-token limit would end every judging call with no answer.
+    judge_max_tokens: ClassVar[int] = 1024
 
     def _headers(self, key: str | None) -> dict[str, str]:
         return {"x-goog-api-key": key} if key else {}

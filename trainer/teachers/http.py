@@ -69,6 +69,10 @@ class ChatCall:
 class HttpTeacher(ABC):
     """A teacher behind an HTTP API, holding one `httpx.AsyncClient` for its lifetime."""
 
+    # A judge answers with one label; providers whose thinking counts against the output
+    # limit get more room (see GeminiTeacher).
+    judge_max_tokens: ClassVar[int] = JUDGE_MAX_TOKENS
+
     default_base_url: ClassVar[str | None] = None
     finish_field: ClassVar[str] = "finish_reason"
 
@@ -135,7 +139,7 @@ class HttpTeacher(ABC):
             prompt=judging_prompt(request),
             temperature=JUDGE_TEMPERATURE,
             top_p=JUDGE_TOP_P,
-            max_tokens=JUDGE_MAX_TOKENS,
+            max_tokens=self.judge_max_tokens,
             seed=request.seed,
         )
         try:
