@@ -3,8 +3,13 @@ events, each delivered exactly once and in seq order, until the session's last e
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Any
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import events as event_log
 from models.base import utcnow
@@ -17,7 +22,11 @@ from resolvers import convert
 from resolvers.context import Info
 from schema import events, types
 
+logger = logging.getLogger("chorus.live")
+T = TypeVar("T")
+
 REPLAY_BATCH = 500
+POOL_RETRIES = 8
 # How long a subscriber waits on its live feed before it asks the log whether it missed
 # something: a backstop for lost live messages, quicker when the broadcast is down.
 IDLE_CHECK_S = 5.0
@@ -115,16 +124,33 @@ class _Stream:
         self.done = False
 
     async def from_log(self) -> list[TrainingEvent]:
-        async with self.context.db() as db:
+        async def read(db: AsyncSession) -> list[TrainingEvent]:
             return await event_log.events_after(
                 db, self.history_id, self.session_id, self.last, REPLAY_BATCH
             )
 
+        return await self._patiently(read)
+
     async def status(self) -> tuple[SessionStatus, int]:
-        async with self.context.db() as db:
+        async def read(db: AsyncSession) -> tuple[SessionStatus, int]:
             history = await db.get(TrainingHistory, self.history_id)
             assert history is not None
             return history.status, await event_log.last_seq(db, self.history_id)
+
+        return await self._patiently(read)
+
+    async def _patiently(self, read: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Read the log, waiting out a connection pool that many subscribers have emptied:
+        a subscriber that joins in a crowd is late, not cut off."""
+        for attempt in range(POOL_RETRIES):
+            try:
+                async with self.context.db() as db:
+                    return await read(db)
+            except PoolTimeout:
+                logger.warning("the connection pool is exhausted; subscriber waits (%d)", attempt)
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+        async with self.context.db() as db:
+            return await read(db)
 
     async def accept(self, event: TrainingEvent, *, from_log: bool = False) -> bool:
         """Whether to deliver `event`: the next in seq (or, from the log, the next there is);

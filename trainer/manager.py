@@ -35,6 +35,9 @@ from trainer.teachers.base import Teacher
 logger = logging.getLogger("chorus.sessions")
 
 CANCEL_WAIT_S = 30.0
+# A server's sessions are INTERRUPTED by the others after this many heartbeats go missing:
+# generous, because a server busy enough to be late must not lose its sessions.
+MISSED_BEATS = 6
 SendControl = Callable[[dict[str, object]], Awaitable[bool]]
 
 
@@ -246,23 +249,26 @@ class SessionManager:
     async def recover(self) -> list[str]:
         """Mark INTERRUPTED the sessions left RUNNING or QUEUED by a process that stopped
         sending heartbeats; their finished examples and aggregates stay as they are."""
-        stale = utcnow() - timedelta(seconds=3 * self._heartbeat_s)
+        stale = utcnow() - timedelta(seconds=MISSED_BEATS * self._heartbeat_s)
+        orphaned = (
+            TrainingHistory.status.in_([SessionStatus.RUNNING, SessionStatus.QUEUED]),
+            or_(TrainingHistory.runner_id.is_(None), TrainingHistory.runner_id != self.runner_id),
+            or_(TrainingHistory.heartbeat_at.is_(None), TrainingHistory.heartbeat_at < stale),
+        )
         async with self._sessions() as db:
-            orphans = (
-                await db.scalars(
-                    select(TrainingHistory).where(
-                        TrainingHistory.status.in_([SessionStatus.RUNNING, SessionStatus.QUEUED]),
-                        or_(
-                            TrainingHistory.runner_id.is_(None),
-                            TrainingHistory.runner_id != self.runner_id,
-                        ),
-                        or_(
-                            TrainingHistory.heartbeat_at.is_(None),
-                            TrainingHistory.heartbeat_at < stale,
-                        ),
-                    )
+            candidates = (await db.scalars(select(TrainingHistory).where(*orphaned))).all()
+            orphans = []
+            for candidate in candidates:
+                # Claimed in one statement: when two servers recover at once, or the owner's
+                # heartbeat lands meanwhile, only one of them ends the session, if any does.
+                claimed = await db.execute(
+                    update(TrainingHistory)
+                    .where(TrainingHistory.id == candidate.id, *orphaned)
+                    .values(runner_id=self.runner_id, heartbeat_at=utcnow())
                 )
-            ).all()
+                await db.commit()
+                if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                    orphans.append(candidate)
         recovered = []
         for orphan in orphans:
             logger.warning(
