@@ -7,7 +7,13 @@ from pathlib import Path
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.types import ExecutionContext
 
 from schema.events import EVENT_TYPES
@@ -39,6 +45,10 @@ def build_schema(
             partial(QueryDepthLimiter, max_depth=max_depth),
             partial(MaxTokensLimiter, max_token_count=max_tokens),
             partial(MaxAliasesLimiter, max_alias_count=max_aliases),
+            # Clients send the same few documents again and again (a dashboard's page, a
+            # script's poll): parse and validate each once.
+            partial(ParserCache, maxsize=256),
+            partial(ValidationCache, maxsize=256),
             MaskUnexpectedErrors,
         ],
     )
