@@ -80,6 +80,9 @@ class TrainingHistory(Base):
         Index("idx_user_completed_id", "user_id", "completed_at", "id"),
         Index("idx_status", "status"),
         Index("idx_status_heartbeat", "status", "heartbeat_at"),
+        # The user's examples collected toward fine-tuning are summed on every recorded
+        # batch: from the index alone, without reading the user's sessions.
+        Index("idx_user_fine_tuning", "user_id", "fine_tuning_examples"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
