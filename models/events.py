@@ -71,6 +71,18 @@ async def events_after(
     return [TrainingEvent(session_id, row.seq, row.type, row.at, row.payload) for row in rows]
 
 
+async def newest_event(db: AsyncSession, history_id: int, session_id: str) -> TrainingEvent | None:
+    row = await db.scalar(
+        select(EventRow)
+        .where(EventRow.history_id == history_id)
+        .order_by(EventRow.seq.desc())
+        .limit(1)
+    )
+    if row is None:
+        return None
+    return TrainingEvent(session_id, row.seq, row.type, row.at, row.payload)
+
+
 async def last_seq(db: AsyncSession, history_id: int) -> int:
     value = await db.scalar(select(func.max(EventRow.seq)).where(EventRow.history_id == history_id))
     return int(value or 0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -27,6 +28,7 @@ T = TypeVar("T")
 
 REPLAY_BATCH = 500
 POOL_RETRIES = 8
+LOG_GRACE = timedelta(seconds=60)
 # How long a subscriber waits on its live feed before it asks the log whether it missed
 # something: a backstop for lost live messages, quicker when the broadcast is down.
 IDLE_CHECK_S = 5.0
@@ -131,11 +133,13 @@ class _Stream:
 
         return await self._patiently(read)
 
-    async def status(self) -> tuple[SessionStatus, int]:
-        async def read(db: AsyncSession) -> tuple[SessionStatus, int]:
+    async def status(self) -> tuple[TrainingHistory, TrainingEvent | None]:
+        """The session now, and the newest event in its log."""
+
+        async def read(db: AsyncSession) -> tuple[TrainingHistory, TrainingEvent | None]:
             history = await db.get(TrainingHistory, self.history_id)
             assert history is not None
-            return history.status, await event_log.last_seq(db, self.history_id)
+            return history, await event_log.newest_event(db, self.history_id, self.session_id)
 
         return await self._patiently(read)
 
@@ -159,10 +163,26 @@ class _Stream:
             return False
         self.last = event.seq
         if event.is_last:
-            # A resumed session goes on after the SessionFinished of its interruption.
-            status, _ = await self.status()
-            self.done = status.is_final
+            if event.payload["status"] == SessionStatus.INTERRUPTED.name:
+                # A resumed session goes on after the SessionFinished of its interruption.
+                history, _ = await self.status()
+                self.done = history.status.is_final
+            else:
+                self.done = True
         return True
+
+    def has_everything(self, history: TrainingHistory, newest: TrainingEvent | None) -> bool:
+        """Whether an ended session has nothing more for this subscriber. Its status is
+        written before its SessionFinished reaches the log, so the log decides; a log that
+        never got it (its writer gave up) is waited on for a grace period only."""
+        if not history.status.is_final or newest is None:
+            return False
+        if newest.seq > self.last:
+            return False
+        if newest.is_last:
+            return True
+        ended = history.completed_at or history.updated_at
+        return utcnow() - ended > LOG_GRACE
 
 
 async def training_progress(
@@ -189,13 +209,14 @@ async def training_progress(
                     return
             if len(batch) == REPLAY_BATCH:
                 continue
-            status, newest = await stream.status()
-            if status.is_final and newest <= stream.last:
-                if newest == 0:
-                    # A session with no log (recorded, or pruned): its stream is its end.
-                    yield events.SessionFinished(
-                        seq=stream.last + 1, session_id=session_id, at=utcnow(), status=status
-                    )
+            history, newest = await stream.status()
+            if history.status.is_final and newest is None:
+                # A session with no log (recorded, or pruned): its stream is its end.
+                yield events.SessionFinished(
+                    seq=stream.last + 1, session_id=session_id, at=utcnow(), status=history.status
+                )
+                return
+            if stream.has_everything(history, newest):
                 return
             feed.recover()
             # Live: deliver in order; a gap or an overflow sends the subscriber to the log.

@@ -102,6 +102,8 @@ def serve(
         port=port or settings.port,
         log_level=settings.log_level.lower(),
         ws_ping_interval=20,
+        # Events are small JSON; compressing each frame costs more CPU than it saves bytes.
+        ws_per_message_deflate=False,
     )
 
 
