@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DASHBOARD := client-examples/dashboard
 
-.PHONY: serve test install install-test lint dashboard bench clean
+.PHONY: serve test install install-test lint dashboard bench bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ lint: install-test
 
 test: lint dashboard
 	$(BIN)/pytest
+
+# Needs MariaDB and Redis; writes bench/RESULTS.md. See bench/README.md.
+bench: install-test
+	$(BIN)/python -m bench
+
+bench-smoke: install-test
+	$(BIN)/python -m bench --smoke
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis chorus.db* chorus-data

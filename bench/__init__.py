@@ -1,0 +1,1 @@
+"""Chorus's benchmark suite: `python -m bench [trainer|history|fanout|api] [--smoke]`."""

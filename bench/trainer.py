@@ -1,0 +1,216 @@
+"""Trainer overhead: a session of N examples, C in flight, seven teachers over real HTTP
+against the fake provider (in its own process) answering after L, JURY voting.
+
+The ideal is ceil(N / C) waves of two rounds of calls, each as slow as L. The server is
+`chorus serve`; its CPU time from startTraining until it is idle again, per example, is
+everything the server does besides waiting: HTTP calls, validity, scoring, voting,
+persistence, events and the fine-tuning exports the session triggers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bench import fake_provider
+from bench.databases import fresh_database, migrated
+from bench.procs import WORK, cpu_seconds, memory_mb, python_child, settle
+from bench.profile import sampled
+from bench.report import Bar, Section, median
+from models.engine import create_engine
+from models.enums import SessionStatus
+from models.tables import TrainingHistory
+from tests.live import LiveServer, graphql_async
+from tests.support import Account, make_account
+
+TEACHERS = (
+    ("gemini", "bench-gemini-pro"),
+    ("gemini", "bench-gemini-flash"),
+    ("openai", "bench-llama-70b"),
+    ("openai", "bench-llama-8b"),
+    ("openai", "bench-qwen-7b"),
+    ("anthropic", "bench-claude"),
+    ("ollama", "bench-llama3.2"),
+)
+KEY_ENV = "BENCH_PROVIDER_KEY"
+BASE_PATHS = {"openai": "/v1", "gemini": "", "ollama": "", "anthropic": ""}
+CHEAP_S = 30.0
+START = """mutation($input: StartTrainingInput!) {
+  startTraining(input: $input) { sessionId status } }"""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    latency_s: float
+    examples: int
+    concurrency: int
+    repeats: int
+    serial_examples: int
+
+
+FULL = Sizes(latency_s=0.2, examples=1000, concurrency=50, repeats=3, serial_examples=20)
+SMOKE = Sizes(latency_s=0.05, examples=20, concurrency=10, repeats=1, serial_examples=3)
+
+
+@dataclass(frozen=True)
+class Run:
+    examples: int
+    succeeded: int
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+
+    @property
+    def cpu_ms_per_example(self) -> float:
+        return self.cpu_s * 1000 / self.examples
+
+
+def ideal_s(examples: int, concurrency: int, latency_s: float) -> float:
+    return math.ceil(examples / concurrency) * 2 * latency_s
+
+
+def teachers_file(provider_url: str, concurrency: int) -> Path:
+    WORK.mkdir(parents=True, exist_ok=True)
+    path = WORK / f"teachers-{concurrency}.toml"
+    path.write_text(
+        "".join(
+            f'[[teachers]]\nname = "{model}"\nprovider = "{provider}"\nmodel = "{model}"\n'
+            f'base_url = "{provider_url}{BASE_PATHS[provider]}"\napi_key_env = "{KEY_ENV}"\n'
+            f"max_concurrency = {concurrency}\n\n"
+            for provider, model in TEACHERS
+        )
+    )
+    return path
+
+
+async def run_session(server: LiveServer, database_url: str, account: Account, n: int) -> Run:
+    """One session of `n` examples, timed from startTraining until it has ended and the
+    server is idle; its status is read from the database, not asked of the server."""
+    assert server.process is not None
+    pid = server.process.pid
+    cpu_before = cpu_seconds(pid)
+    started = time.perf_counter()
+    body = await graphql_async(
+        server, START, {"input": {"numExamples": n, "seed": n}}, token=account.token
+    )
+    session_id = body["data"]["startTraining"]["sessionId"]
+    engine = create_engine(database_url)
+    try:
+        while True:
+            async with engine.connect() as connection:
+                row = (
+                    await connection.execute(
+                        select(
+                            TrainingHistory.status, TrainingHistory.num_examples_successful
+                        ).where(TrainingHistory.session_id == session_id)
+                    )
+                ).one()
+            if row.status.is_final:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await engine.dispose()
+    wall = time.perf_counter() - started
+    if row.status is not SessionStatus.COMPLETED:
+        raise RuntimeError(f"session {session_id} ended {row.status.name}:\n{server.log()[-3000:]}")
+    cpu = await asyncio.to_thread(settle, pid) - cpu_before
+    return Run(n, row.num_examples_successful, wall, cpu, memory_mb(pid)[1])
+
+
+async def measure(
+    backend: str,
+    provider_url: str,
+    concurrency: int,
+    examples: int,
+    repeats: int,
+    *,
+    profile: bool = False,
+) -> list[Run]:
+    """Up to `repeats` sessions on one fresh server, after a warm-up session of one wave;
+    one only when a session is too slow to repeat cheaply."""
+    url = await migrated(fresh_database(backend, f"chorus_bench_trainer_{backend}"))
+    engine = create_engine(url)
+    try:
+        account = await make_account(engine, "bench")
+    finally:
+        await engine.dispose()
+    server = LiveServer(
+        url,
+        teachers_file=teachers_file(provider_url, concurrency),
+        max_concurrent_examples=concurrency,
+        log_level="WARNING",
+    )
+    server.env[KEY_ENV] = "bench"
+    with server:
+        await run_session(server, url, account, min(concurrency, 10))
+        assert server.process is not None
+        name = f"trainer-{backend}-c{concurrency}"
+        with sampled(server.process.pid, name, enabled=profile):
+            runs = [await run_session(server, url, account, examples)]
+            while len(runs) < repeats and runs[-1].wall_s < CHEAP_S:
+                runs.append(await run_session(server, url, account, examples))
+        return runs
+
+
+async def run(smoke: bool, *, profile: bool = False) -> Section:
+    sizes = SMOKE if smoke else FULL
+    section = Section("trainer", "1. Trainer overhead")
+    models = [model for _, model in TEACHERS]
+    repeated: dict[str, int] = {}
+    with python_child(fake_provider.__name__, [str(sizes.latency_s), *models]) as (_, url):
+        for backend in ("sqlite", "mariadb"):
+            runs = await measure(
+                backend, url, sizes.concurrency, sizes.examples, sizes.repeats, profile=profile
+            )
+            serial = (await measure(backend, url, 1, sizes.serial_examples, 1))[0]
+            _add_figures(section, backend, sizes, runs, serial)
+            repeated[backend] = len(runs)
+    section.notes.append(
+        f"N = {sizes.examples} examples, C = {sizes.concurrency} in flight, L = "
+        f"{sizes.latency_s * 1000:g} ms, {len(TEACHERS)} teachers (Gemini, OpenAI-compatible, "
+        "Anthropic and Ollama protocols) over HTTP to the fake provider in its own process, "
+        "JURY voting; medians of "
+        + ", ".join(
+            f"{count} session{'s' * (count != 1)} on {backend}"
+            for backend, count in repeated.items()
+        )
+        + f" (repeated while one takes under {CHEAP_S:g} s), after a warm-up session. The C = 1 "
+        f"run, how the original system trained, has N = {sizes.serial_examples}. Ideal = "
+        "ceil(N / C) x 2 x L. CPU is the `chorus serve` process's user + system time from "
+        "startTraining until it is idle again, divided by N; peak RSS is its high-water mark."
+    )
+    return section
+
+
+def _add_figures(
+    section: Section, backend: str, sizes: Sizes, runs: list[Run], serial: Run
+) -> None:
+    wall = median([r.wall_s for r in runs])
+    cpu = median([r.cpu_ms_per_example for r in runs])
+    ideal = ideal_s(sizes.examples, sizes.concurrency, sizes.latency_s)
+    serial_ideal = ideal_s(serial.examples, 1, sizes.latency_s)
+    c = sizes.concurrency
+    section.add(f"{backend}: wall time, C={c}", wall, "s")
+    section.add(f"{backend}: wall / ideal ({ideal:g} s), C={c}", wall / ideal, "x", Bar(1.10))
+    section.add(f"{backend}: server CPU per example, C={c}", cpu, "ms", Bar(3.0))
+    section.add(f"{backend}: server peak RSS, C={c}", max(r.peak_rss_mb for r in runs), "MiB")
+    section.add(
+        f"{backend}: examples succeeded, C={c}",
+        min(r.succeeded / r.examples for r in runs) * 100,
+        "%",
+    )
+    section.add(f"{backend}: wall per example, C=1", serial.wall_s / serial.examples, "s")
+    section.add(
+        f"{backend}: wall / ideal ({serial_ideal:g} s), C=1", serial.wall_s / serial_ideal, "x"
+    )
+    section.add(f"{backend}: server CPU per example, C=1", serial.cpu_ms_per_example, "ms")
+    section.add(
+        f"{backend}: throughput C={c} / C=1",
+        (sizes.examples / wall) / (serial.examples / serial.wall_s),
+        "x",
+    )
