@@ -10,22 +10,7 @@ from sqlalchemy.engine import make_url
 from bench.procs import WORK
 from models.engine import create_engine
 from server import migrate
-from tests.conftest import MARIADB_URL
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def mariadb_admin(database: str | None = None) -> pymysql.connections.Connection:
-    url = make_url(MARIADB_URL)
-    return pymysql.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 3306,
-        user=url.username or "root",
-        password=url.password or "",
-        database=database,
-        autocommit=True,
-        local_infile=True,
-    )
+from tests.conftest import MARIADB_URL, REDIS_URL, mariadb_admin
 
 
 def mariadb_url(name: str) -> str:

@@ -21,12 +21,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench import subscribers
-from bench.databases import REDIS_URL, fresh_mariadb, migrated
+from bench.databases import fresh_mariadb, migrated
 from bench.procs import WORK, cpu_seconds, memory_mb, python_child, settle
 from bench.profile import sampled
 from bench.report import Bar, Section, percentile
 from models.engine import create_engine
 from models.tables import TrainingEvent, TrainingHistory
+from tests.conftest import REDIS_URL
 from tests.live import LiveServer, graphql_async
 from tests.support import Account, make_account
 

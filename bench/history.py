@@ -18,7 +18,7 @@ import httpx
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bench.databases import fresh_mariadb, mariadb_admin, mariadb_url, migrated
+from bench.databases import fresh_mariadb, mariadb_url, migrated
 from bench.report import Bar, Section, median
 from models import history
 from models.engine import create_engine, session_factory
@@ -26,6 +26,7 @@ from models.enums import HistoryOrder
 from models.keyset import PageArgs
 from models.tables import TrainingHistory, User
 from models.users import create_token
+from tests.conftest import mariadb_admin
 from tests.live import LiveServer
 
 HEAVY_USER = 1

@@ -64,21 +64,25 @@ def broadcast_url(request: pytest.FixtureRequest) -> str:
     return "memory://"
 
 
-def _mariadb_admin() -> pymysql.connections.Connection:
+def mariadb_admin(database: str | None = None) -> pymysql.connections.Connection:
+    """A plain connection to the test MariaDB server, for creating and dropping databases
+    (and, in the benchmarks, loading them)."""
     url = make_url(MARIADB_URL)
     return pymysql.connect(
         host=url.host or "127.0.0.1",
         port=url.port or 3306,
         user=url.username or "root",
         password=url.password or "",
+        database=database,
         autocommit=True,
+        local_infile=True,
     )
 
 
 def _create_mariadb_database() -> str:
     name = f"chorus_test_{uuid.uuid4().hex[:12]}"
     try:
-        connection = _mariadb_admin()
+        connection = mariadb_admin()
     except pymysql.err.OperationalError as error:
         unavailable(f"MariaDB is not reachable at {MARIADB_URL}: {error}")
     with connection, connection.cursor() as cursor:
@@ -88,7 +92,7 @@ def _create_mariadb_database() -> str:
 
 def _drop_mariadb_database(url: str) -> None:
     name = make_url(url).database
-    with _mariadb_admin() as connection, connection.cursor() as cursor:
+    with mariadb_admin() as connection, connection.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
