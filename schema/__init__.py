@@ -8,6 +8,7 @@ from pathlib import Path
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -35,6 +36,14 @@ class ChorusSchema(strawberry.Schema):
 def build_schema(
     *, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 30
 ) -> strawberry.Schema:
+    # The limiters make their validation rules as classes when constructed; made once here,
+    # the rules are the same objects on every request, so ValidationCache's key (which
+    # includes the rules) repeats and each document is validated once, not once a request.
+    limits = [
+        QueryDepthLimiter(max_depth=max_depth),
+        MaxAliasesLimiter(max_alias_count=max_aliases),
+    ]
+    limit_rules = [rule for limiter in limits for rule in limiter.validation_rules]
     return ChorusSchema(
         query=Query,
         mutation=Mutation,
@@ -42,9 +51,8 @@ def build_schema(
         types=EVENT_TYPES,
         extensions=[
             RequireAuthentication,
-            partial(QueryDepthLimiter, max_depth=max_depth),
+            partial(AddValidationRules, limit_rules),
             partial(MaxTokensLimiter, max_token_count=max_tokens),
-            partial(MaxAliasesLimiter, max_alias_count=max_aliases),
             # Clients send the same few documents again and again (a dashboard's page, a
             # script's poll): parse and validate each once.
             partial(ParserCache, maxsize=256),

@@ -461,6 +461,23 @@ async def test_query_limits(
     assert "depth" in body["errors"][0]["message"].lower()
 
 
+async def test_a_repeated_document_is_validated_once(
+    engine: AsyncEngine, client: httpx.AsyncClient
+) -> None:
+    # Validation is most of a small query's cost; the limiters' rules must not defeat the
+    # cache by being new objects on every request.
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    alice = await make_account(engine, "alice")
+    document = "query RepeatedOnce { viewer { name } trainingHistory(first: 2) { totalCount } }"
+    cache = _get_validate_cache(256)
+    before = cache.cache_info()
+    for _ in range(3):
+        assert "errors" not in await graphql(client, document, account=alice)
+    after = cache.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 2)
+
+
 async def test_an_unexpected_error_is_masked_with_a_request_id(
     client: httpx.AsyncClient, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
