@@ -470,7 +470,7 @@ async def test_a_repeated_document_is_validated_once(
 
     alice = await make_account(engine, "alice")
     document = "query RepeatedOnce { viewer { name } trainingHistory(first: 2) { totalCount } }"
-    cache = _get_validate_cache(256)
+    cache: Any = _get_validate_cache(256)  # a functools.lru_cache wrapper
     before = cache.cache_info()
     for _ in range(3):
         assert "errors" not in await graphql(client, document, account=alice)
