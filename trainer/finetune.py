@@ -31,7 +31,7 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,7 +41,8 @@ from models.examples import collected_by
 from models.tables import FineTuneJob, TeacherOutput, TrainingExample, TrainingHistory
 from trainer.catalog import Sample
 from trainer.example import writing_request
-from trainer.teachers.http import bearer, error_for
+from trainer.teachers.base import TeacherError
+from trainer.teachers.http import bearer, error_for, fetch
 
 logger = logging.getLogger("chorus.finetune")
 
@@ -90,18 +91,14 @@ class FineTuner:
         api_key: str | None = None,
         base_model: str = DEFAULT_BASE_MODEL,
         poll_interval_s: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._sessions = sessions
         self._data_dir = data_dir
         self._base_model = base_model
         self._poll_interval_s = poll_interval_s
-        self._client = httpx.AsyncClient(
-            base_url=base_url or DEFAULT_BASE_URL,
-            headers=bearer(api_key),
-            timeout=_TIMEOUT_S,
-            transport=transport,
-        )
+        self._base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._headers = bearer(api_key)
+        self._http: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -142,7 +139,8 @@ class FineTuner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._client.aclose()
+        if self._http is not None:
+            await self._http.close()
 
     def _start(self, job_id: int, work: Coroutine[Any, Any, None]) -> None:
         if self._closed:
@@ -200,12 +198,10 @@ class FineTuner:
         """Upload the dataset and create the provider's job; its id, or None if that failed."""
         content = await asyncio.to_thread(dataset.read_bytes)
         try:
-            uploaded = await self._request(
-                "POST",
-                "/files",
-                data={"purpose": "fine-tune"},
-                files={"file": (DATASET, content, "application/jsonl")},
-            )
+            form = aiohttp.FormData()
+            form.add_field("purpose", "fine-tune")
+            form.add_field("file", content, filename=DATASET, content_type="application/jsonl")
+            uploaded = await self._request("POST", "/files", data=form)
             created = await self._request(
                 "POST",
                 "/fine_tuning/jobs",
@@ -248,20 +244,23 @@ class FineTuner:
             await asyncio.sleep(self._poll_interval_s)
 
     async def _request(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                headers=self._headers, timeout=aiohttp.ClientTimeout(total=_TIMEOUT_S)
+            )
         try:
-            response = await self._client.request(method, path, **options)
-        except httpx.TransportError as error:
-            reason = f"cannot reach {self._client.base_url}: {error!r}"
-            raise ProviderError(reason, transient=True) from error
-        if response.is_error:
-            failure = error_for(response)
+            reply = await fetch(self._http, method, f"{self._base_url}{path}", **options)
+        except TeacherError as error:
+            raise ProviderError(error.reason, transient=True) from error
+        if reply.is_error:
+            failure = error_for(reply)
             raise ProviderError(failure.reason, transient=failure.retryable)
         try:
-            payload = response.json()
+            payload = reply.json()
         except ValueError:
             payload = None
         if not isinstance(payload, dict):
-            raise ProviderError(f"not a JSON object: {_snippet(response.text)}")
+            raise ProviderError(f"not a JSON object: {_snippet(reply.text)}")
         return payload
 
     async def _update(self, job_id: int, **values: object) -> None:

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.fake_provider import (
@@ -244,19 +243,8 @@ async def test_ollama_host_from_the_environment(
     ],
 )
 async def test_ollama_host_is_read_as_ollama_reads_it(host: str, url: str) -> None:
-    seen: list[str] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url))
-        return httpx.Response(200, json={"message": {"content": "A tale."}, "done_reason": "stop"})
-
     config = TeacherConfig(name="o", provider="ollama", model="llama3.2")
-    teacher = OllamaTeacher(
-        config, env={"OLLAMA_HOST": host}, transport=httpx.MockTransport(answer)
-    )
-    assert (await teacher.generate(REQUEST)).text == "A tale."
-    await teacher.aclose()
-    assert seen == [url]
+    assert OllamaTeacher(config, env={"OLLAMA_HOST": host}).url == url
 
 
 async def test_ollama_host_variable_named_by_api_key_env(

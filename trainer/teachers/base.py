@@ -120,7 +120,7 @@ class BadResponse(TeacherError):
 
 @runtime_checkable
 class Teacher(Protocol):
-    """A member of the ensemble. Implementations share one httpx.AsyncClient per teacher."""
+    """A member of the ensemble. Network teachers hold one HTTP client session each."""
 
     config: TeacherConfig
 

@@ -21,8 +21,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from models.errors import BadUserInput
 from trainer.teachers.anthropic import AnthropicTeacher
 from trainer.teachers.base import PROVIDERS, Teacher, TeacherConfig
@@ -119,12 +117,11 @@ def build_teacher(
     env: Mapping[str, str],
     offline_latency_ms: int = 0,
     retry: RetryPolicy | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Teacher:
     """The teacher a config describes; network teachers get one client each."""
     if config.provider == "offline":
         return OfflineTeacher(config, simulated_latency_ms=offline_latency_ms)
-    return _http_teacher_type(config)(config, env=env, retry=retry, transport=transport)
+    return _http_teacher_type(config)(config, env=env, retry=retry)
 
 
 def build_ensemble(
@@ -133,7 +130,6 @@ def build_ensemble(
     env: Mapping[str, str],
     offline_latency_ms: int = 0,
     retry: RetryPolicy | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[Teacher]:
     """A teacher per config, in order."""
     return [
@@ -142,7 +138,6 @@ def build_ensemble(
             env=env,
             offline_latency_ms=offline_latency_ms,
             retry=retry,
-            transport=transport,
         )
         for config in configs
     ]

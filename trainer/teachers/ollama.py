@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import httpx
+from yarl import URL
 
 from trainer.teachers.base import Generation, TeacherConfig
 from trainer.teachers.http import ChatCall, HttpTeacher, count_of, text_of
@@ -77,5 +77,5 @@ def _host_url(host: str) -> str:
     a URL with a scheme is taken as it is."""
     if "://" in host:
         return host
-    url = httpx.URL(f"http://{host}")
-    return str(url.copy_with(port=url.port or _DEFAULT_PORT))
+    url = URL(f"http://{host}")
+    return str(url.with_port(url.explicit_port or _DEFAULT_PORT))

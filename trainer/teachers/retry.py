@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
-import httpx
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -89,8 +88,9 @@ def parse_try_again(message: str) -> float | None:
     return parse_duration(match.group(1)) if match else None
 
 
-def retry_hint(headers: httpx.Headers, payload: Any, message: str) -> float | None:
-    """The server's hint, first found of: retry-after-ms, Retry-After, RetryInfo, message text."""
+def retry_hint(headers: Mapping[str, str], payload: Any, message: str) -> float | None:
+    """The server's hint, first found of: retry-after-ms, Retry-After, RetryInfo, message text.
+    `headers` must look names up case-insensitively, as HTTP clients' header maps do."""
     hints = (
         parse_retry_after_ms(headers.get("retry-after-ms", "")),
         parse_retry_after(headers.get("retry-after", "")),
