@@ -246,6 +246,18 @@ async def test_no_attempt_past_the_total_budget() -> None:
     assert sleep.waits == []
 
 
+async def test_the_budget_counts_the_first_attempt() -> None:
+    sleep = RecordingSleep()
+
+    async def slow_then_limited() -> str:
+        await asyncio.sleep(0.2)
+        raise RateLimited("429", retry_after=0.1)
+
+    with pytest.raises(RateLimited):
+        await policy(sleep, max_total_s=0.25).call(slow_then_limited)
+    assert sleep.waits == []
+
+
 async def test_the_default_policy_sleeps_for_real() -> None:
     attempt = Flaky(RateLimited("429", retry_after=0.05))
     loop_time = asyncio.get_running_loop().time
