@@ -96,9 +96,13 @@ class QualityFeatures:
     has_dialogue: bool
 
 
-def words(text: str) -> list[str]:
-    """The words of `text`: runs of letters and digits, with inner apostrophes and hyphens."""
-    return _WORD.findall(text)
+@functools.lru_cache(maxsize=1024)
+def words(text: str) -> tuple[str, ...]:
+    """The words of `text`: runs of letters and digits, with inner apostrophes and hyphens.
+
+    Cached: the validity rules and the quality formula each read the same outputs' words.
+    """
+    return tuple(_WORD.findall(text))
 
 
 def is_descriptive(word: str) -> bool:
@@ -119,7 +123,7 @@ def quality_features(text: str) -> QualityFeatures:
     Cached: in a JURY vote every judge weighs the same few outputs again.
     """
     stripped = text.strip()
-    text_words = words(stripped)
+    text_words = words(text)
     descriptive = sum(1 for word in text_words if is_descriptive(word))
     return QualityFeatures(
         characters=len(stripped),
