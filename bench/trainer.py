@@ -10,16 +10,19 @@ persistence, events and the fine-tuning exports the session triggers.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 
-from bench import fake_provider
+from bench import fake_provider, teacher_calls
 from bench.databases import fresh_database, migrated
-from bench.procs import WORK, cpu_seconds, memory_mb, python_child, settle
+from bench.procs import ROOT, WORK, cpu_seconds, memory_mb, python_child, settle
 from bench.profile import sampled
 from bench.report import Bar, Section, median
 from models.engine import create_engine
@@ -157,18 +160,57 @@ async def measure(
         return runs
 
 
+@dataclass(frozen=True)
+class CallsAlone:
+    """The same teacher calls made by `bench.teacher_calls`, without the rest of Chorus."""
+
+    cpu_ms_per_example: float
+    wall_s: float
+
+
+async def calls_alone(provider_url: str, sizes: Sizes) -> CallsAlone:
+    """Medians of `sizes.repeats` runs of the calls a session of `sizes.examples` makes."""
+    path = teachers_file(provider_url, sizes.concurrency)
+    runs = []
+    for _ in range(sizes.repeats):
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            teacher_calls.__name__,
+            str(path),
+            str(sizes.examples),
+            str(sizes.concurrency),
+            cwd=ROOT,
+            env={**os.environ, KEY_ENV: "bench"},
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await child.communicate()
+        if child.returncode != 0:
+            raise RuntimeError(f"bench.teacher_calls failed with exit code {child.returncode}")
+        figures = json.loads(out)
+        if figures["failed_calls"]:
+            raise RuntimeError(f"bench.teacher_calls: {figures['failed_calls']} calls failed")
+        runs.append(figures)
+    return CallsAlone(
+        cpu_ms_per_example=median([r["cpu_s"] for r in runs]) * 1000 / sizes.examples,
+        wall_s=median([r["wall_s"] for r in runs]),
+    )
+
+
 async def run(smoke: bool, *, profile: bool = False) -> Section:
     sizes = SMOKE if smoke else FULL
     section = Section("trainer", "1. Trainer overhead")
     models = [model for _, model in TEACHERS]
     repeated: dict[str, int] = {}
     with python_child(fake_provider.__name__, [str(sizes.latency_s), *models]) as (_, url):
+        alone = await calls_alone(url, sizes)
+        _add_calls_alone(section, sizes, alone)
         for backend in ("sqlite", "mariadb"):
             runs = await measure(
                 backend, url, sizes.concurrency, sizes.examples, sizes.repeats, profile=profile
             )
             serial = (await measure(backend, url, 1, sizes.serial_examples, 1))[0]
-            _add_figures(section, backend, sizes, runs, serial)
+            _add_figures(section, backend, sizes, runs, serial, alone)
             repeated[backend] = len(runs)
     section.notes.append(
         f"N = {sizes.examples} examples, C = {sizes.concurrency} in flight, L = "
@@ -182,13 +224,28 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
         + f" (repeated while one takes under {CHEAP_S:g} s), after a warm-up session. The C = 1 "
         f"run, how the original system trained, has N = {sizes.serial_examples}. Ideal = "
         "ceil(N / C) x 2 x L. CPU is the `chorus serve` process's user + system time from "
-        "startTraining until it is idle again, divided by N; peak RSS is its high-water mark."
+        "startTraining until it is idle again, divided by N; peak RSS is its high-water mark. "
+        "The teacher calls alone are the very calls of such a session (every teacher writes, "
+        "then every teacher judges the others' stories), made through Chorus's teachers by "
+        "`bench/teacher_calls.py` in a process of its own on uvloop, as the server runs, with "
+        "nothing else: CPU besides the teacher calls is the server's CPU per example less "
+        "theirs, the work the bar is about (validity, scoring, voting, persistence, events, "
+        "fine-tuning exports)."
     )
     return section
 
 
+def _add_calls_alone(section: Section, sizes: Sizes, alone: CallsAlone) -> None:
+    c = sizes.concurrency
+    ideal = ideal_s(sizes.examples, c, sizes.latency_s)
+    section.add(f"teacher calls alone: CPU per example, C={c}", alone.cpu_ms_per_example, "ms")
+    section.add(
+        f"teacher calls alone: wall / ideal ({ideal:g} s), C={c}", alone.wall_s / ideal, "x"
+    )
+
+
 def _add_figures(
-    section: Section, backend: str, sizes: Sizes, runs: list[Run], serial: Run
+    section: Section, backend: str, sizes: Sizes, runs: list[Run], serial: Run, alone: CallsAlone
 ) -> None:
     wall = median([r.wall_s for r in runs])
     cpu = median([r.cpu_ms_per_example for r in runs])
@@ -197,7 +254,13 @@ def _add_figures(
     c = sizes.concurrency
     section.add(f"{backend}: wall time, C={c}", wall, "s")
     section.add(f"{backend}: wall / ideal ({ideal:g} s), C={c}", wall / ideal, "x", Bar(1.10))
-    section.add(f"{backend}: server CPU per example, C={c}", cpu, "ms", Bar(3.0))
+    section.add(f"{backend}: server CPU per example, C={c}", cpu, "ms")
+    section.add(
+        f"{backend}: server CPU per example besides teacher calls, C={c}",
+        cpu - alone.cpu_ms_per_example,
+        "ms",
+        Bar(3.0),
+    )
     section.add(f"{backend}: server peak RSS, C={c}", max(r.peak_rss_mb for r in runs), "MiB")
     section.add(
         f"{backend}: examples succeeded, C={c}",
