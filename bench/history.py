@@ -91,7 +91,7 @@ def _loaded(sizes: Sizes) -> datetime | None:
 
 def _fill(sizes: Sizes) -> datetime:
     """Sessions one minute apart up to now, every fifth the heavy user's, the others spread
-    over the remaining users; three model-stats rows per session."""
+    over the remaining users; three model-stats rows per session; the users' totals."""
     loaded_at = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
     others = sizes.users - 1
     with mariadb_admin(sizes.database) as db, db.cursor() as cursor:
@@ -132,7 +132,11 @@ def _fill(sizes: Sizes) -> datetime:
                 )
                 + ") AS models"
             )
-        cursor.execute("ANALYZE TABLE training_history, session_model_stats")
+        _fill_totals(cursor)
+        cursor.execute(
+            "ANALYZE TABLE training_history, session_model_stats, user_training_totals,"
+            " user_model_totals"
+        )
         cursor.execute(
             "CREATE TABLE bench_loaded (sessions INT NOT NULL, users INT NOT NULL,"
             " loaded_at DATETIME NOT NULL)"
@@ -142,6 +146,27 @@ def _fill(sizes: Sizes) -> datetime:
             (sizes.sessions, sizes.users, loaded_at),
         )
     return loaded_at.replace(tzinfo=UTC)
+
+
+def _fill_totals(cursor: Any) -> None:
+    """The users' totals over the rows generated, as the server keeps them; each table read
+    in its own order, as migration 0005 reads it."""
+    cursor.execute(
+        "INSERT INTO user_training_totals (user_id, sessions, examples_generated,"
+        " stories_saved, quality_sum, scored_sessions, training_time_seconds,"
+        " fine_tuning_sessions, fine_tuning_examples) "
+        "SELECT user_id, COUNT(*), SUM(num_examples_successful), SUM(stories_saved_count),"
+        " COALESCE(SUM(average_quality), 0), COUNT(average_quality),"
+        " COALESCE(SUM(total_time_seconds), 0),"
+        " SUM(CASE WHEN fine_tuning_triggered THEN 1 ELSE 0 END), SUM(fine_tuning_examples) "
+        "FROM training_history USE INDEX () GROUP BY user_id"
+    )
+    cursor.execute(
+        "INSERT INTO user_model_totals (user_id, model, wins, total_quality, sessions) "
+        "SELECT h.user_id, s.model, SUM(s.wins), SUM(s.total_quality), COUNT(*) "
+        "FROM session_model_stats s STRAIGHT_JOIN training_history h ON h.id = s.history_id "
+        "GROUP BY h.user_id, s.model"
+    )
 
 
 async def prepared(sizes: Sizes) -> tuple[str, datetime, float | None]:
@@ -380,7 +405,7 @@ async def run(smoke: bool) -> Section:
         "`/paginated?page=&size=20`, which also counts the user's sessions; the SQL rows time "
         "the same page's keyset statements (the page and its hasPreviousPage probe) and its "
         f"OFFSET statement alone. `qualityTrend(days: {days})` covers the last 30 days of "
-        "the generated sessions. `fine_tuning_examples_collected` is the sum the recorder "
+        "the generated sessions. `fine_tuning_examples_collected` is the count the recorder "
         "reads (in `record_examples` and `create_session`) while it holds the user's row lock."
     )
     scans = [_scan(name, plan) for name, plan in explained.items()]

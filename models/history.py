@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import Genre, HistoryOrder, SessionStatus
 from models.keyset import Ordering, Page, PageArgs, count, paginate
-from models.tables import SessionGenreCount, SessionModelStats, TrainingHistory
+from models.tables import (
+    SessionGenreCount,
+    SessionModelStats,
+    TrainingHistory,
+    UserModelTotals,
+    UserTrainingTotals,
+)
 
 FINE_TUNING_THRESHOLD = 50
 FINE_TUNING_MIN_QUALITY = 7.0
@@ -140,38 +146,42 @@ class TrainingStats:
 
 
 async def training_stats(db: AsyncSession, user_id: int) -> TrainingStats:
-    th = TrainingHistory
+    totals = UserTrainingTotals
+    # Divided in SQL, as AVG() divided: in DECIMAL on MySQL/MariaDB, so the same digits.
+    average = case(
+        (totals.scored_sessions > 0, totals.quality_sum / totals.scored_sessions), else_=None
+    )
     row = (
         await db.execute(
             select(
-                func.count(),
-                func.coalesce(func.sum(th.num_examples_successful), 0),
-                func.coalesce(func.sum(th.stories_saved_count), 0),
-                func.avg(th.average_quality),
-                func.coalesce(func.sum(th.total_time_seconds), 0),
-                func.coalesce(func.sum(case((th.fine_tuning_triggered, 1), else_=0)), 0),
-                func.coalesce(func.sum(th.fine_tuning_examples), 0),
-            ).where(th.user_id == user_id)
+                totals.sessions,
+                totals.examples_generated,
+                totals.stories_saved,
+                average,
+                totals.training_time_seconds,
+                totals.fine_tuning_sessions,
+                totals.fine_tuning_examples,
+            ).where(totals.user_id == user_id)
         )
-    ).one()
+    ).one_or_none()
+    if row is None:  # a user with no sessions yet
+        return TrainingStats(0, 0, 0, None, 0, 0, 0)
     return TrainingStats(
-        total_sessions=int(row[0]),
-        total_examples_generated=int(row[1]),
-        total_stories_saved=int(row[2]),
+        total_sessions=row[0],
+        total_examples_generated=row[1],
+        total_stories_saved=row[2],
         average_quality=None if row[3] is None else round(float(row[3]), 2),
-        total_training_time_seconds=int(row[4]),
-        fine_tuning_sessions_count=int(row[5]),
-        fine_tuning_examples=int(row[6]),
+        total_training_time_seconds=row[4],
+        fine_tuning_sessions_count=row[5],
+        fine_tuning_examples=row[6],
     )
 
 
 async def fine_tuning_examples_collected(db: AsyncSession, user_id: int) -> int:
     total = await db.scalar(
-        select(func.coalesce(func.sum(TrainingHistory.fine_tuning_examples), 0)).where(
-            TrainingHistory.user_id == user_id
-        )
+        select(UserTrainingTotals.fine_tuning_examples).where(UserTrainingTotals.user_id == user_id)
     )
-    return int(total or 0)
+    return total or 0
 
 
 @dataclass(frozen=True)
@@ -184,33 +194,21 @@ class LeaderboardEntry:
 
 async def model_leaderboard(db: AsyncSession, user_id: int) -> list[LeaderboardEntry]:
     """Every model that took part in the user's sessions, most wins first."""
-    wins = func.sum(SessionModelStats.wins)
-    total_quality = func.sum(SessionModelStats.total_quality)
+    totals = UserModelTotals
     rows = await db.execute(
-        select(
-            SessionModelStats.model,
-            wins,
-            total_quality,
-            func.count(func.distinct(SessionModelStats.history_id)),
-        )
-        .join(TrainingHistory, TrainingHistory.id == SessionModelStats.history_id)
-        .where(TrainingHistory.user_id == user_id)
-        .group_by(SessionModelStats.model)
-        .order_by(wins.desc(), SessionModelStats.model)
+        select(totals.model, totals.wins, totals.total_quality, totals.sessions)
+        .where(totals.user_id == user_id)
+        .order_by(totals.wins.desc(), totals.model)
     )
-    entries = []
-    for model, summed_wins, summed_quality, sessions in rows:
-        # MySQL sums to DECIMAL, SQLite to int/float.
-        model_wins, quality = int(summed_wins or 0), float(summed_quality or 0)
-        entries.append(
-            LeaderboardEntry(
-                model=model,
-                wins=model_wins,
-                average_quality=round(quality / model_wins, 2) if model_wins else 0.0,
-                sessions=int(sessions),
-            )
+    return [
+        LeaderboardEntry(
+            model=model,
+            wins=wins,
+            average_quality=round(total_quality / wins, 2) if wins else 0.0,
+            sessions=sessions,
         )
-    return entries
+        for model, wins, total_quality, sessions in rows
+    ]
 
 
 @dataclass(frozen=True)

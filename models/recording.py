@@ -14,13 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.enums import Genre, SessionStatus, VotingStrategy
 from models.errors import BadUserInput, Conflict
 from models.history import session_by_id
-from models.tables import SessionGenreCount, SessionModelStats, TrainingHistory, User
-
-
-@dataclass(frozen=True)
-class ModelScore:
-    wins: int
-    total_quality: float
+from models.tables import SessionGenreCount, TrainingHistory, User
+from models.totals import ModelScore, add_session
 
 
 @dataclass(frozen=True)
@@ -163,12 +158,7 @@ async def record_session(db: AsyncSession, user: User, record: RecordedSession) 
             f"A session with sessionId {record.session_id!r} is already recorded.",
             field="sessionId",
         ) from error
-    db.add_all(
-        SessionModelStats(
-            history_id=history.id, model=model, wins=score.wins, total_quality=score.total_quality
-        )
-        for model, score in record.model_performance.items()
-    )
+    await add_session(db, history, record.model_performance)
     db.add_all(
         SessionGenreCount(history_id=history.id, genre=genre, count=n)
         for genre, n in record.genre_distribution.items()

@@ -3,6 +3,8 @@
 `training_history` keeps every column of the original training-history table under its
 original name; `session_model_stats` and `session_genre_counts` hold the same model
 performance and genre distribution as rows, so statistics and filters run in SQL.
+`user_training_totals` and `user_model_totals` hold each user's sums over those rows, so that
+statistics read one row a user (or a user's model) however many sessions there are.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Double,
     Enum,
     Float,
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -80,9 +84,6 @@ class TrainingHistory(Base):
         Index("idx_user_completed_id", "user_id", "completed_at", "id"),
         Index("idx_status", "status"),
         Index("idx_status_heartbeat", "status", "heartbeat_at"),
-        # The user's examples collected toward fine-tuning are summed on every recorded
-        # batch: from the index alone, without reading the user's sessions.
-        Index("idx_user_fine_tuning", "user_id", "fine_tuning_examples"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -135,6 +136,43 @@ class SessionModelStats(Base):
     model: Mapped[str] = mapped_column(String(100), primary_key=True)
     wins: Mapped[int] = mapped_column(Integer)
     total_quality: Mapped[float] = mapped_column(Float)
+
+
+class UserTrainingTotals(Base):
+    """A user's sums over their sessions' `training_history` rows: what `trainingStats` and
+    the recorder's count toward fine-tuning read. Kept in step by models/totals.py."""
+
+    __tablename__ = "user_training_totals"
+
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    sessions: Mapped[int] = mapped_column(Integer)
+    examples_generated: Mapped[int] = mapped_column(Integer)
+    stories_saved: Mapped[int] = mapped_column(Integer)
+    # Over the sessions with an average quality; a DECIMAL as they are, so the sum is exact
+    # on MySQL/MariaDB, as SUM() over them was.
+    quality_sum: Mapped[float] = mapped_column(Numeric(14, 1, asdecimal=False))
+    scored_sessions: Mapped[int] = mapped_column(Integer)
+    training_time_seconds: Mapped[int] = mapped_column(Integer)
+    fine_tuning_sessions: Mapped[int] = mapped_column(Integer)
+    fine_tuning_examples: Mapped[int] = mapped_column(Integer)
+
+
+class UserModelTotals(Base):
+    """A model's sums over a user's `session_model_stats` rows: the `modelLeaderboard`."""
+
+    __tablename__ = "user_model_totals"
+
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(100), primary_key=True)
+    wins: Mapped[int] = mapped_column(Integer)
+    # DOUBLE, as SUM() over session_model_stats' FLOAT column adds: a FLOAT would round it.
+    total_quality: Mapped[float] = mapped_column(Double)
+    # Sessions the model took part in, won or not.
+    sessions: Mapped[int] = mapped_column(Integer)
 
 
 class SessionGenreCount(Base):

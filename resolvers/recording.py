@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.base import as_utc
 from models.enums import Genre
 from models.errors import BadUserInput
-from models.recording import ModelScore, RecordedSession, record_session
+from models.recording import RecordedSession, record_session
 from models.tables import User
+from models.totals import ModelScore
 from models.users import user_by_id
 from resolvers import convert
 from resolvers.context import Info

@@ -9,16 +9,17 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from models import totals
 from models.engine import session_factory
 from models.enums import ExampleStatus, Genre, SessionStatus, VotingStrategy
 from models.tables import (
     SessionGenreCount,
-    SessionModelStats,
     TeacherOutput,
     TrainingExample,
     TrainingHistory,
     Vote,
 )
+from models.totals import ModelScore
 
 T0 = datetime(2026, 1, 20, 10, 30, tzinfo=UTC)
 MODELS = ("alpha", "beta", "gamma")
@@ -66,12 +67,14 @@ async def add_session(
         )
         db.add(history)
         await db.flush()
-        db.add_all(
-            [
-                SessionModelStats(history_id=history.id, model="alpha", wins=3, total_quality=25.5),
-                SessionModelStats(history_id=history.id, model="beta", wins=1, total_quality=7.5),
-                SessionModelStats(history_id=history.id, model="gamma", wins=0, total_quality=0.0),
-            ]
+        await totals.add_session(
+            db,
+            history,
+            {
+                "alpha": ModelScore(wins=3, total_quality=25.5),
+                "beta": ModelScore(wins=1, total_quality=7.5),
+                "gamma": ModelScore(wins=0, total_quality=0.0),
+            },
         )
         db.add_all(
             SessionGenreCount(history_id=history.id, genre=genre, count=2) for genre in genres

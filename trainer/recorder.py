@@ -25,7 +25,6 @@ from models.tables import (
     FineTuneJob,
     MemoryEntry,
     SessionGenreCount,
-    SessionModelStats,
     Story,
     TeacherOutput,
     TrainingExample,
@@ -33,6 +32,7 @@ from models.tables import (
     User,
     Vote,
 )
+from models.totals import ModelScore, add_session, locked_session, update_scores, update_session
 from trainer.catalog import GENRE_LABELS
 from trainer.example import ExampleOutcome
 from trainer.plan import SessionPlan
@@ -75,11 +75,7 @@ async def create_session(
     await db.flush()
     # Every teacher of the session has its row from the start, so leaderboards count the
     # sessions a model took part in, not only those it won.
-    db.add_all(
-        SessionModelStats(history_id=history.id, model=name, wins=0, total_quality=0.0)
-        for name in plan.teachers
-    )
-    await db.flush()
+    await add_session(db, history, {name: ModelScore(0, 0.0) for name in plan.teachers})
     return history
 
 
@@ -164,6 +160,9 @@ async def record_examples(
         # Serialises a user's concurrent sessions, so that two of them cannot both trigger
         # the same fine-tuning run; SQLite serialises writers by itself.
         await db.execute(select(User.id).where(User.id == history.user_id).with_for_update())
+    # Locked before the examples' inserts refer to it, so that it is locked once, in the
+    # order models/totals.py keeps, not shared first and upgraded later.
+    stored = await locked_session(db, history.id)
     decisions = [_decide(plan, outcome) for outcome in outcomes]
 
     story_ids = await _insert_returning_ids(
@@ -307,9 +306,9 @@ async def record_examples(
             )
         )
 
-    await _write_summary(db, history, new_tally, collected, triggered, now)
+    await _write_summary(db, stored, new_tally, collected, triggered, now)
     await _count_genres(db, history.id, tally, new_tally)
-    await _count_wins(db, history.id, tally, new_tally)
+    await _count_wins(db, history, tally, new_tally)
     await db.commit()
     return RecordedBatch(recorded, new_tally)
 
@@ -335,7 +334,7 @@ async def _insert_many(
 
 async def _write_summary(
     db: AsyncSession,
-    history: TrainingHistory,
+    before: TrainingHistory,
     tally: SessionTally,
     collected: int,
     triggered: bool,
@@ -353,12 +352,12 @@ async def _write_summary(
         "stories_saved_count": tally.stories_saved,
         "fine_tuning_examples": tally.fine_tuning_examples,
         "training_examples_after": collected,
-        "total_time_seconds": max(0, round((now - history.started_at).total_seconds())),
+        "total_time_seconds": max(0, round((now - before.started_at).total_seconds())),
         "updated_at": now,
     }
     if triggered:
         values["fine_tuning_triggered"] = True
-    await db.execute(update(TrainingHistory).where(TrainingHistory.id == history.id).values(values))
+    await update_session(db, before, values)
 
 
 async def _count_genres(
@@ -378,21 +377,14 @@ async def _count_genres(
 
 
 async def _count_wins(
-    db: AsyncSession, history_id: int, before: SessionTally, after: SessionTally
+    db: AsyncSession, history: TrainingHistory, before: SessionTally, after: SessionTally
 ) -> None:
-    for model, tally in after.models.items():
-        if before.models.get(model) == tally:
-            continue
-        values = {"wins": tally.wins, "total_quality": tally.total_quality}
-        result = await db.execute(
-            update(SessionModelStats)
-            .where(SessionModelStats.history_id == history_id, SessionModelStats.model == model)
-            .values(values)
-        )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            await db.execute(
-                insert(SessionModelStats).values(history_id=history_id, model=model, **values)
-            )
+    changed = {
+        model: ModelScore(tally.wins, tally.total_quality)
+        for model, tally in after.models.items()
+        if before.models.get(model) != tally
+    }
+    await update_scores(db, history, changed)
 
 
 async def tally_of(db: AsyncSession, history_id: int) -> SessionTally:
@@ -436,13 +428,12 @@ async def set_status(
 ) -> None:
     """Move the session to `status`; a final status sets its completion time and duration."""
     now = now or utcnow()
+    history = await locked_session(db, history_id)
     values: dict[str, object] = {"status": status, "updated_at": now, "error": error}
     if status.is_final:
-        history = await db.get(TrainingHistory, history_id)
-        assert history is not None
         values["completed_at"] = now
         values["total_time_seconds"] = max(0, round((now - history.started_at).total_seconds()))
         if history.training_examples_after is None:
             values["training_examples_after"] = history.training_examples_before
-    await db.execute(update(TrainingHistory).where(TrainingHistory.id == history_id).values(values))
+    await update_session(db, history, values)
     await db.commit()

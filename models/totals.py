@@ -1,0 +1,222 @@
+"""Keeping each user's totals in step with their sessions.
+
+`user_training_totals` and `user_model_totals` are sums over `training_history` and
+`session_model_stats`. Every write to a session's summed columns or to its model rows goes
+through here, in the writer's transaction, and adds the difference it makes to the totals
+(`x = x + delta`), so that concurrent sessions of one user add up instead of overwriting
+each other.
+
+Locks are taken in one order by every writer, so that MySQL/MariaDB writers queue instead of
+deadlocking: the user's row (the recorder's `FOR UPDATE`, or the shared lock that inserting
+a row referencing it takes), the session's row, the user's totals, the user's model totals
+(by model name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, astuple, dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Insert, Select, Selectable, literal, select, update
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.tables import SessionModelStats, TrainingHistory, UserModelTotals, UserTrainingTotals
+
+
+@dataclass(frozen=True)
+class ModelScore:
+    """A model's wins and the summed quality of its winning examples in one session."""
+
+    wins: int
+    total_quality: float
+
+
+@dataclass(frozen=True)
+class _SessionSums:
+    """What one session adds to its user's totals: the columns of `user_training_totals`."""
+
+    sessions: int = 0
+    examples_generated: int = 0
+    stories_saved: int = 0
+    quality_sum: float = 0.0
+    scored_sessions: int = 0
+    training_time_seconds: int = 0
+    fine_tuning_sessions: int = 0
+    fine_tuning_examples: int = 0
+
+    def __sub__(self, other: _SessionSums) -> _SessionSums:
+        return _SessionSums(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+_SUMMED_COLUMNS = (
+    "num_examples_successful",
+    "stories_saved_count",
+    "average_quality",
+    "total_time_seconds",
+    "fine_tuning_triggered",
+    "fine_tuning_examples",
+)
+
+
+def _summed_columns(history: TrainingHistory) -> dict[str, Any]:
+    return {name: getattr(history, name) for name in _SUMMED_COLUMNS}
+
+
+def _session_sums(columns: Mapping[str, Any]) -> _SessionSums:
+    quality = columns["average_quality"]
+    return _SessionSums(
+        sessions=1,
+        examples_generated=columns["num_examples_successful"] or 0,
+        stories_saved=columns["stories_saved_count"] or 0,
+        quality_sum=quality or 0.0,
+        scored_sessions=int(quality is not None),
+        training_time_seconds=columns["total_time_seconds"] or 0,
+        fine_tuning_sessions=int(bool(columns["fine_tuning_triggered"])),
+        fine_tuning_examples=columns["fine_tuning_examples"] or 0,
+    )
+
+
+async def add_session(
+    db: AsyncSession, history: TrainingHistory, scores: Mapping[str, ModelScore]
+) -> None:
+    """Store a new session's model rows, and count the session and them in its user's
+    totals; `history` is flushed already."""
+    await _write_model_rows(db, history.id, scores)
+    await _add_to_user(db, history.user_id, _session_sums(_summed_columns(history)))
+    await _count_model_rows(db, history, sorted(scores))
+
+
+async def locked_session(db: AsyncSession, history_id: int) -> TrainingHistory:
+    """The session as stored now, its row locked until commit: what a change is measured
+    from, with no other writer changing it in between."""
+    history = await db.get(
+        TrainingHistory, history_id, with_for_update=True, populate_existing=True
+    )
+    assert history is not None, f"session {history_id} is not stored"
+    return history
+
+
+async def update_session(
+    db: AsyncSession, before: TrainingHistory, values: Mapping[str, Any]
+) -> None:
+    """Write `values` to the session `before` (from `locked_session`), and add what they
+    change to its user's totals."""
+    # Taken first: the update brings `before` up to date too.
+    old = _summed_columns(before)
+    await db.execute(update(TrainingHistory).where(TrainingHistory.id == before.id).values(values))
+    await _add_to_user(db, before.user_id, _session_sums({**old, **values}) - _session_sums(old))
+
+
+async def update_scores(
+    db: AsyncSession, history: TrainingHistory, scores: Mapping[str, ModelScore]
+) -> None:
+    """Set the session's rows of the models in `scores`, adding the rows it lacks, and
+    change its user's model totals to match: the rows as they were are taken out of them
+    and the rows as they are now put in."""
+    if not scores:
+        return
+    models = sorted(scores)
+    await _uncount_model_rows(db, history, models)
+    await _write_model_rows(db, history.id, scores)
+    await _count_model_rows(db, history, models)
+
+
+async def _write_model_rows(
+    db: AsyncSession, history_id: int, scores: Mapping[str, ModelScore]
+) -> None:
+    if scores:
+        await db.execute(
+            _upsert(db, SessionModelStats, ["history_id", "model"], lambda _, new: new),
+            [
+                {
+                    "history_id": history_id,
+                    "model": model,
+                    "wins": score.wins,
+                    "total_quality": score.total_quality,
+                }
+                for model, score in sorted(scores.items())
+            ],
+        )
+
+
+def _model_rows(history: TrainingHistory, models: list[str]) -> Select[int, str, int, float, int]:
+    stats = SessionModelStats
+    return select(
+        literal(history.user_id).label("user_id"),
+        stats.model,
+        stats.wins,
+        stats.total_quality,
+        literal(1).label("sessions"),
+    ).where(stats.history_id == history.id, stats.model.in_(models))
+
+
+async def _count_model_rows(db: AsyncSession, history: TrainingHistory, models: list[str]) -> None:
+    # Read back as stored, so the totals add what SUM() over the rows adds: on MySQL/MariaDB
+    # a FLOAT column's own value, not the double it was written from.
+    if models:
+        await db.execute(
+            _upsert(
+                db,
+                UserModelTotals,
+                ["user_id", "model"],
+                lambda total, added: total + added,
+                _model_rows(history, models),
+            )
+        )
+
+
+async def _uncount_model_rows(
+    db: AsyncSession, history: TrainingHistory, models: list[str]
+) -> None:
+    totals, stats = UserModelTotals, SessionModelStats
+    await db.execute(
+        update(totals)
+        .where(
+            totals.user_id == history.user_id,
+            totals.model == stats.model,
+            stats.history_id == history.id,
+            stats.model.in_(models),
+        )
+        .values(
+            wins=totals.wins - stats.wins,
+            total_quality=totals.total_quality - stats.total_quality,
+            sessions=totals.sessions - 1,
+        )
+    )
+
+
+async def _add_to_user(db: AsyncSession, user_id: int, delta: _SessionSums) -> None:
+    if any(astuple(delta)):
+        await db.execute(
+            _upsert(db, UserTrainingTotals, ["user_id"], lambda total, added: total + added),
+            {"user_id": user_id, **asdict(delta)},
+        )
+
+
+_Table = type[UserTrainingTotals] | type[UserModelTotals] | type[SessionModelStats]
+_Merge = Callable[[ColumnElement[Any], ColumnElement[Any]], ColumnElement[Any]]
+
+
+def _upsert(
+    db: AsyncSession, table: _Table, key: list[str], merge: _Merge, rows: Selectable | None = None
+) -> Insert:
+    """An INSERT into `table` (of `rows`, or of the values it is executed with) that, where
+    a row of the same key is there already, sets its other columns to `merge(theirs, new)`."""
+    names = [column.name for column in table.__table__.c]
+    merged = [column for column in table.__table__.c if column.name not in key]
+    if db.get_bind().dialect.name == "sqlite":
+        on_sqlite = sqlite.insert(table)
+        if rows is not None:
+            on_sqlite = on_sqlite.from_select(names, rows)
+        return on_sqlite.on_conflict_do_update(
+            index_elements=key,
+            set_={c.name: merge(c, on_sqlite.excluded[c.name]) for c in merged},
+        )
+    on_mysql = mysql.insert(table)
+    if rows is not None:
+        on_mysql = on_mysql.from_select(names, rows)
+    return on_mysql.on_duplicate_key_update(
+        {c.name: merge(c, on_mysql.inserted[c.name]) for c in merged}
+    )
