@@ -7,9 +7,9 @@ through here, in the writer's transaction, and adds the difference it makes to t
 each other.
 
 Locks are taken in one order by every writer, so that MySQL/MariaDB writers queue instead of
-deadlocking: the user's row (the recorder's `FOR UPDATE`, or the shared lock that inserting
-a row referencing it takes), the session's row, the user's totals, the user's model totals
-(by model name).
+deadlocking: the user's row (the recorder's `FOR UPDATE`, the shared lock `set_status` takes
+for a final status, or the one that inserting a row referencing it takes), the session's
+row, the user's totals, the user's model totals (by model name).
 """
 
 from __future__ import annotations
@@ -84,7 +84,10 @@ async def add_session(
     """Store a new session's model rows, and count the session and them in its user's
     totals; `history` is flushed already."""
     await _write_model_rows(db, history.id, scores)
-    await _add_to_user(db, history.user_id, _session_sums(_summed_columns(history)))
+    await db.execute(
+        _upsert(db, UserTrainingTotals, ["user_id"], lambda total, added: total + added),
+        {"user_id": history.user_id, **asdict(_session_sums(_summed_columns(history)))},
+    )
     await _count_model_rows(db, history, sorted(scores))
 
 
@@ -106,7 +109,17 @@ async def update_session(
     # Taken first: the update brings `before` up to date too.
     old = _summed_columns(before)
     await db.execute(update(TrainingHistory).where(TrainingHistory.id == before.id).values(values))
-    await _add_to_user(db, before.user_id, _session_sums({**old, **values}) - _session_sums(old))
+    delta = _session_sums({**old, **values}) - _session_sums(old)
+    changed = {name: value for name, value in asdict(delta).items() if value}
+    if changed:
+        # An UPDATE, the row being there since the session was added: an insert would also
+        # lock the user's row, which the recorder may hold while it waits for this session's.
+        totals = UserTrainingTotals
+        await db.execute(
+            update(totals)
+            .where(totals.user_id == before.user_id)
+            .values({name: getattr(totals, name) + value for name, value in changed.items()})
+        )
 
 
 async def update_scores(
@@ -185,14 +198,6 @@ async def _uncount_model_rows(
             sessions=totals.sessions - 1,
         )
     )
-
-
-async def _add_to_user(db: AsyncSession, user_id: int, delta: _SessionSums) -> None:
-    if any(astuple(delta)):
-        await db.execute(
-            _upsert(db, UserTrainingTotals, ["user_id"], lambda total, added: total + added),
-            {"user_id": user_id, **asdict(delta)},
-        )
 
 
 _Table = type[UserTrainingTotals] | type[UserModelTotals] | type[SessionModelStats]

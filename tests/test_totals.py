@@ -30,7 +30,7 @@ from tests.test_recording import RECORD, session_input
 from tests.test_rest import payload
 from tests.test_session import offline_teachers
 from trainer.plan import make_plan
-from trainer.recorder import create_session
+from trainer.recorder import create_session, set_status
 from trainer.training import train
 
 # The sums as the statistics computed them before there were totals, over every session.
@@ -236,6 +236,40 @@ async def test_concurrent_sessions_of_one_user_add_up(
         stats = await history.training_stats(db, alice.id)
     assert stats.total_sessions == 4
     assert stats.total_examples_generated > 0
+
+
+async def test_finishing_a_session_waits_for_its_recorder(engine: AsyncEngine) -> None:
+    """A session ended (by a server recovering it, say) while a batch of it is being
+    recorded: both commit, neither is chosen as a deadlock's victim."""
+    alice = await make_account(engine, "alice")
+    sessions = session_factory(engine)
+    plan = make_plan(list(offline_teachers().values()), num_examples=2, seed=1)
+    async with sessions() as db:
+        stored = await create_session(db, alice.id, plan, status=SessionStatus.RUNNING)
+        await db.commit()
+    user_locked = asyncio.Event()
+
+    async def record() -> None:
+        # The recorder's order: the user's row, then the session's.
+        async with sessions() as db:
+            await db.execute(select(User.id).where(User.id == alice.id).with_for_update())
+            user_locked.set()
+            await asyncio.sleep(0.3)  # while the session is being ended
+            before = await totals.locked_session(db, stored.id)
+            await totals.update_session(db, before, {"num_examples_successful": 1})
+            await db.commit()
+
+    async def end() -> None:
+        await user_locked.wait()
+        async with sessions() as db:
+            await set_status(db, stored.id, SessionStatus.INTERRUPTED)
+
+    await asyncio.gather(record(), end())
+    async with sessions() as db:
+        ended = await db.get(TrainingHistory, stored.id)
+        assert ended is not None
+        assert (ended.status, ended.num_examples_successful) == (SessionStatus.INTERRUPTED, 1)
+        await assert_totals_match_sessions(db)
 
 
 summed_columns = st.fixed_dictionaries(

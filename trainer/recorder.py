@@ -418,6 +418,20 @@ async def recorded_indexes(db: AsyncSession, history_id: int) -> set[int]:
     return set(rows)
 
 
+async def _share_lock_user(db: AsyncSession, history_id: int) -> None:
+    """Share-lock the session's user's row before the session's, the recorder's order: a
+    final status writes `completed_at`, in an index that starts with `user_id`, which
+    MariaDB checks against the user's row; checked while holding the session's row, it
+    would wait on a recorder that waits on the session: a deadlock."""
+    if db.get_bind().dialect.name != "sqlite":
+        user_id = (
+            select(TrainingHistory.user_id)
+            .where(TrainingHistory.id == history_id)
+            .scalar_subquery()
+        )
+        await db.execute(select(User.id).where(User.id == user_id).with_for_update(read=True))
+
+
 async def set_status(
     db: AsyncSession,
     history_id: int,
@@ -428,6 +442,8 @@ async def set_status(
 ) -> None:
     """Move the session to `status`; a final status sets its completion time and duration."""
     now = now or utcnow()
+    if status.is_final:
+        await _share_lock_user(db, history_id)
     history = await locked_session(db, history_id)
     values: dict[str, object] = {"status": status, "updated_at": now, "error": error}
     if status.is_final:
