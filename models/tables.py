@@ -274,6 +274,8 @@ class FineTuneJob(Base):
     num_examples: Mapped[int] = mapped_column(Integer)
     triggered_by_session_id: Mapped[str | None] = mapped_column(String(100))
     dataset_path: Mapped[str | None] = mapped_column(String(500))
+    # The id of the last example the datasets hold; None on jobs from before it was kept.
+    last_example_id: Mapped[int | None] = mapped_column(BigId)
     external_job_id: Mapped[str | None] = mapped_column(String(200))
     fine_tuned_model: Mapped[str | None] = mapped_column(String(200))
     error: Mapped[str | None] = mapped_column(Text)

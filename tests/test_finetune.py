@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
@@ -276,6 +277,93 @@ async def test_export_writes_both_datasets(
         "dataset.jsonl",
         "preferences.jsonl",
     ]
+
+
+async def example_id(engine: AsyncEngine, prompt: str) -> int:
+    async with session_factory(engine)() as db:
+        found = await db.scalar(select(TrainingExample.id).where(TrainingExample.prompt == prompt))
+    assert found is not None
+    return found
+
+
+async def two_jobs(engine: AsyncEngine) -> tuple[int, int]:
+    """Alice's job up to example 3, then, after two more examples, one up to example 6."""
+    user_id = await collected_user(engine)
+    first = await add_job(
+        engine, user_id, "export", last_example_id=await example_id(engine, "prompt 3")
+    )
+    later = JOB_CREATED + timedelta(hours=1)
+    history = await add_session(engine, user_id)
+    await add_example(
+        engine, history.id, 5, 7.5, (valid("alpha", 7.5), valid("beta", 5.5)), created_at=later
+    )
+    await add_example(engine, history.id, 6, 6.0, (valid("alpha", 6.0),), created_at=later)
+    second = await add_job(
+        engine,
+        user_id,
+        "export",
+        last_example_id=await example_id(engine, "prompt 6"),
+        created_at=later,
+    )
+    return first, second
+
+
+SECOND_DATASET = [
+    *EXPECTED_DATASET,
+    {"messages": [*asked(4), *answer("winning story 4")]},
+    {"messages": [*asked(5), *answer("winning story 5")]},
+]
+SECOND_PREFERENCES = [
+    *EXPECTED_PREFERENCES,
+    {"prompt": asked(4), "chosen": answer("winning story 4"), "rejected": answer("beta story")},
+    {"prompt": asked(5), "chosen": answer("winning story 5"), "rejected": answer("beta story")},
+]
+
+
+async def test_a_job_starts_from_the_previous_jobs_datasets(
+    engine: AsyncEngine, make_fine_tuner: MakeFineTuner, tmp_path: Path
+) -> None:
+    first, second = await two_jobs(engine)
+    fine_tuner = make_fine_tuner()
+    fine_tuner.submit(first)
+    await fine_tuner.wait_idle()
+    # Stored examples never change; one that did shows the second job did not read it again.
+    async with session_factory(engine)() as db:
+        await db.execute(
+            update(TrainingExample)
+            .where(TrainingExample.prompt == "prompt 0")
+            .values(text="read again")
+        )
+        await db.commit()
+    fine_tuner.submit(second)
+    await fine_tuner.wait_idle()
+
+    earlier, directory = (tmp_path / "fine-tune" / str(job) for job in (first, second))
+    assert read_lines(earlier / "dataset.jsonl") == EXPECTED_DATASET
+    assert read_lines(directory / "dataset.jsonl") == SECOND_DATASET
+    assert read_lines(directory / "preferences.jsonl") == SECOND_PREFERENCES
+    for name in ("dataset.jsonl", "preferences.jsonl"):
+        assert (directory / name).read_bytes().startswith((earlier / name).read_bytes())
+    job = await job_row(engine, second)
+    assert (job.status, job.num_examples) == (FineTuneStatus.SUCCEEDED, len(SECOND_DATASET))
+
+
+async def test_a_job_whose_predecessors_files_are_gone_is_exported_whole(
+    engine: AsyncEngine, make_fine_tuner: MakeFineTuner, tmp_path: Path
+) -> None:
+    first, second = await two_jobs(engine)
+    fine_tuner = make_fine_tuner()
+    fine_tuner.submit(first)
+    await fine_tuner.wait_idle()
+    (tmp_path / "fine-tune" / str(first) / "preferences.jsonl").unlink()
+
+    fine_tuner.submit(second)
+    await fine_tuner.wait_idle()
+
+    directory = tmp_path / "fine-tune" / str(second)
+    assert read_lines(directory / "dataset.jsonl") == SECOND_DATASET
+    assert read_lines(directory / "preferences.jsonl") == SECOND_PREFERENCES
+    assert (await job_row(engine, second)).num_examples == len(SECOND_DATASET)
 
 
 async def test_a_job_is_prepared_once(engine: AsyncEngine, make_fine_tuner: MakeFineTuner) -> None:

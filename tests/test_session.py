@@ -167,6 +167,16 @@ async def test_an_offline_session_of_fifty_examples(engine: AsyncEngine) -> None
             )
         )
     assert 10 <= jobs[0].num_examples == stored_then
+    # Its cutoff is the last example stored with it: none stored up to then is past it.
+    async with sessions() as db:
+        past_cutoff = await db.scalar(
+            select(func.count()).where(
+                TrainingExample.id > jobs[0].last_example_id,
+                TrainingExample.created_at <= jobs[0].created_at,
+            )
+        )
+    assert jobs[0].last_example_id is not None
+    assert past_cutoff == 0
 
     events = sink.events
     assert [e.seq for e in events] == list(range(1, len(events) + 1))

@@ -2,8 +2,9 @@
 
 When a user's count of examples with final quality >= 7.0 crosses a multiple of 50, the
 recorder inserts a QUEUED `fine_tune_jobs` row and hands its id to `FineTuner.submit`. The
-datasets hold every such example of the user's up to the job's creation, in example order,
-and are written under `data_dir/fine-tune/<job id>/`:
+datasets hold every such example of the user's up to the batch that triggered the job (its
+`last_example_id`), in example order, and are written under `data_dir/fine-tune/<job id>/`.
+A job continues the files of the user's previous job and encodes only the examples since.
 
 - `dataset.jsonl`: `{"messages": [system, user, assistant]}` per example, the chat format of
   OpenAI's fine-tuning API; the assistant answer is the winning story.
@@ -26,13 +27,15 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import Row, select, update
+from sqlalchemy import ColumnElement, Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.base import utcnow
@@ -167,9 +170,10 @@ class FineTuner:
                 logger.warning("fine-tune job %d is missing or not QUEUED; skipped", job_id)
                 return
             backend = job.backend
-            examples = await _collected_examples(db, job)
+            base = await _base_of(db, job)
+            examples = await _collected_examples(db, job, after=base)
         try:
-            external_id = await self._run_backend(job_id, backend, examples)
+            external_id = await self._run_backend(job_id, backend, examples, base)
         except asyncio.CancelledError:
             await asyncio.shield(self._interrupt(job_id))
             raise
@@ -177,13 +181,19 @@ class FineTuner:
             await self._follow(job_id, external_id)
 
     async def _run_backend(
-        self, job_id: int, backend: str, examples: Sequence[CollectedExample]
+        self,
+        job_id: int,
+        backend: str,
+        examples: Sequence[CollectedExample],
+        base: PreparedJob | None,
     ) -> str | None:
         """Write the datasets and run the backend; the provider's job id, if there is one."""
         directory = self._data_dir / "fine-tune" / str(job_id)
         chats, preferences = _dataset_lines(examples)
-        await asyncio.to_thread(_write_datasets, directory, chats, preferences)
-        prepared: dict[str, object] = {"dataset_path": str(directory), "num_examples": len(chats)}
+        base_directory = base.directory if base else None
+        await asyncio.to_thread(_write_datasets, directory, chats, preferences, base_directory)
+        num_examples = len(chats) + (base.num_examples if base else 0)
+        prepared: dict[str, object] = {"dataset_path": str(directory), "num_examples": num_examples}
         if backend == EXPORT:
             await self._finish(job_id, FineTuneStatus.SUCCEEDED, **prepared)
             return None
@@ -297,8 +307,52 @@ async def _claim(db: AsyncSession, job_id: int) -> FineTuneJob | None:
     return await db.get(FineTuneJob, job_id)
 
 
-async def _collected_examples(db: AsyncSession, job: FineTuneJob) -> Sequence[CollectedExample]:
-    """The job's examples, in order: genre, prompt, style, winning text, rejected text."""
+@dataclass(frozen=True)
+class PreparedJob:
+    """An earlier job of the same user whose datasets are written: where this one's start."""
+
+    directory: Path
+    last_example_id: int
+    num_examples: int
+
+
+async def _base_of(db: AsyncSession, job: FineTuneJob) -> PreparedJob | None:
+    """The user's latest earlier job whose datasets are on disk, when both have a cutoff.
+
+    A job's datasets hold the user's collected examples up to its cutoff, in id order, and
+    every example stored after it has a larger id: a user's examples are written one batch
+    at a time, under the user's lock, and never deleted. So a job's datasets are the earlier
+    job's files followed by the examples between the two cutoffs, and each job encodes only
+    those, not the user's whole history again.
+    """
+    if job.last_example_id is None:
+        return None
+    row = (
+        await db.execute(
+            select(FineTuneJob.dataset_path, FineTuneJob.last_example_id, FineTuneJob.num_examples)
+            .where(
+                FineTuneJob.user_id == job.user_id,
+                FineTuneJob.id < job.id,
+                FineTuneJob.dataset_path.is_not(None),
+                FineTuneJob.last_example_id.is_not(None),
+            )
+            .order_by(FineTuneJob.id.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    if row is None or row.dataset_path is None or row.last_example_id is None:
+        return None
+    directory = Path(row.dataset_path)
+    if not all((directory / name).is_file() for name in (DATASET, PREFERENCES)):
+        return None  # removed since: this job is exported whole
+    return PreparedJob(directory, row.last_example_id, row.num_examples)
+
+
+async def _collected_examples(
+    db: AsyncSession, job: FineTuneJob, *, after: PreparedJob | None = None
+) -> Sequence[CollectedExample]:
+    """The job's examples in id order (genre, prompt, style, winning text, rejected text);
+    only those past `after`'s cutoff when it is given."""
     weakest_valid = (
         select(TeacherOutput.text)
         .where(
@@ -321,10 +375,19 @@ async def _collected_examples(db: AsyncSession, job: FineTuneJob) -> Sequence[Co
             weakest_valid,
         )
         .join(TrainingHistory, TrainingHistory.id == TrainingExample.history_id)
-        .where(*collected_by(job.user_id), TrainingExample.created_at <= job.created_at)
+        .where(*collected_by(job.user_id), *_window(job, after))
         .order_by(TrainingExample.id)
     )
     return rows.all()
+
+
+def _window(job: FineTuneJob, after: PreparedJob | None) -> list[ColumnElement[bool]]:
+    if job.last_example_id is None:  # a job from before cutoffs were kept
+        return [TrainingExample.created_at <= job.created_at]
+    window = [TrainingExample.id <= job.last_example_id]
+    if after is not None:
+        window.append(TrainingExample.id > after.last_example_id)
+    return window
 
 
 def _dataset_lines(examples: Sequence[CollectedExample]) -> tuple[list[str], list[str]]:
@@ -350,18 +413,25 @@ def _json_line(value: object) -> str:
     return json.dumps(value, ensure_ascii=False) + "\n"
 
 
-def _write_datasets(directory: Path, chats: list[str], preferences: list[str]) -> None:
+def _write_datasets(
+    directory: Path, chats: list[str], preferences: list[str], base: Path | None
+) -> None:
+    """The datasets: `base`'s files, when given, followed by the new lines."""
     directory.mkdir(parents=True, exist_ok=True)
-    _write_atomically(directory / DATASET, chats)
-    _write_atomically(directory / PREFERENCES, preferences)
+    for name, lines in ((DATASET, chats), (PREFERENCES, preferences)):
+        _write_atomically(directory / name, lines, start=base / name if base else None)
 
 
-def _write_atomically(path: Path, lines: list[str]) -> None:
-    """Readers see the old file or the whole new one, never a part."""
+def _write_atomically(path: Path, lines: list[str], *, start: Path | None = None) -> None:
+    """Readers see the old file or the whole new one, never a part. `start`'s content, when
+    given, comes first."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.writelines(lines)
+        with os.fdopen(handle, "wb") as out:
+            if start is not None:
+                with start.open("rb") as earlier:
+                    shutil.copyfileobj(earlier, out)
+            out.write("".join(lines).encode())
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)

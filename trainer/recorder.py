@@ -281,6 +281,9 @@ async def record_examples(
                         "backend": fine_tune_backend,
                         "num_examples": dataset_size,
                         "triggered_by_session_id": history.session_id,
+                        # The user's row is locked (or, on SQLite, writers take turns):
+                        # every example of theirs stored later gets a larger id.
+                        "last_example_id": max(example_ids),
                         "created_at": now,
                     }
                 ],
