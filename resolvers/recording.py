@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -130,35 +131,31 @@ def _genre(name: object, field: str) -> Genre:
         raise BadUserInput(f"`{field}`: {error.message}", field=field) from error
 
 
+_PARSED = frozenset(
+    {"started_at", "completed_at", "genres_selected", "model_performance", "genre_distribution"}
+)
+_TAKEN_AS_GIVEN = tuple(f.name for f in fields(RecordedSession) if f.name not in _PARSED)
+
+
+def recorded_session(given: Mapping[str, Any], genres_selected: list[Genre]) -> RecordedSession:
+    """A session in the original format, by its fields' snake_case names, with its instants
+    in UTC and its JSON fields parsed: the GraphQL input and the REST body both map here."""
+    return RecordedSession(
+        **{name: given[name] for name in _TAKEN_AS_GIVEN if name in given},
+        started_at=as_utc(given["started_at"]),
+        completed_at=as_utc(given["completed_at"]),
+        genres_selected=genres_selected,
+        model_performance=parse_model_performance(given.get("model_performance_json")),
+        genre_distribution=parse_genre_distribution(given.get("genre_distribution_json")),
+    )
+
+
 async def record_training_session(
     info: Info, data: inputs.TrainingSessionInput
 ) -> types.TrainingSession:
     context = info.context
     owner_id = context.scope(data.user_id)
-    record = RecordedSession(
-        session_id=data.session_id,
-        num_examples_requested=data.num_examples_requested,
-        num_examples_successful=data.num_examples_successful,
-        num_examples_failed=data.num_examples_failed,
-        started_at=as_utc(data.started_at),
-        completed_at=as_utc(data.completed_at),
-        genres_selected=list(data.genres_selected),
-        stored_in_memory=data.stored_in_memory,
-        saved_to_database=data.saved_to_database,
-        stories_saved_count=data.stories_saved_count,
-        average_quality=data.average_quality,
-        min_quality=data.min_quality,
-        max_quality=data.max_quality,
-        best_performing_model=data.best_performing_model,
-        model_performance_json=data.model_performance_json,
-        genre_distribution_json=data.genre_distribution_json,
-        model_performance=parse_model_performance(data.model_performance_json),
-        genre_distribution=parse_genre_distribution(data.genre_distribution_json),
-        total_time_seconds=data.total_time_seconds,
-        training_examples_before=data.training_examples_before,
-        training_examples_after=data.training_examples_after,
-        fine_tuning_triggered=data.fine_tuning_triggered,
-    )
+    record = recorded_session(vars(data), list(data.genres_selected))
     async with context.db() as db:
         owner = await owner_of(db, owner_id)
         row = await record_session(db, owner, record)

@@ -17,17 +17,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from models import history
-from models.base import as_utc
 from models.errors import BadUserInput, ChorusError, NotFound
 from models.recording import RecordedSession, record_session
 from models.tables import TrainingHistory, User
 from models.users import owner_for
-from resolvers.recording import (
-    owner_of,
-    parse_genre_distribution,
-    parse_genre_names,
-    parse_model_performance,
-)
+from resolvers.recording import owner_of, parse_genre_names, recorded_session
 from server.auth import require_user
 from server.services import Services
 
@@ -68,30 +62,7 @@ class TrainingHistoryPayload(BaseModel):
         genres = self.genres_selected
         if isinstance(genres, list):
             genres = json.dumps(genres)
-        return RecordedSession(
-            session_id=self.session_id,
-            num_examples_requested=self.num_examples_requested,
-            num_examples_successful=self.num_examples_successful,
-            num_examples_failed=self.num_examples_failed,
-            started_at=as_utc(self.started_at),
-            completed_at=as_utc(self.completed_at),
-            genres_selected=parse_genre_names(genres),
-            stored_in_memory=self.stored_in_memory,
-            saved_to_database=self.saved_to_database,
-            stories_saved_count=self.stories_saved_count,
-            average_quality=self.average_quality,
-            min_quality=self.min_quality,
-            max_quality=self.max_quality,
-            best_performing_model=self.best_performing_model,
-            model_performance_json=self.model_performance_json,
-            genre_distribution_json=self.genre_distribution_json,
-            model_performance=parse_model_performance(self.model_performance_json),
-            genre_distribution=parse_genre_distribution(self.genre_distribution_json),
-            total_time_seconds=self.total_time_seconds,
-            training_examples_before=self.training_examples_before,
-            training_examples_after=self.training_examples_after,
-            fine_tuning_triggered=self.fine_tuning_triggered,
-        )
+        return recorded_session(self.model_dump(), parse_genre_names(genres))
 
 
 def history_json(row: TrainingHistory) -> dict[str, Any]:
