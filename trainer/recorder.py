@@ -366,17 +366,19 @@ async def _write_summary(
 async def _count_genres(
     db: AsyncSession, history_id: int, before: SessionTally, after: SessionTally
 ) -> None:
-    for genre, count in after.genres.items():
-        if genre not in before.genres:
-            await db.execute(
-                insert(SessionGenreCount).values(history_id=history_id, genre=genre, count=count)
-            )
-        elif before.genres[genre] != count:
-            await db.execute(
-                update(SessionGenreCount)
-                .where(SessionGenreCount.history_id == history_id, SessionGenreCount.genre == genre)
-                .values(count=count)
-            )
+    """The session's genre rows brought to `after`: one statement for the new genres and one
+    for the changed (an ORM bulk UPDATE by primary key), however many there are."""
+    rows = [
+        {"history_id": history_id, "genre": genre, "count": count}
+        for genre, count in after.genres.items()
+        if before.genres.get(genre) != count
+    ]
+    added = [row for row in rows if row["genre"] not in before.genres]
+    changed = [row for row in rows if row["genre"] in before.genres]
+    if added:
+        await db.execute(insert(SessionGenreCount), added)
+    if changed:
+        await db.execute(update(SessionGenreCount), changed)
 
 
 async def _count_wins(
