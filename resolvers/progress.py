@@ -36,6 +36,18 @@ IDLE_CHECK_UNHEALTHY_S = 0.5
 
 
 def to_graphql(event: TrainingEvent) -> events.TrainingEvent:
+    """The GraphQL event of `event`, made once per event object. A live event is one object
+    for every subscriber in the process, so they all get one GraphQL event, whose results
+    are then executed once (schema.execution)."""
+    converted: events.TrainingEvent | None = event.__dict__.get("_graphql")
+    if converted is None:
+        converted = _converted(event)
+        # TrainingEvent is frozen: this keeps a derived value beside its fields, which stay.
+        object.__setattr__(event, "_graphql", converted)
+    return converted
+
+
+def _converted(event: TrainingEvent) -> events.TrainingEvent:
     common: dict[str, Any] = {"seq": event.seq, "session_id": event.session_id, "at": event.at}
     p = event.payload
     match event.type:

@@ -18,6 +18,7 @@ from strawberry.extensions import (
 from strawberry.types import ExecutionContext
 
 from schema.events import EVENT_TYPES
+from schema.execution import SharedEventExecutor
 from schema.extensions import MaskUnexpectedErrors, RequireAuthentication, log_errors
 from schema.mutation import Mutation
 from schema.query import Query
@@ -59,6 +60,8 @@ def build_schema(
             partial(ValidationCache, maxsize=256),
             MaskUnexpectedErrors,
         ],
+        # A thousand subscribers to one session: each event executed once, not a thousand times.
+        execution_context_class=SharedEventExecutor,
     )
 
 

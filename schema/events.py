@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Hashable
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -19,6 +22,11 @@ class TrainingEvent:
     seq: int
     session_id: str
     at: datetime
+    # This event's results, executed once per operation and variables and then sent to every
+    # subscriber that asked the same (schema.execution).
+    rendered: strawberry.Private[dict[Hashable, Any]] = dataclasses.field(
+        default_factory=dict, repr=False, compare=False
+    )
 
 
 @strawberry.type

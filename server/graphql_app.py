@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 from typing import Any
@@ -26,6 +27,7 @@ from strawberry.types.unset import UnsetType
 
 from models.users import missing_token_message
 from resolvers.context import Context
+from schema.execution import RenderedData
 from server.auth import user_for
 from server.services import Services
 
@@ -69,6 +71,20 @@ class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().shutdown()
 
 
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _message_with_data(message: dict[str, Any], data_json: str) -> str:
+    """`message` as compact JSON, its payload being only `data`, already encoded."""
+    fields = [
+        _compact(key)
+        + ":"
+        + ('{"data":' + data_json + "}" if key == "payload" else _compact(value))
+        for key, value in message.items()
+    ]
+    return "{" + ",".join(fields) + "}"
+
+
 def _token_of(params: dict[str, Any] | None) -> str | None:
     if not params:
         return None
@@ -95,6 +111,17 @@ class ChorusGraphQL(GraphQL[Context, None]):
             {"ping_interval_s": services.settings.ws_ping_interval_s},
         )
         self.graphql_transport_ws_handler_class = handler
+
+    def encode_json(self, data: object) -> str:
+        """Compact JSON. A subscription result that many subscribers share (schema.execution)
+        is encoded once; each message adds only its own `id` and `type` around it."""
+        if isinstance(data, dict):
+            payload = data.get("payload")
+            if isinstance(payload, dict) and len(payload) == 1:
+                shared = payload.get("data")
+                if isinstance(shared, RenderedData):
+                    return _message_with_data(data, shared.encoded())
+        return _compact(data)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
