@@ -212,8 +212,12 @@ async def training_progress(
     stream = _Stream(info, history, after_seq or 0)
     async with hub.feed(session_id) as feed:
         while not stream.done:
+            # Live events are kept from here on, even by a feed that overflowed: the ones
+            # published while the log is read are then waiting, not a gap that sends the
+            # subscriber back to the log once more.
+            feed.recover()
             # Catch up from the log: everything published is already there.
-            batch = await stream.from_log()
+            batch = feed.shared(await stream.from_log())
             for event in batch:
                 if await stream.accept(event, from_log=True):
                     yield to_graphql(event)
@@ -230,7 +234,6 @@ async def training_progress(
                 return
             if stream.has_everything(history, newest):
                 return
-            feed.recover()
             # Live: deliver in order; a gap or an overflow sends the subscriber to the log.
             while not stream.done and not feed.overflowed:
                 patience = IDLE_CHECK_S if hub.healthy else IDLE_CHECK_UNHEALTHY_S

@@ -4,7 +4,9 @@ out to this process's subscribers with bounded memory.
 broadcaster hands every subscriber an unbounded queue, and its listener task dies silently
 when the backend fails. So each process holds one broadcaster subscription per watched
 session, drained at once into small bounded feeds; a feed that overflows is marked, and its
-subscriber catches up from the event log. Backend failures are logged, and subscribers then
+subscriber catches up from the event log. While any subscriber holds an event, every other
+subscriber in the process that reads it, live or from the log, gets that same object: it is
+converted and rendered once for all of them. Backend failures are logged, and subscribers then
 poll the log, which every published event is already in: a lost live event delays a
 subscriber, it never loses it.
 """
@@ -15,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -58,8 +61,9 @@ def decode(session_id: str, message: str) -> list[TrainingEvent]:
 class Feed:
     """One subscriber's window onto a session's live events, at most `capacity` deep."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, held: _Held) -> None:
         self._capacity = capacity
+        self._held = held
         self._events: list[TrainingEvent] = []
         self._arrived = asyncio.Event()
         self.overflowed = False
@@ -88,10 +92,29 @@ class Feed:
         """The subscriber has caught up from the log: live delivery starts again."""
         self.overflowed = False
 
+    def shared(self, events: Sequence[TrainingEvent]) -> list[TrainingEvent]:
+        """`events` read from the log, as the objects other subscribers already hold."""
+        return self._held.shared(events)
+
+
+class _Held:
+    """A session's events that some subscriber in this process still holds, by seq. A seq
+    is one event of its session (the log's key), so any copy of it may stand for the rest;
+    an entry goes when the last holder lets go of the event."""
+
+    def __init__(self) -> None:
+        self._events: weakref.WeakValueDictionary[int, TrainingEvent] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def shared(self, events: Sequence[TrainingEvent]) -> list[TrainingEvent]:
+        return [self._events.setdefault(event.seq, event) for event in events]
+
 
 class _Channel:
     def __init__(self) -> None:
         self.feeds: set[Feed] = set()
+        self.held = _Held()
         self.ready = asyncio.Event()
         self.pump: asyncio.Task[None] | None = None
 
@@ -182,7 +205,7 @@ class EventHub:
             channel = self._channels[name] = _Channel()
             if self.healthy:
                 channel.pump = asyncio.create_task(self._pump(session_id, channel))
-        feed = Feed(self._feed_capacity)
+        feed = Feed(self._feed_capacity, channel.held)
         channel.feeds.add(feed)
         try:
             if self.healthy:
@@ -205,7 +228,7 @@ class EventHub:
                 async for message in subscriber:  # type: ignore[union-attr]
                     if message is None:
                         continue
-                    events = decode(session_id, message.message)
+                    events = channel.held.shared(decode(session_id, message.message))
                     for feed in list(channel.feeds):
                         feed.offer(events)
         except asyncio.CancelledError:
