@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import MaskErrors, SchemaExtension
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, StreamExecutionResult
 
 from models.errors import ChorusError, Unauthenticated
 from models.users import missing_token_message
@@ -54,6 +54,19 @@ class MaskUnexpectedErrors(MaskErrors):
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=lambda error: not is_expected(error))
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        # MaskErrors asks a runtime-checkable Protocol whether a result has errors, about
+        # 10 us on Python 3.11, and a subscriber gets a result for every event: a result
+        # without errors has nothing to mask.
+        if (
+            getattr(result, "errors", None)
+            or getattr(result, "incremental", None)
+            or getattr(result, "completed", None)
+        ):
+            yield from super().on_stream_result(result)
+        else:
+            yield
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         request_id = getattr(self.execution_context.context, "request_id", "unknown")

@@ -17,8 +17,8 @@ class Subscription:
         description="Replays the session's events after afterSeq (all when null), then streams "
         "live ones, then completes."
     )
-    async def training_progress(
+    def training_progress(
         self, info: Info, session_id: str, after_seq: int | None = None
     ) -> AsyncGenerator[TrainingEvent, None]:
-        async for event in progress.training_progress(info, session_id, after_seq):
-            yield event
+        # The resolver's own generator, not one wrapped around it: one hop less per event.
+        return progress.training_progress(info, session_id, after_seq)
