@@ -36,6 +36,9 @@ class TrainingEvent:
     type: str
     at: datetime
     payload: dict[str, Any] = field(default_factory=dict)
+    # What readers derive from the event (its GraphQL object), made once for all who hold
+    # this object rather than once each; not part of the event's value.
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_last(self) -> bool:

@@ -39,11 +39,9 @@ def to_graphql(event: TrainingEvent) -> events.TrainingEvent:
     """The GraphQL event of `event`, made once per event object. A live event is one object
     for every subscriber in the process, so they all get one GraphQL event, whose results
     are then executed once (schema.execution)."""
-    converted: events.TrainingEvent | None = event.__dict__.get("_graphql")
+    converted: events.TrainingEvent | None = event.derived.get("graphql")
     if converted is None:
-        converted = _converted(event)
-        # TrainingEvent is frozen: this keeps a derived value beside its fields, which stay.
-        object.__setattr__(event, "_graphql", converted)
+        converted = event.derived["graphql"] = _converted(event)
     return converted
 
 
