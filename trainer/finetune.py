@@ -256,7 +256,9 @@ class FineTuner:
     async def _request(self, method: str, path: str, **options: Any) -> dict[str, Any]:
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(
-                headers=self._headers, timeout=aiohttp.ClientTimeout(total=_TIMEOUT_S)
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=_TIMEOUT_S),
+                trust_env=True,  # HTTP(S)_PROXY and NO_PROXY apply, as for the teachers
             )
         try:
             reply = await fetch(self._http, method, f"{self._base_url}{path}", **options)

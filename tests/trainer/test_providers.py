@@ -247,6 +247,18 @@ async def test_ollama_host_is_read_as_ollama_reads_it(host: str, url: str) -> No
     assert OllamaTeacher(config, env={"OLLAMA_HOST": host}).url == url
 
 
+async def test_teachers_go_through_the_proxy_the_environment_names(
+    fake: FakeProvider, make_teacher: MakeTeacher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fake answers the absolute-form requests a forward proxy receives, so the story
+    # comes back only if the request went through it, not to the unresolvable host.
+    monkeypatch.setenv("HTTP_PROXY", fake.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    teacher = make_teacher("openai", base_url="http://provider.invalid/v1")
+    assert (await teacher.generate(REQUEST)).text == story(model_for("openai"), PROMPT)
+
+
 async def test_ollama_host_variable_named_by_api_key_env(
     fake: FakeProvider, make_teacher: MakeTeacher
 ) -> None:

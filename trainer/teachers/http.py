@@ -188,6 +188,8 @@ class HttpTeacher(ABC):
                 headers=self._request_headers,
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
                 connector=aiohttp.TCPConnector(limit=self.config.max_concurrency),
+                # HTTP(S)_PROXY, NO_PROXY and .netrc apply, as they do for most HTTP clients.
+                trust_env=True,
             )
         return self._http
 
