@@ -45,7 +45,7 @@ from models.tables import FineTuneJob, TeacherOutput, TrainingExample, TrainingH
 from trainer.catalog import Sample
 from trainer.example import writing_request
 from trainer.teachers.base import TeacherError
-from trainer.teachers.http import bearer, error_for, fetch
+from trainer.teachers.http import bearer, env_proxy, error_for, fetch
 
 logger = logging.getLogger("chorus.finetune")
 
@@ -258,10 +258,10 @@ class FineTuner:
             self._http = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=_TIMEOUT_S),
-                trust_env=True,  # HTTP(S)_PROXY and NO_PROXY apply, as for the teachers
             )
         try:
-            reply = await fetch(self._http, method, f"{self._base_url}{path}", **options)
+            url = f"{self._base_url}{path}"
+            reply = await fetch(self._http, method, url, proxy=env_proxy(url), **options)
         except TeacherError as error:
             raise ProviderError(error.reason, transient=True) from error
         if reply.is_error:

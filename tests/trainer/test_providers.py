@@ -259,6 +259,15 @@ async def test_teachers_go_through_the_proxy_the_environment_names(
     assert (await teacher.generate(REQUEST)).text == story(model_for("openai"), PROMPT)
 
 
+async def test_no_proxy_exempts_a_host(
+    make_teacher: MakeTeacher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    teacher = make_teacher("openai")
+    assert (await teacher.generate(REQUEST)).text
+
+
 async def test_ollama_host_variable_named_by_api_key_env(
     fake: FakeProvider, make_teacher: MakeTeacher
 ) -> None:
