@@ -8,6 +8,7 @@ asked for. Every run still migrates it to the current schema.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -149,24 +150,9 @@ def _fill(sizes: Sizes) -> datetime:
 
 
 def _fill_totals(cursor: Any) -> None:
-    """The users' totals over the rows generated, as the server keeps them; each table read
-    in its own order, as migration 0005 reads it."""
-    cursor.execute(
-        "INSERT INTO user_training_totals (user_id, sessions, examples_generated,"
-        " stories_saved, quality_sum, scored_sessions, training_time_seconds,"
-        " fine_tuning_sessions, fine_tuning_examples) "
-        "SELECT user_id, COUNT(*), SUM(num_examples_successful), SUM(stories_saved_count),"
-        " COALESCE(SUM(average_quality), 0), COUNT(average_quality),"
-        " COALESCE(SUM(total_time_seconds), 0),"
-        " SUM(CASE WHEN fine_tuning_triggered THEN 1 ELSE 0 END), SUM(fine_tuning_examples) "
-        "FROM training_history USE INDEX () GROUP BY user_id"
-    )
-    cursor.execute(
-        "INSERT INTO user_model_totals (user_id, model, wins, total_quality, sessions) "
-        "SELECT h.user_id, s.model, SUM(s.wins), SUM(s.total_quality), COUNT(*) "
-        "FROM session_model_stats s STRAIGHT_JOIN training_history h ON h.id = s.history_id "
-        "GROUP BY h.user_id, s.model"
-    )
+    """The users' totals over the rows generated, filled as migration 0005 fills them."""
+    migration = importlib.import_module("migrations.versions.0005_user_totals")
+    migration.fill_totals(cursor.execute, on_mysql=True)
 
 
 async def prepared(sizes: Sizes) -> tuple[str, datetime, float | None]:

@@ -12,7 +12,7 @@ by every writer since. The index 0004 added for the recorder's sum has no reader
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -60,13 +60,19 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("user_id", "model", name=op.f("pk_user_model_totals")),
     )
+    fill_totals(op.execute, on_mysql=op.get_bind().dialect.name != "sqlite")
+    op.drop_index("idx_user_fine_tuning", table_name="training_history")
+
+
+def fill_totals(execute: Callable[[str], object], *, on_mysql: bool) -> None:
+    """Fill both tables from the sessions stored; bench/history.py fills its generated
+    database with this too."""
     # On MySQL/MariaDB, left to itself, the optimizer reads the sessions in user order
     # through an index and looks each row up: random reads once the tables outgrow the
     # buffer pool. Read in table order instead, each is one sequential pass.
-    on_mysql = op.get_bind().dialect.name != "sqlite"
     whole_table = " USE INDEX ()" if on_mysql else ""
     stats_first = "STRAIGHT_JOIN" if on_mysql else "JOIN"
-    op.execute(
+    execute(
         "INSERT INTO user_training_totals (user_id, sessions, examples_generated,"
         " stories_saved, quality_sum, scored_sessions, training_time_seconds,"
         " fine_tuning_sessions, fine_tuning_examples) "
@@ -76,13 +82,12 @@ def upgrade() -> None:
         " SUM(CASE WHEN fine_tuning_triggered THEN 1 ELSE 0 END), SUM(fine_tuning_examples) "
         f"FROM training_history{whole_table} GROUP BY user_id"
     )
-    op.execute(
+    execute(
         "INSERT INTO user_model_totals (user_id, model, wins, total_quality, sessions) "
         "SELECT h.user_id, s.model, SUM(s.wins), SUM(s.total_quality), COUNT(*) "
         f"FROM session_model_stats s {stats_first} training_history h ON h.id = s.history_id "
         "GROUP BY h.user_id, s.model"
     )
-    op.drop_index("idx_user_fine_tuning", table_name="training_history")
 
 
 def downgrade() -> None:
