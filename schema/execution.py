@@ -43,7 +43,8 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 Outcome = ExecutionResult | ExperimentalIncrementalExecutionResults
 
 _NOT_SHARED = object()
-_compact = json.JSONEncoder(separators=(",", ":")).encode
+# How every websocket message is encoded (server.graphql_app), shared data included.
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class RenderedData(dict[str, Any]):
@@ -56,7 +57,7 @@ class RenderedData(dict[str, Any]):
         try:
             return self._encoded
         except AttributeError:
-            self._encoded = _compact(self)
+            self._encoded = compact_json(self)
             return self._encoded
 
 

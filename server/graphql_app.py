@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from typing import Any
@@ -27,7 +26,7 @@ from strawberry.types.unset import UnsetType
 
 from models.users import missing_token_message
 from resolvers.context import Context
-from schema.execution import RenderedData
+from schema.execution import RenderedData, compact_json
 from server.auth import user_for
 from server.services import Services
 
@@ -71,15 +70,12 @@ class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().shutdown()
 
 
-_compact = json.JSONEncoder(separators=(",", ":")).encode
-
-
 def _message_with_data(message: dict[str, Any], data_json: str) -> str:
     """`message` as compact JSON, its payload being only `data`, already encoded."""
     fields = [
-        _compact(key)
+        compact_json(key)
         + ":"
-        + ('{"data":' + data_json + "}" if key == "payload" else _compact(value))
+        + ('{"data":' + data_json + "}" if key == "payload" else compact_json(value))
         for key, value in message.items()
     ]
     return "{" + ",".join(fields) + "}"
@@ -121,7 +117,7 @@ class ChorusGraphQL(GraphQL[Context, None]):
                 shared = payload.get("data")
                 if isinstance(shared, RenderedData):
                     return _message_with_data(data, shared.encoded())
-        return _compact(data)
+        return compact_json(data)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
