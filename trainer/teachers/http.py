@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 from yarl import URL
 
 from trainer.teachers.base import (
@@ -81,10 +81,6 @@ class Reply:
     def json(self) -> Any:
         """The body as JSON; ValueError when it is not."""
         return json.loads(self.body)
-
-    @classmethod
-    def of(cls, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> Reply:
-        return cls(status, CIMultiDictProxy(CIMultiDict(headers or {})), body)
 
 
 @dataclass(frozen=True)
