@@ -101,6 +101,7 @@ class FineTuner:
         self._poll_interval_s = poll_interval_s
         self._base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self._headers = bearer(api_key)
+        self._proxy = env_proxy(self._base_url)
         self._http: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -261,7 +262,7 @@ class FineTuner:
             )
         try:
             url = f"{self._base_url}{path}"
-            reply = await fetch(self._http, method, url, proxy=env_proxy(url), **options)
+            reply = await fetch(self._http, method, url, proxy=self._proxy, **options)
         except TeacherError as error:
             raise ProviderError(error.reason, transient=True) from error
         if reply.is_error:
