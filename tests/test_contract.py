@@ -1,4 +1,9 @@
-"""The exported schema keeps every promise of the contract, and the committed SDL is current."""
+"""The exported schema keeps every promise of the contract, and the committed SDL is current.
+
+The contract lives beside the repository, in `../shared/contract/`; a copy is kept in
+`tests/contract/` so that a clone checked out anywhere still tests against it, and where the
+original is there the copy must be the same.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from graphql import build_schema, find_breaking_changes
 
 from schema import SDL_PATH, export_sdl
 
-CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract" / "core.graphql"
+CONTRACT = Path(__file__).with_name("contract") / "core.graphql"
+SHARED_CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract" / "core.graphql"
+
+
+def test_the_contract_copy_is_the_shared_contract() -> None:
+    if not SHARED_CONTRACT.is_file():
+        pytest.skip(f"no shared contract at {SHARED_CONTRACT}: the copy is tested alone")
+    assert CONTRACT.read_text() == SHARED_CONTRACT.read_text(), (
+        f"copy {SHARED_CONTRACT} to {CONTRACT}"
+    )
 
 
 def test_exported_schema_is_a_superset_of_the_contract() -> None:
