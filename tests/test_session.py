@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from sqlalchemy import func, select
@@ -266,6 +268,130 @@ async def test_cancelling_keeps_finished_examples(engine: AsyncEngine) -> None:
     assert sink.events[-1].payload == {"status": "CANCELLED"}
     assert [e.seq for e in sink.events] == list(range(1, len(sink.events) + 1))
     await assert_record_agrees(engine, history.id)
+
+
+class Watcher(CollectingSink):
+    """Collects events and signals when one of a given type and example index arrives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._arrivals: dict[tuple[str, int], asyncio.Event] = {}
+
+    async def emit(self, event: TrainingEvent) -> None:
+        await super().emit(event)
+        self._arrival(event.type, event.payload.get("index", -1)).set()
+
+    def _arrival(self, type: str, index: int) -> asyncio.Event:
+        return self._arrivals.setdefault((type, index), asyncio.Event())
+
+    async def seen(self, type: str, index: int) -> None:
+        await asyncio.wait_for(self._arrival(type, index).wait(), 10)
+
+    def indexes(self, *types: str) -> list[int]:
+        return [e.payload["index"] for e in self.events if e.type in types]
+
+
+@asynccontextmanager
+async def session_row_locked(engine: AsyncEngine, history_id: int) -> AsyncIterator[None]:
+    """The session's row held by another transaction, so the recorder's writes wait."""
+    async with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")  # SQLite has one writer
+        else:
+            await connection.begin()
+            await connection.execute(
+                select(TrainingHistory.id).where(TrainingHistory.id == history_id).with_for_update()
+            )
+        try:
+            yield
+        finally:
+            await connection.rollback()
+
+
+async def new_session(engine: AsyncEngine, teachers: dict[str, Teacher], n: int) -> int:
+    alice = await make_account(engine, "alice")
+    plan = make_plan(list(teachers.values()), num_examples=n, seed=3)
+    async with session_factory(engine)() as db:
+        history = await create_session(db, alice.id, plan)
+        await db.commit()
+    return history.id
+
+
+async def test_examples_go_on_while_finished_ones_wait_to_be_written(
+    engine: AsyncEngine,
+) -> None:
+    """A worker starts its next example once one finishes, not once it is written; and no
+    more finished examples wait for the writer than there are examples in flight."""
+    teachers = offline_teachers(latency_ms=50)
+    history_id = await new_session(engine, teachers, 4)
+    sessions = session_factory(engine)
+    async with sessions() as db:
+        history = await db.get(TrainingHistory, history_id)
+    assert history is not None
+    sink = Watcher()
+    runner = SessionRunner(
+        sessions, history_id, teachers, Emitter(history.session_id, sink), options=RunnerOptions(1)
+    )
+    task = asyncio.create_task(runner.run())
+    await sink.seen("ExampleStarted", 0)
+    async with session_row_locked(engine, history_id):
+        await sink.seen("ExampleStarted", 1)
+        await asyncio.sleep(1.0)  # example 1 finishes: with 0 unwritten, nothing more starts
+        assert sink.indexes("ExampleStarted") == [0, 1]
+        assert sink.indexes("ExampleScored", "ExampleFailed") == []
+    assert await task is SessionStatus.COMPLETED
+    assert sink.indexes("ExampleStarted") == [0, 1, 2, 3]
+    assert sorted(sink.indexes("ExampleScored", "ExampleFailed")) == [0, 1, 2, 3]
+    await assert_record_agrees(engine, history_id)
+
+
+@asynccontextmanager
+async def examples_refused(engine: AsyncEngine, message: str) -> AsyncIterator[None]:
+    """The database refuses every new training example, as a full disk would."""
+    if engine.dialect.name == "sqlite":
+        create = (
+            "CREATE TRIGGER refuse_examples BEFORE INSERT ON training_examples "
+            f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+        )
+    else:
+        create = (
+            "CREATE TRIGGER refuse_examples BEFORE INSERT ON training_examples FOR EACH ROW "
+            f"SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'"
+        )
+    async with engine.begin() as connection:
+        await connection.exec_driver_sql(create)
+    try:
+        yield
+    finally:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("DROP TRIGGER refuse_examples")
+
+
+async def test_a_failed_write_stops_the_session(engine: AsyncEngine) -> None:
+    teachers = offline_teachers(latency_ms=20)
+    history_id = await new_session(engine, teachers, 50)
+    sessions = session_factory(engine)
+    async with sessions() as db:
+        history = await db.get(TrainingHistory, history_id)
+    assert history is not None
+    sink = Watcher()
+    runner = SessionRunner(
+        sessions, history_id, teachers, Emitter(history.session_id, sink), options=RunnerOptions(2)
+    )
+    async with examples_refused(engine, "no space left on device"):
+        assert await runner.run() is SessionStatus.FAILED
+    async with sessions() as db:
+        stored = await db.get(TrainingHistory, history_id)
+        stored_examples = select(func.count()).where(TrainingExample.history_id == history_id)
+        count = await db.scalar(stored_examples)
+    assert stored is not None
+    assert stored.status is SessionStatus.FAILED
+    assert stored.error is not None
+    assert "no space left on device" in stored.error
+    assert count == 0
+    # Workers stop at their next example: those in flight when the write failed finish.
+    assert len(sink.indexes("ExampleStarted")) <= 6
+    assert sink.events[-1].payload == {"status": "FAILED"}
 
 
 async def test_a_session_over_every_protocol_with_faults(engine: AsyncEngine) -> None:

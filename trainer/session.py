@@ -74,8 +74,11 @@ class SessionRunner:
         self._remaining = 0
         self._final_status = SessionStatus.RUNNING
         # Finished examples wait here to be written together: one transaction for all that
-        # finished while the previous one was being written (group commit).
-        self._to_record: list[tuple[ExampleOutcome, asyncio.Future[None]]] = []
+        # finished while the previous one was being written (group commit). A worker goes on
+        # to its next example at once, so a write is never on an example's path; at most
+        # `max_concurrent_examples` finished examples wait, or workers wait for the writer.
+        self._to_record: list[ExampleOutcome] = []
+        self._unwritten = asyncio.Semaphore(options.max_concurrent_examples)
         self._record_wake = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
         self._recorder_closing = False
@@ -142,6 +145,8 @@ class SessionRunner:
 
         async def worker() -> None:
             for index in pending:
+                if self._record_failure is not None:
+                    raise self._record_failure
                 started = time.monotonic()
                 outcome = await run_example(
                     index,
@@ -156,10 +161,9 @@ class SessionRunner:
                 self._example_seconds.append(time.monotonic() - started)
                 # Once an example is finished it is kept whole, even when the session is
                 # cancelled while it waits to be written: the recorder owns it now.
-                recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                self._to_record.append((outcome, recorded))
+                await self._unwritten.acquire()
+                self._to_record.append(outcome)
                 self._record_wake.set()
-                await asyncio.shield(recorded)
 
         async with asyncio.TaskGroup() as group:
             for _ in range(workers):
@@ -172,15 +176,13 @@ class SessionRunner:
             while self._to_record:
                 batch, self._to_record = self._to_record, []
                 try:
-                    await self._record(sorted((o for o, _ in batch), key=lambda o: o.index))
+                    await self._record(sorted(batch, key=lambda o: o.index))
                 except Exception as error:
                     logger.exception("recording %d examples failed", len(batch))
                     self._record_failure = error
-                    for _, recorded in batch:
-                        recorded.set_exception(error)
-                else:
-                    for _, recorded in batch:
-                        recorded.set_result(None)
+                finally:
+                    for _ in batch:
+                        self._unwritten.release()
             if self._recorder_closing:
                 return
 
