@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.base import table_of
 from models.enums import SessionStatus
 from models.tables import TrainingEvent as EventRow
 from models.tables import TrainingHistory
@@ -48,7 +49,7 @@ class TrainingEvent:
 async def append_events(db: AsyncSession, history_id: int, events: Sequence[TrainingEvent]) -> None:
     if events:
         await db.execute(
-            insert(EventRow),
+            insert(table_of(EventRow)),
             [
                 {
                     "history_id": history_id,

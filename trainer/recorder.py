@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.base import utcnow
+from models.base import Base, table_of, utcnow
 from models.enums import ExampleStatus, FineTuneStatus, Genre, SessionStatus
 from models.examples import count_collected
 from models.history import (
@@ -324,15 +324,16 @@ async def _insert_returning_ids(
     """Insert `rows` and give their ids in the same order."""
     if not rows:
         return []
-    result = await db.execute(insert(table).returning(table.id, sort_by_parameter_order=True), rows)
-    return list(result.scalars())
+    core = table_of(table)
+    statement = insert(core).returning(core.c.id, sort_by_parameter_order=True)
+    return list((await db.execute(statement, rows)).scalars())
 
 
 async def _insert_many(
-    db: AsyncSession, table: type[object], rows: Sequence[dict[str, object]]
+    db: AsyncSession, table: type[Base], rows: Sequence[dict[str, object]]
 ) -> None:
     if rows:
-        await db.execute(insert(table), list(rows))
+        await db.execute(insert(table_of(table)), list(rows))
 
 
 async def _write_summary(
