@@ -318,3 +318,22 @@ def test_serve_names_a_bad_setting_or_teachers_file(tmp_path: Path) -> None:
     assert "telepathy" in bad_file.stderr
     assert str(teachers) in bad_file.stderr
     assert "Traceback" not in bad_file.stderr
+
+
+def test_a_settled_heap_is_frozen_and_collected_less_often() -> None:
+    # In a process of its own: the test process's collector is left as it is.
+    probe = (
+        "import gc\n"
+        "from server.cli import YOUNG_GENERATION_THRESHOLD, settle_heap\n"
+        "before = gc.get_threshold()\n"
+        "settle_heap()\n"
+        "after = gc.get_threshold()\n"
+        "assert gc.get_freeze_count() > 10_000, gc.get_freeze_count()\n"
+        "assert after == (YOUNG_GENERATION_THRESHOLD, *before[1:]), (before, after)\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
