@@ -429,11 +429,12 @@ def _write_atomically(path: Path, lines: list[str], *, start: Path | None = None
     """Readers see the old file or the whole new one, never a part. `start`'s content, when
     given, comes first."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
     try:
-        with os.fdopen(handle, "wb") as out:
-            if start is not None:
-                with start.open("rb") as earlier:
-                    shutil.copyfileobj(earlier, out)
+        if start is not None:
+            # The kernel copies it (sendfile), not Python: a dataset grows with every job.
+            shutil.copyfile(start, temporary)
+        with open(temporary, "ab") as out:
             out.write("".join(lines).encode())
             out.flush()
             os.fsync(out.fileno())
