@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import Base, table_of, utcnow
@@ -368,18 +368,26 @@ async def _count_genres(
     db: AsyncSession, history_id: int, before: SessionTally, after: SessionTally
 ) -> None:
     """The session's genre rows brought to `after`: one statement for the new genres and one
-    for the changed (an ORM bulk UPDATE by primary key), however many there are."""
-    rows = [
+    for the changed, however many there are."""
+    counts = table_of(SessionGenreCount)
+    added = [
         {"history_id": history_id, "genre": genre, "count": count}
         for genre, count in after.genres.items()
-        if before.genres.get(genre) != count
+        if genre not in before.genres
     ]
-    added = [row for row in rows if row["genre"] not in before.genres]
-    changed = [row for row in rows if row["genre"] in before.genres]
+    changed = [
+        {"key_history_id": history_id, "key_genre": genre, "count": count}
+        for genre, count in after.genres.items()
+        if genre in before.genres and before.genres[genre] != count
+    ]
     if added:
-        await db.execute(insert(SessionGenreCount), added)
+        await db.execute(insert(counts), added)
     if changed:
-        await db.execute(update(SessionGenreCount), changed)
+        by_key = update(counts).where(
+            counts.c.history_id == bindparam("key_history_id"),
+            counts.c.genre == bindparam("key_genre"),
+        )
+        await db.execute(by_key, changed)
 
 
 async def _count_wins(
