@@ -5,7 +5,8 @@
 makes the calls a JURY session of EXAMPLES examples makes, with CONCURRENCY examples in
 flight, through the teachers Chorus builds from TEACHERS_FILE: every teacher writes the
 story, then every teacher judges the others' stories. Nothing is checked, scored, voted,
-recorded or published. It runs on uvloop, as `chorus serve` does, and prints one JSON line:
+recorded or published. It runs on uvloop with the heap settled, as `chorus serve` does, and
+prints one JSON line:
 its CPU seconds over the calls, their wall time and how many calls failed.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import uvloop
 
+from server.cli import settle_heap
 from trainer.catalog import Sampler
 from trainer.example import writing_request
 from trainer.teachers.base import Candidate, JudgeRequest, Teacher, TeacherError
@@ -75,6 +77,7 @@ async def measure(teachers_file: Path, examples: int, concurrency: int) -> dict[
 
 def main(argv: list[str]) -> None:
     teachers_file, examples, concurrency = argv
+    settle_heap()
     figures = uvloop.run(measure(Path(teachers_file), int(examples), int(concurrency)))
     print(json.dumps(figures), flush=True)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bench import fake_provider, teacher_calls
+from bench import fake_provider, session_alone, teacher_calls
 from bench.databases import fresh_database, migrated
 from bench.procs import ROOT, WORK, cpu_seconds, memory_mb, python_child, settle
 from bench.profile import sampled
@@ -197,6 +197,40 @@ async def calls_alone(provider_url: str, sizes: Sizes) -> CallsAlone:
     )
 
 
+@dataclass(frozen=True)
+class SessionAlone:
+    """Sessions run by `bench.session_alone`: all of Chorus's work but the teacher calls."""
+
+    cpu_ms_per_example: float
+    wall_s: float
+
+
+async def session_without_calls(backend: str, provider_url: str, sizes: Sizes) -> SessionAlone:
+    url = await migrated(fresh_database(backend, f"chorus_bench_alone_{backend}"))
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        session_alone.__name__,
+        str(teachers_file(provider_url, sizes.concurrency)),
+        url,
+        str(sizes.examples),
+        str(sizes.concurrency),
+        str(sizes.latency_s),
+        str(sizes.repeats),
+        cwd=ROOT,
+        env={**os.environ, KEY_ENV: "bench"},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"bench.session_alone failed with exit code {child.returncode}")
+    figures = json.loads(out)
+    return SessionAlone(
+        cpu_ms_per_example=median(figures["cpu_s"]) * 1000 / sizes.examples,
+        wall_s=median(figures["wall_s"]),
+    )
+
+
 async def run(smoke: bool, *, profile: bool = False) -> Section:
     sizes = SMOKE if smoke else FULL
     section = Section("trainer", "1. Trainer overhead")
@@ -210,7 +244,8 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
                 backend, url, sizes.concurrency, sizes.examples, sizes.repeats, profile=profile
             )
             serial = (await measure(backend, url, 1, sizes.serial_examples, 1))[0]
-            _add_figures(section, backend, sizes, runs, serial, alone)
+            without_calls = await session_without_calls(backend, url, sizes)
+            _add_figures(section, backend, sizes, runs, serial, alone, without_calls)
             repeated[backend] = len(runs)
     section.notes.append(
         f"N = {sizes.examples} examples, C = {sizes.concurrency} in flight, L = "
@@ -245,7 +280,13 @@ def _add_calls_alone(section: Section, sizes: Sizes, alone: CallsAlone) -> None:
 
 
 def _add_figures(
-    section: Section, backend: str, sizes: Sizes, runs: list[Run], serial: Run, alone: CallsAlone
+    section: Section,
+    backend: str,
+    sizes: Sizes,
+    runs: list[Run],
+    serial: Run,
+    alone: CallsAlone,
+    without_calls: SessionAlone,
 ) -> None:
     wall = median([r.wall_s for r in runs])
     cpu = median([r.cpu_ms_per_example for r in runs])
@@ -260,6 +301,16 @@ def _add_figures(
         cpu - alone.cpu_ms_per_example,
         "ms",
         Bar(3.0),
+    )
+    section.add(
+        f"{backend}: CPU per example, in-process teachers (no HTTP), C={c}",
+        without_calls.cpu_ms_per_example,
+        "ms",
+    )
+    section.add(
+        f"{backend}: wall / ideal, in-process teachers (no HTTP), C={c}",
+        without_calls.wall_s / ideal,
+        "x",
     )
     section.add(f"{backend}: server peak RSS, C={c}", max(r.peak_rss_mb for r in runs), "MiB")
     section.add(
