@@ -119,6 +119,7 @@ async def update_session(
             update(totals)
             .where(totals.user_id == before.user_id)
             .values({name: getattr(totals, name) + value for name, value in changed.items()})
+            .execution_options(synchronize_session=False)
         )
 
 
@@ -197,6 +198,9 @@ async def _uncount_model_rows(
             total_quality=totals.total_quality - stats.total_quality,
             sessions=totals.sessions - 1,
         )
+        # Totals are never loaded as objects by the writers: nothing to bring up to date,
+        # and finding out would cost a SELECT of the rows first (the "fetch" strategy).
+        .execution_options(synchronize_session=False)
     )
 
 
