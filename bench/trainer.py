@@ -265,7 +265,12 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
         "`bench/teacher_calls.py` in a process of its own on uvloop, as the server runs, with "
         "nothing else: CPU besides the teacher calls is the server's CPU per example less "
         "theirs, the work the bar is about (validity, scoring, voting, persistence, events, "
-        "fine-tuning exports)."
+        "fine-tuning exports). The in-process teachers measure that work directly: "
+        "`bench/session_alone.py` runs the same sessions, on a fresh database of the same "
+        "kind, through Chorus's session runner, event log, recorder and fine-tuner in a "
+        "process of its own on uvloop, its teachers answering in that process after L with "
+        "the fake provider's stories and verdicts, so no HTTP is made (nor is anything "
+        "published: there is no broadcast)."
     )
     return section
 
