@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -168,26 +169,32 @@ class CallsAlone:
     wall_s: float
 
 
+async def child_figures(module: str, *args: object) -> dict[str, Any]:
+    """Run `python -m module args...` here with the provider key set; its JSON line."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        *map(str, args),
+        cwd=ROOT,
+        env={**os.environ, KEY_ENV: "bench"},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"{module} failed with exit code {child.returncode}")
+    figures: dict[str, Any] = json.loads(out)
+    return figures
+
+
 async def calls_alone(provider_url: str, sizes: Sizes) -> CallsAlone:
     """Medians of `sizes.repeats` runs of the calls a session of `sizes.examples` makes."""
     path = teachers_file(provider_url, sizes.concurrency)
     runs = []
     for _ in range(sizes.repeats):
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            teacher_calls.__name__,
-            str(path),
-            str(sizes.examples),
-            str(sizes.concurrency),
-            cwd=ROOT,
-            env={**os.environ, KEY_ENV: "bench"},
-            stdout=asyncio.subprocess.PIPE,
+        figures = await child_figures(
+            teacher_calls.__name__, path, sizes.examples, sizes.concurrency
         )
-        out, _ = await child.communicate()
-        if child.returncode != 0:
-            raise RuntimeError(f"bench.teacher_calls failed with exit code {child.returncode}")
-        figures = json.loads(out)
         if figures["failed_calls"]:
             raise RuntimeError(f"bench.teacher_calls: {figures['failed_calls']} calls failed")
         runs.append(figures)
@@ -207,24 +214,15 @@ class SessionAlone:
 
 async def session_without_calls(backend: str, provider_url: str, sizes: Sizes) -> SessionAlone:
     url = await migrated(fresh_database(backend, f"chorus_bench_alone_{backend}"))
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
+    figures = await child_figures(
         session_alone.__name__,
-        str(teachers_file(provider_url, sizes.concurrency)),
+        teachers_file(provider_url, sizes.concurrency),
         url,
-        str(sizes.examples),
-        str(sizes.concurrency),
-        str(sizes.latency_s),
-        str(sizes.repeats),
-        cwd=ROOT,
-        env={**os.environ, KEY_ENV: "bench"},
-        stdout=asyncio.subprocess.PIPE,
+        sizes.examples,
+        sizes.concurrency,
+        sizes.latency_s,
+        sizes.repeats,
     )
-    out, _ = await child.communicate()
-    if child.returncode != 0:
-        raise RuntimeError(f"bench.session_alone failed with exit code {child.returncode}")
-    figures = json.loads(out)
     return SessionAlone(
         cpu_ms_per_example=median(figures["cpu_s"]) * 1000 / sizes.examples,
         wall_s=median(figures["wall_s"]),

@@ -308,13 +308,23 @@ async def session_row_locked(engine: AsyncEngine, history_id: int) -> AsyncItera
             await connection.rollback()
 
 
-async def new_session(engine: AsyncEngine, teachers: dict[str, Teacher], n: int) -> int:
+async def watched_runner(
+    engine: AsyncEngine, *, examples: int, concurrency: int, latency_ms: int
+) -> tuple[SessionRunner, Watcher, int]:
+    """A new session of offline teachers, its runner (not started) and what it emits."""
     alice = await make_account(engine, "alice")
-    plan = make_plan(list(teachers.values()), num_examples=n, seed=3)
-    async with session_factory(engine)() as db:
+    teachers = offline_teachers(latency_ms)
+    plan = make_plan(list(teachers.values()), num_examples=examples, seed=3)
+    sessions = session_factory(engine)
+    async with sessions() as db:
         history = await create_session(db, alice.id, plan)
         await db.commit()
-    return history.id
+    sink = Watcher()
+    emitter = Emitter(history.session_id, sink)
+    runner = SessionRunner(
+        sessions, history.id, teachers, emitter, options=RunnerOptions(concurrency)
+    )
+    return runner, sink, history.id
 
 
 async def test_examples_go_on_while_finished_ones_wait_to_be_written(
@@ -322,15 +332,8 @@ async def test_examples_go_on_while_finished_ones_wait_to_be_written(
 ) -> None:
     """A worker starts its next example once one finishes, not once it is written; and no
     more finished examples wait for the writer than there are examples in flight."""
-    teachers = offline_teachers(latency_ms=50)
-    history_id = await new_session(engine, teachers, 4)
-    sessions = session_factory(engine)
-    async with sessions() as db:
-        history = await db.get(TrainingHistory, history_id)
-    assert history is not None
-    sink = Watcher()
-    runner = SessionRunner(
-        sessions, history_id, teachers, Emitter(history.session_id, sink), options=RunnerOptions(1)
+    runner, sink, history_id = await watched_runner(
+        engine, examples=4, concurrency=1, latency_ms=50
     )
     task = asyncio.create_task(runner.run())
     await sink.seen("ExampleStarted", 0)
@@ -368,19 +371,12 @@ async def examples_refused(engine: AsyncEngine, message: str) -> AsyncIterator[N
 
 
 async def test_a_failed_write_stops_the_session(engine: AsyncEngine) -> None:
-    teachers = offline_teachers(latency_ms=20)
-    history_id = await new_session(engine, teachers, 50)
-    sessions = session_factory(engine)
-    async with sessions() as db:
-        history = await db.get(TrainingHistory, history_id)
-    assert history is not None
-    sink = Watcher()
-    runner = SessionRunner(
-        sessions, history_id, teachers, Emitter(history.session_id, sink), options=RunnerOptions(2)
+    runner, sink, history_id = await watched_runner(
+        engine, examples=50, concurrency=2, latency_ms=20
     )
     async with examples_refused(engine, "no space left on device"):
         assert await runner.run() is SessionStatus.FAILED
-    async with sessions() as db:
+    async with session_factory(engine)() as db:
         stored = await db.get(TrainingHistory, history_id)
         stored_examples = select(func.count()).where(TrainingExample.history_id == history_id)
         count = await db.scalar(stored_examples)
