@@ -348,6 +348,26 @@ async def test_examples_go_on_while_finished_ones_wait_to_be_written(
     await assert_record_agrees(engine, history_id)
 
 
+async def test_cancelling_keeps_examples_that_wait_to_be_written(engine: AsyncEngine) -> None:
+    runner, sink, history_id = await watched_runner(
+        engine, examples=4, concurrency=1, latency_ms=50
+    )
+    task = asyncio.create_task(runner.run())
+    await sink.seen("ExampleStarted", 0)
+    async with session_row_locked(engine, history_id):
+        await sink.seen("ExampleStarted", 1)
+        await asyncio.sleep(1.0)  # example 1 finishes too, and waits for room
+        runner.cancel()
+    assert await task is SessionStatus.CANCELLED
+    async with session_factory(engine)() as db:
+        indexes = await db.scalars(
+            select(TrainingExample.index).where(TrainingExample.history_id == history_id)
+        )
+        assert sorted(indexes) == [0, 1]
+    assert sorted(sink.indexes("ExampleScored", "ExampleFailed")) == [0, 1]
+    await assert_record_agrees(engine, history_id)
+
+
 @asynccontextmanager
 async def examples_refused(engine: AsyncEngine, message: str) -> AsyncIterator[None]:
     """The database refuses every new training example, as a full disk would."""

@@ -75,8 +75,8 @@ class SessionRunner:
         self._final_status = SessionStatus.RUNNING
         # Finished examples wait here to be written together: one transaction for all that
         # finished while the previous one was being written (group commit). A worker goes on
-        # to its next example at once, so a write is never on an example's path; at most
-        # `max_concurrent_examples` finished examples wait, or workers wait for the writer.
+        # to its next example at once, so a write is never on an example's path, unless
+        # `max_concurrent_examples` finished examples already wait for the writer.
         self._to_record: list[ExampleOutcome] = []
         self._unwritten = asyncio.Semaphore(options.max_concurrent_examples)
         self._record_wake = asyncio.Event()
@@ -160,10 +160,11 @@ class SessionRunner:
                     self._latencies.record(output.teacher, output.latency_ms)
                 self._example_seconds.append(time.monotonic() - started)
                 # Once an example is finished it is kept whole, even when the session is
-                # cancelled while it waits to be written: the recorder owns it now.
-                await self._unwritten.acquire()
+                # cancelled while it waits to be written: the recorder owns it now, before
+                # the worker waits for room.
                 self._to_record.append(outcome)
                 self._record_wake.set()
+                await self._unwritten.acquire()
 
         async with asyncio.TaskGroup() as group:
             for _ in range(workers):
