@@ -235,9 +235,11 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
     models = [model for _, model in TEACHERS]
     repeated: dict[str, int] = {}
     with python_child(fake_provider.__name__, [str(sizes.latency_s), *models]) as (_, url):
-        alone = await calls_alone(url, sizes)
-        _add_calls_alone(section, sizes, alone)
         for backend in ("sqlite", "mariadb"):
+            # Measured next to the sessions they are subtracted from: this machine's speed
+            # drifts by several percent over minutes.
+            alone = await calls_alone(url, sizes)
+            _add_calls_alone(section, backend, sizes, alone)
             runs = await measure(
                 backend, url, sizes.concurrency, sizes.examples, sizes.repeats, profile=profile
             )
@@ -261,24 +263,28 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
         "The teacher calls alone are the very calls of such a session (every teacher writes, "
         "then every teacher judges the others' stories), made through Chorus's teachers by "
         "`bench/teacher_calls.py` in a process of its own on uvloop, as the server runs, with "
-        "nothing else: CPU besides the teacher calls is the server's CPU per example less "
-        "theirs, the work the bar is about (validity, scoring, voting, persistence, events, "
-        "fine-tuning exports). The in-process teachers measure that work directly: "
-        "`bench/session_alone.py` runs the same sessions, on a fresh database of the same "
-        "kind, through Chorus's session runner, event log, recorder and fine-tuner in a "
-        "process of its own on uvloop, its teachers answering in that process after L with "
-        "the fake provider's stories and verdicts, so no HTTP is made (nor is anything "
-        "published: there is no broadcast)."
+        "nothing else, just before each database's sessions: CPU besides the teacher calls is "
+        "the server's CPU per example less theirs, the work the bar is about (validity, "
+        "scoring, voting, persistence, events, fine-tuning exports). The in-process teachers "
+        "measure that work directly: `bench/session_alone.py` runs the same sessions, on a "
+        "fresh database of the same kind, through Chorus's session runner, event log, recorder "
+        "and fine-tuner in a process of its own on uvloop, its teachers answering in that "
+        "process after L with the fake provider's stories and verdicts, so no HTTP is made (nor"
+        " is anything published: there is no broadcast)."
     )
     return section
 
 
-def _add_calls_alone(section: Section, sizes: Sizes, alone: CallsAlone) -> None:
+def _add_calls_alone(section: Section, backend: str, sizes: Sizes, alone: CallsAlone) -> None:
     c = sizes.concurrency
     ideal = ideal_s(sizes.examples, c, sizes.latency_s)
-    section.add(f"teacher calls alone: CPU per example, C={c}", alone.cpu_ms_per_example, "ms")
     section.add(
-        f"teacher calls alone: wall / ideal ({ideal:g} s), C={c}", alone.wall_s / ideal, "x"
+        f"{backend}: teacher calls alone: CPU per example, C={c}", alone.cpu_ms_per_example, "ms"
+    )
+    section.add(
+        f"{backend}: teacher calls alone: wall / ideal ({ideal:g} s), C={c}",
+        alone.wall_s / ideal,
+        "x",
     )
 
 
