@@ -45,7 +45,7 @@ from models.tables import FineTuneJob, TeacherOutput, TrainingExample, TrainingH
 from trainer.catalog import Sample
 from trainer.example import writing_request
 from trainer.teachers.base import TeacherError
-from trainer.teachers.http import bearer, env_proxy, error_for, fetch
+from trainer.teachers.http import bearer, env_proxy, error_for, fetch, open_client
 
 logger = logging.getLogger("chorus.finetune")
 
@@ -255,11 +255,7 @@ class FineTuner:
             await asyncio.sleep(self._poll_interval_s)
 
     async def _request(self, method: str, path: str, **options: Any) -> dict[str, Any]:
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=_TIMEOUT_S),
-            )
+        self._http = open_client(self._http, headers=self._headers, timeout_s=_TIMEOUT_S)
         try:
             url = f"{self._base_url}{path}"
             reply = await fetch(self._http, method, url, proxy=self._proxy, **options)

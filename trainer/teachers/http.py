@@ -182,12 +182,12 @@ class HttpTeacher(ABC):
             await self._http.close()
 
     def _session(self) -> aiohttp.ClientSession:
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(
-                headers={**self._request_headers, "Content-Type": "application/json"},
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
-                connector=aiohttp.TCPConnector(limit=self.config.max_concurrency),
-            )
+        self._http = open_client(
+            self._http,
+            headers={**self._request_headers, "Content-Type": "application/json"},
+            timeout_s=self.config.timeout_s,
+            connections=self.config.max_concurrency,
+        )
         return self._http
 
     async def _complete(self, call: ChatCall) -> Generation:
@@ -239,6 +239,24 @@ class HttpTeacher(ABC):
     @abstractmethod
     def _read(self, payload: Any, latency_ms: int) -> Generation:
         """The answer in a JSON response; shape errors (KeyError, TypeError...) mean BadResponse."""
+
+
+def open_client(
+    current: aiohttp.ClientSession | None,
+    *,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    connections: int = 100,
+) -> aiohttp.ClientSession:
+    """`current` while it is open, else a new client: opened on first use, so inside the
+    event loop that makes the calls."""
+    if current is not None and not current.closed:
+        return current
+    return aiohttp.ClientSession(
+        headers=headers,
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
+        connector=aiohttp.TCPConnector(limit=connections),
+    )
 
 
 def env_proxy(url: str) -> str | None:
