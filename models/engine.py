@@ -18,6 +18,11 @@ def is_mysql(url: str) -> bool:
     return make_url(url).get_backend_name() in ("mysql", "mariadb")
 
 
+def on_sqlite(db: AsyncSession) -> bool:
+    """Whether the session's database is SQLite (else MySQL/MariaDB)."""
+    return db.get_bind().dialect.name == "sqlite"
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An engine tuned for its backend.
 

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Float, Select, func, select
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.engine import on_sqlite
 from models.errors import BadUserInput
 from models.fulltext import MEMORY_FTS, memory_fts
 from models.tables import MemoryEntry, TrainingExample, TrainingHistory
@@ -67,7 +68,7 @@ async def search_memory(
             f"`limit` must be between 1 and {MAX_SEARCH_LIMIT}; got {limit}.", field="limit"
         )
     terms = _search_terms(text)
-    search = _fts5_search if db.get_bind().dialect.name == "sqlite" else _innodb_search
+    search = _fts5_search if on_sqlite(db) else _innodb_search
     query = (
         search(terms)
         .where(MemoryEntry.user_id == user_id)

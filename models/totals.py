@@ -22,6 +22,8 @@ from sqlalchemy import ColumnElement, Insert, Select, Selectable, literal, selec
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.base import table_of
+from models.engine import on_sqlite
 from models.tables import SessionModelStats, TrainingHistory, UserModelTotals, UserTrainingTotals
 
 
@@ -213,15 +215,16 @@ def _upsert(
 ) -> Insert:
     """An INSERT into `table` (of `rows`, or of the values it is executed with) that, where
     a row of the same key is there already, sets its other columns to `merge(theirs, new)`."""
-    names = [column.name for column in table.__table__.c]
-    merged = [column for column in table.__table__.c if column.name not in key]
-    if db.get_bind().dialect.name == "sqlite":
-        on_sqlite = sqlite.insert(table)
+    columns = table_of(table).c
+    names = [column.name for column in columns]
+    merged = [column for column in columns if column.name not in key]
+    if on_sqlite(db):
+        upsert = sqlite.insert(table)
         if rows is not None:
-            on_sqlite = on_sqlite.from_select(names, rows)
-        return on_sqlite.on_conflict_do_update(
+            upsert = upsert.from_select(names, rows)
+        return upsert.on_conflict_do_update(
             index_elements=key,
-            set_={c.name: merge(c, on_sqlite.excluded[c.name]) for c in merged},
+            set_={c.name: merge(c, upsert.excluded[c.name]) for c in merged},
         )
     on_mysql = mysql.insert(table)
     if rows is not None:

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import Base, table_of, utcnow
+from models.engine import on_sqlite
 from models.enums import ExampleStatus, FineTuneStatus, Genre, SessionStatus
 from models.examples import count_collected
 from models.history import (
@@ -156,7 +157,7 @@ async def record_examples(
     """Store finished examples and bring the session's summary up to date, in one
     transaction: a statement per table for the whole batch, however many examples."""
     now = now or utcnow()
-    if db.get_bind().dialect.name != "sqlite":
+    if not on_sqlite(db):
         # Serialises a user's concurrent sessions, so that two of them cannot both trigger
         # the same fine-tuning run; SQLite serialises writers by itself.
         await db.execute(select(User.id).where(User.id == history.user_id).with_for_update())
@@ -437,7 +438,7 @@ async def _share_lock_user(db: AsyncSession, history_id: int) -> None:
     final status writes `completed_at`, in an index that starts with `user_id`, which
     MariaDB checks against the user's row; checked while holding the session's row, it
     would wait on a recorder that waits on the session: a deadlock."""
-    if db.get_bind().dialect.name != "sqlite":
+    if not on_sqlite(db):
         user_id = (
             select(TrainingHistory.user_id)
             .where(TrainingHistory.id == history_id)
