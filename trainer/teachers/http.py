@@ -121,7 +121,7 @@ class HttpTeacher(ABC):
         key = env.get(config.api_key_env) if config.api_key_env else None
         self._base = self._base_url(env).rstrip("/")
         self._proxy = env_proxy(self.url)
-        self._request_headers = self._headers(key or None)
+        self._request_headers = {**self._headers(key or None), "Content-Type": "application/json"}
         self._http: aiohttp.ClientSession | None = None
 
     @classmethod
@@ -184,7 +184,7 @@ class HttpTeacher(ABC):
     def _session(self) -> aiohttp.ClientSession:
         self._http = open_client(
             self._http,
-            headers={**self._request_headers, "Content-Type": "application/json"},
+            headers=self._request_headers,
             timeout_s=self.config.timeout_s,
             connections=self.config.max_concurrency,
         )
