@@ -327,11 +327,12 @@ async def watched_runner(
     return runner, sink, history.id
 
 
-async def test_examples_go_on_while_finished_ones_wait_to_be_written(
+@asynccontextmanager
+async def two_examples_held_up(
     engine: AsyncEngine,
-) -> None:
-    """A worker starts its next example once one finishes, not once it is written; and no
-    more finished examples wait for the writer than there are examples in flight."""
+) -> AsyncIterator[tuple[SessionRunner, Watcher, int, asyncio.Task[SessionStatus]]]:
+    """A running session of four examples, one at a time, with its writer held up by a
+    lock on its row until the block ends, by when examples 0 and 1 have finished."""
     runner, sink, history_id = await watched_runner(
         engine, examples=4, concurrency=1, latency_ms=50
     )
@@ -339,7 +340,17 @@ async def test_examples_go_on_while_finished_ones_wait_to_be_written(
     await sink.seen("ExampleStarted", 0)
     async with session_row_locked(engine, history_id):
         await sink.seen("ExampleStarted", 1)
-        await asyncio.sleep(1.0)  # example 1 finishes: with 0 unwritten, nothing more starts
+        await asyncio.sleep(1.0)  # example 1 takes about 100 ms
+        yield runner, sink, history_id, task
+
+
+async def test_examples_go_on_while_finished_ones_wait_to_be_written(
+    engine: AsyncEngine,
+) -> None:
+    """A worker starts its next example once one finishes, not once it is written; and no
+    more finished examples wait for the writer than there are examples in flight."""
+    async with two_examples_held_up(engine) as (_, sink, history_id, task):
+        # Example 1 finished too: with example 0 unwritten, nothing more starts.
         assert sink.indexes("ExampleStarted") == [0, 1]
         assert sink.indexes("ExampleScored", "ExampleFailed") == []
     assert await task is SessionStatus.COMPLETED
@@ -349,15 +360,8 @@ async def test_examples_go_on_while_finished_ones_wait_to_be_written(
 
 
 async def test_cancelling_keeps_examples_that_wait_to_be_written(engine: AsyncEngine) -> None:
-    runner, sink, history_id = await watched_runner(
-        engine, examples=4, concurrency=1, latency_ms=50
-    )
-    task = asyncio.create_task(runner.run())
-    await sink.seen("ExampleStarted", 0)
-    async with session_row_locked(engine, history_id):
-        await sink.seen("ExampleStarted", 1)
-        await asyncio.sleep(1.0)  # example 1 finishes too, and waits for room
-        runner.cancel()
+    async with two_examples_held_up(engine) as (runner, sink, history_id, task):
+        runner.cancel()  # example 1 is waiting for room
     assert await task is SessionStatus.CANCELLED
     async with session_factory(engine)() as db:
         indexes = await db.scalars(
