@@ -10,6 +10,7 @@ persistence, events and the fine-tuning exports the session triggers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 import os
@@ -55,10 +56,27 @@ class Sizes:
     concurrency: int
     repeats: int
     serial_examples: int
+    # A hosted model takes seconds to write a story; at this latency the same session asks
+    # the server for a fifth of the pace.
+    slow_latency_s: float
 
 
-FULL = Sizes(latency_s=0.2, examples=1000, concurrency=50, repeats=3, serial_examples=20)
-SMOKE = Sizes(latency_s=0.05, examples=20, concurrency=10, repeats=1, serial_examples=3)
+FULL = Sizes(
+    latency_s=0.2,
+    examples=1000,
+    concurrency=50,
+    repeats=3,
+    serial_examples=20,
+    slow_latency_s=1.0,
+)
+SMOKE = Sizes(
+    latency_s=0.05,
+    examples=20,
+    concurrency=10,
+    repeats=1,
+    serial_examples=3,
+    slow_latency_s=0.1,
+)
 
 
 @dataclass(frozen=True)
@@ -247,6 +265,11 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
             without_calls = await session_without_calls(backend, url, sizes)
             _add_figures(section, backend, sizes, runs, serial, alone, without_calls)
             repeated[backend] = len(runs)
+    slow = dataclasses.replace(sizes, latency_s=sizes.slow_latency_s)
+    with python_child(fake_provider.__name__, [str(slow.latency_s), *models]) as (_, url):
+        for backend in ("sqlite", "mariadb"):
+            [run] = await measure(backend, url, slow.concurrency, slow.examples, 1)
+            _add_slow_figures(section, backend, slow, run)
     section.notes.append(
         f"N = {sizes.examples} examples, C = {sizes.concurrency} in flight, L = "
         f"{sizes.latency_s * 1000:g} ms, {len(TEACHERS)} teachers (Gemini, OpenAI-compatible, "
@@ -256,7 +279,13 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
             f"{count} session{'s' * (count != 1)} on {backend}"
             for backend, count in repeated.items()
         )
-        + f" (repeated while one takes under {CHEAP_S:g} s), after a warm-up session. The C = 1 "
+        + f" (repeated while one takes under {CHEAP_S:g} s), after a warm-up session. Server "
+        "cores at the ideal pace is the server's CPU per example times the examples an ideal "
+        "session finishes per second: the share of one core its event loop would need to keep "
+        "that pace, a loop being one thread. At L = "
+        f"{sizes.slow_latency_s * 1000:g} ms (one session per database, the fake provider "
+        "restarted at that latency), nearer how long a hosted model takes to write a story, "
+        "the same session asks a fifth of that pace. The C = 1 "
         f"run, how the original system trained, has N = {sizes.serial_examples}. Ideal = "
         "ceil(N / C) x 2 x L. CPU is the `chorus serve` process's user + system time from "
         "startTraining until it is idle again, divided by N; peak RSS is its high-water mark. "
@@ -321,6 +350,11 @@ def _add_figures(
         without_calls.wall_s / ideal,
         "x",
     )
+    section.add(
+        f"{backend}: server cores at the ideal pace, C={c}",
+        cpu * sizes.examples / 1000 / ideal,
+        "cores",
+    )
     section.add(f"{backend}: server peak RSS, C={c}", max(r.peak_rss_mb for r in runs), "MiB")
     section.add(
         f"{backend}: examples succeeded, C={c}",
@@ -336,4 +370,20 @@ def _add_figures(
         f"{backend}: throughput C={c} / C=1",
         (sizes.examples / wall) / (serial.examples / serial.wall_s),
         "x",
+    )
+
+
+def _add_slow_figures(section: Section, backend: str, sizes: Sizes, run: Run) -> None:
+    c, latency_ms = sizes.concurrency, sizes.latency_s * 1000
+    ideal = ideal_s(sizes.examples, c, sizes.latency_s)
+    section.add(
+        f"{backend}: wall / ideal ({ideal:g} s), L={latency_ms:g} ms, C={c}",
+        run.wall_s / ideal,
+        "x",
+        Bar(1.10),
+    )
+    section.add(
+        f"{backend}: server CPU per example, L={latency_ms:g} ms, C={c}",
+        run.cpu_ms_per_example,
+        "ms",
     )
