@@ -281,8 +281,9 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
         )
         + f" (repeated while one takes under {CHEAP_S:g} s), after a warm-up session. Server "
         "cores at the ideal pace is the server's CPU per example times the examples an ideal "
-        "session finishes per second: the share of one core its event loop would need to keep "
-        "that pace, a loop being one thread. At L = "
+        "session finishes per second: the cores the server would use at that pace. Most of "
+        "that work is its event loop's, one thread, so above about 0.9 the loop cannot keep "
+        "up and every example waits in its queue. At L = "
         f"{sizes.slow_latency_s * 1000:g} ms (one session per database, the fake provider "
         "restarted at that latency), nearer how long a hosted model takes to write a story, "
         "the same session asks a fifth of that pace. The C = 1 "
