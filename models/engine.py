@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -23,6 +24,14 @@ def on_sqlite(db: AsyncSession) -> bool:
     return db.get_bind().dialect.name == "sqlite"
 
 
+def json_text(value: Any) -> str:
+    """`value` as compact JSON text: how JSON columns and broadcast messages are written.
+
+    orjson, not the json module: a session writes 17 event payloads per example, and each
+    is encoded for the event log and again for the broadcast."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An engine tuned for its backend.
 
@@ -30,7 +39,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     and recycled well within it. SQLite gets foreign keys, WAL (readers do not block the
     trainer's writes) and a busy timeout instead of immediate "database is locked" errors.
     """
-    options: dict[str, Any] = {"echo": echo}
+    options: dict[str, Any] = {
+        "echo": echo,
+        "json_serializer": json_text,
+        "json_deserializer": orjson.loads,
+    }
     if is_mysql(url):
         options.update(pool_pre_ping=True, pool_recycle=1800, pool_size=10, max_overflow=20)
     engine = create_async_engine(url, **options)

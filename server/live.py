@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from broadcaster import Broadcast
 
+from models.engine import json_text
 from models.events import TrainingEvent
 
 logger = logging.getLogger("chorus.live")
@@ -37,7 +38,7 @@ def channel_of(session_id: str) -> str:
 
 
 def encode(events: Sequence[TrainingEvent]) -> str:
-    return json.dumps(
+    return json_text(
         [
             {"seq": e.seq, "type": e.type, "at": e.at.isoformat(), "payload": e.payload}
             for e in events
@@ -54,7 +55,7 @@ def decode(session_id: str, message: str) -> list[TrainingEvent]:
             datetime.fromisoformat(item["at"]),
             item["payload"],
         )
-        for item in json.loads(message)
+        for item in orjson.loads(message)
     ]
 
 
@@ -190,7 +191,7 @@ class EventHub:
             logger.error("cannot send %s to the other processes: the broadcast is down", message)
             return False
         try:
-            await self._broadcast.publish(CONTROL_CHANNEL, json.dumps(message))
+            await self._broadcast.publish(CONTROL_CHANNEL, json_text(message))
         except Exception:
             logger.exception("sending %s to the other processes failed", message)
             return False
@@ -246,7 +247,7 @@ class EventHub:
                     if message is None:
                         continue
                     try:
-                        await self._control(json.loads(message.message))
+                        await self._control(orjson.loads(message.message))
                     except Exception:
                         logger.exception("handling control message %r failed", message.message)
         except asyncio.CancelledError:
