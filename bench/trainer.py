@@ -57,7 +57,7 @@ class Sizes:
     repeats: int
     serial_examples: int
     # A hosted model takes seconds to write a story; at this latency the same session asks
-    # the server for a fifth of the pace.
+    # the server for latency_s / slow_latency_s of the pace.
     slow_latency_s: float
 
 
@@ -286,7 +286,8 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
         "up and every example waits in its queue. At L = "
         f"{sizes.slow_latency_s * 1000:g} ms (one session per database, the fake provider "
         "restarted at that latency), nearer how long a hosted model takes to write a story, "
-        "the same session asks a fifth of that pace. The C = 1 "
+        f"the same session asks {sizes.latency_s / sizes.slow_latency_s:.2g} of that pace. "
+        "The C = 1 "
         f"run, how the original system trained, has N = {sizes.serial_examples}. Ideal = "
         "ceil(N / C) x 2 x L. CPU is the `chorus serve` process's user + system time from "
         "startTraining until it is idle again, divided by N; peak RSS is its high-water mark. "
