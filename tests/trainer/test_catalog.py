@@ -143,3 +143,93 @@ def test_sample_is_frozen() -> None:
     sample = Sample(genre=Genre.EPIC, prompt="p", style="s")
     with pytest.raises(AttributeError):
         sample.genre = Genre.DRAMA  # type: ignore[misc]
+
+
+def test_a_seed_draws_the_same_samples_as_it_always_has() -> None:
+    # A seed replays a session: the draws for a seed may never change.
+    assert Sampler(seed=2024).sample_many(3) == [
+        Sample(
+            Genre.SCIENCE_FICTION,
+            "The crew of a deep-space salvage tug finds a derelict ship with their own names "
+            "painted on its hull.",
+            "as a fable with a moral at the end",
+        ),
+        Sample(
+            Genre.PARANORMAL,
+            "A medium is hired to contact the late husband of a widow who does not actually "
+            "want to hear from him.",
+            "in spare, minimalist prose",
+        ),
+        Sample(
+            Genre.COMEDY,
+            "The understudy for the second tree in a school play launches a campaign to be "
+            "promoted to the role of the wolf.",
+            "as a series of diary entries",
+        ),
+    ]
+    assert Sampler([Genre.WESTERN, Genre.POETRY, Genre.MEMOIR], seed=42).sample_many(4) == [
+        Sample(
+            Genre.POETRY,
+            "The first morning after a long illness tastes of tea, of light, and of the "
+            "astonishment of ordinary things.",
+            "as a campfire tale",
+        ),
+        Sample(
+            Genre.WESTERN,
+            "A Pony Express rider carries news of a peace treaty across hostile territory, "
+            "pursued by men who profit from war.",
+            "as a bedtime story",
+        ),
+        Sample(
+            Genre.MEMOIR,
+            "I learned my mother's native language at thirty-five, from strangers, after she "
+            "was gone.",
+            "in the form of letters",
+        ),
+        Sample(
+            Genre.WESTERN,
+            "A widowed rancher hires a drifter to help drive her cattle to Abilene, not knowing "
+            "he is the man who killed her husband.",
+            "in the form of letters",
+        ),
+    ]
+
+
+def test_a_seed_draws_the_same_places_in_the_catalog_as_it_always_has() -> None:
+    # Which genre, which of its prompts and which style, by position: more than a round deep.
+    drawn = [
+        (sample.genre.name, PROMPTS[sample.genre].index(sample.prompt), STYLES.index(sample.style))
+        for sample in Sampler(seed=1).sample_many(30)
+    ]
+    assert drawn == [
+        ("HISTORICAL_FICTION", 0, 0),
+        ("SHORT_STORY", 6, 6),
+        ("YOUNG_ADULT", 6, 0),
+        ("THRILLER", 8, 7),
+        ("WESTERN", 7, 15),
+        ("DRAMA", 8, 7),
+        ("URBAN_FANTASY", 5, 7),
+        ("MEMOIR", 3, 14),
+        ("PARANORMAL", 4, 0),
+        ("FANTASY", 6, 3),
+        ("HORROR", 2, 9),
+        ("POETRY", 1, 10),
+        ("ADVENTURE", 8, 13),
+        ("EPIC", 8, 6),
+        ("BIOGRAPHY", 4, 9),
+        ("DYSTOPIAN", 9, 15),
+        ("LITERARY_FICTION", 8, 12),
+        ("SCIENCE_FICTION", 9, 1),
+        ("MYSTERY", 7, 7),
+        ("MYTHOLOGY", 6, 13),
+        ("CONTEMPORARY", 2, 11),
+        ("FAIRY_TALE", 8, 11),
+        ("COMEDY", 1, 14),
+        ("ROMANCE", 8, 3),
+        ("CRIME", 2, 12),
+        ("POETRY", 6, 4),
+        ("SCIENCE_FICTION", 8, 6),
+        ("SHORT_STORY", 6, 1),
+        ("THRILLER", 7, 11),
+        ("EPIC", 9, 6),
+    ]
