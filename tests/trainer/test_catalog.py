@@ -10,9 +10,147 @@ from rapidfuzz import fuzz
 
 from models.enums import Genre
 from models.errors import BadUserInput
-from trainer.catalog import GENRE_LABELS, PROMPTS, STYLES, Sample, Sampler, parse_genre
+from trainer.catalog import (
+    CATALOG_PATH,
+    GENRE_LABELS,
+    PROMPTS,
+    STYLES,
+    Catalog,
+    CatalogError,
+    Sample,
+    Sampler,
+    parse_genre,
+    read_catalog,
+)
 
 ALL_PROMPTS = [prompt for prompts in PROMPTS.values() for prompt in prompts]
+CATALOG_TEXT = CATALOG_PATH.read_text(encoding="utf-8")
+
+
+def genre_table(name: str) -> str:
+    """The [genres.NAME] table of the catalog file, as written there."""
+    start = CATALOG_TEXT.index(f"[genres.{name}]\n")
+    end = CATALOG_TEXT.find("\n[genres.", start)
+    return CATALOG_TEXT[start:] if end == -1 else CATALOG_TEXT[start : end + 1]
+
+
+def without_genre(name: str) -> str:
+    return CATALOG_TEXT.replace(genre_table(name), "")
+
+
+def with_genre(name: str, body: str) -> str:
+    """The catalog file with the [genres.NAME] table replaced by one holding `body`."""
+    return f"{without_genre(name)}\n[genres.{name}]\n{body}\n"
+
+
+def test_the_module_serves_the_packaged_catalog_in_the_order_of_genre() -> None:
+    assert read_catalog(CATALOG_TEXT) == Catalog(GENRE_LABELS, PROMPTS, STYLES)
+    assert list(GENRE_LABELS) == list(PROMPTS) == list(Genre)
+
+
+def test_the_order_of_the_genre_tables_does_not_matter() -> None:
+    moved = f"{without_genre('ADVENTURE')}\n{genre_table('ADVENTURE')}"
+    assert moved != CATALOG_TEXT
+    catalog = read_catalog(moved)
+    assert catalog == Catalog(GENRE_LABELS, PROMPTS, STYLES)
+    assert list(catalog.prompts) == list(Genre)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        pytest.param(
+            without_genre("EPIC"),
+            "no [genres.NAME] table for genre EPIC; every genre of models.enums.Genre needs",
+            id="missing",
+        ),
+        pytest.param(
+            without_genre("EPIC").replace(genre_table("WESTERN"), ""),
+            "no [genres.NAME] table for genre EPIC, WESTERN;",
+            id="two missing",
+        ),
+        pytest.param(
+            f'{CATALOG_TEXT}\n[genres.SPACE_OPERA]\nlabel = "Space Opera"\nprompts = ["Ships."]\n',
+            "unknown genre SPACE_OPERA; the genres of models.enums.Genre are ADVENTURE, ",
+            id="unknown",
+        ),
+        pytest.param(
+            CATALOG_TEXT.replace("[genres.EPIC]", "[genres.epic]"),
+            "unknown genre epic;",
+            id="misspelt",
+        ),
+        pytest.param(
+            f'{CATALOG_TEXT}\n[genres.EPIC]\nlabel = "Epic"\n',
+            "invalid TOML: Cannot declare ('genres', 'EPIC') twice",
+            id="twice",
+        ),
+        pytest.param(
+            CATALOG_TEXT.replace('label = "Epic"', 'label = "Epic"\nblurb = "Long."'),
+            "genres.EPIC: unknown key 'blurb'; expected label and prompts",
+            id="unknown key",
+        ),
+        pytest.param(
+            CATALOG_TEXT.replace('label = "Epic"\n', ""),
+            "genres.EPIC: label required",
+            id="no label",
+        ),
+        pytest.param(
+            CATALOG_TEXT.replace('label = "Epic"', 'label = " "'),
+            "genres.EPIC.label: must be a non-empty string, got ' '",
+            id="blank label",
+        ),
+        pytest.param(
+            CATALOG_TEXT.replace('label = "Epic"', 'label = "Drama"'),
+            "genres.EPIC.label: 'Drama' is already the label of DRAMA",
+            id="shared label",
+        ),
+        pytest.param(
+            with_genre("EPIC", 'label = "Epic"'),
+            "genres.EPIC: prompts required",
+            id="no prompts",
+        ),
+        pytest.param(
+            with_genre("EPIC", 'label = "Epic"\nprompts = []'),
+            "genres.EPIC.prompts: must be a non-empty list of strings",
+            id="empty prompts",
+        ),
+        pytest.param(
+            with_genre("EPIC", 'label = "Epic"\nprompts = ["A siege.", 7]'),
+            "genres.EPIC.prompts[1]: must be a non-empty string, got 7",
+            id="prompt not a string",
+        ),
+        pytest.param(
+            with_genre("EPIC", 'label = "Epic"\nprompts = ["A siege.", "A siege."]'),
+            "genres.EPIC.prompts: 'A siege.' appears twice",
+            id="repeated prompt",
+        ),
+        pytest.param(
+            CATALOG_TEXT.replace('    "as a bedtime story",\n', '    "as a bedtime story",\n' * 2),
+            "styles: 'as a bedtime story' appears twice",
+            id="repeated style",
+        ),
+        pytest.param(
+            CATALOG_TEXT.replace("\nstyles = [", "\nmoods = ["),
+            "the top level: unknown key 'moods'; expected genres and styles",
+            id="unknown top-level key",
+        ),
+        pytest.param(
+            'styles = ["as a poem"]\ngenres = "all"\n',
+            "genres: must be a table of [genres.NAME] tables",
+            id="genres not a table",
+        ),
+        pytest.param(f"{CATALOG_TEXT}\n[genres", "invalid TOML: ", id="not TOML"),
+    ],
+)
+def test_a_catalog_that_does_not_match_genre_is_refused_saying_why(text: str, problem: str) -> None:
+    with pytest.raises(CatalogError) as caught:
+        read_catalog(text)
+    assert str(caught.value).startswith(f"catalog.toml: {problem}")
+
+
+def test_a_catalog_error_names_its_source() -> None:
+    with pytest.raises(CatalogError, match=r"^elsewhere\.toml: no \[genres\.NAME\] table"):
+        read_catalog(without_genre("EPIC"), source="elsewhere.toml")
 
 
 def test_every_genre_has_a_label_and_ten_distinct_prompts() -> None:
