@@ -13,19 +13,14 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.enums import SessionStatus
+from models.examples import recorded_indexes
 from models.tables import TrainingHistory
 from trainer.catalog import Sample, Sampler
 from trainer.events import Emitter
 from trainer.example import ExampleOutcome, run_example
 from trainer.latency import LatencyBook
 from trainer.plan import SessionPlan
-from trainer.recorder import (
-    plan_of,
-    record_examples,
-    recorded_indexes,
-    set_status,
-    tally_of,
-)
+from trainer.recorder import plan_of, record_examples, set_status, tally_of
 from trainer.tally import SessionTally
 from trainer.teachers.base import Teacher
 
