@@ -1,5 +1,6 @@
 """Writing a training session's row: creating it, the user locks its writers take first,
-and its genre counts.
+its genre counts, and which server process runs it (heartbeats, and claims on the sessions
+of a process that stopped).
 
 Its summed columns and model rows are written through models/totals.py, which keeps the
 user's totals in step and describes the order in which every writer takes its locks.
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import table_of, utcnow
@@ -68,6 +70,13 @@ async def new_session(
     return history
 
 
+async def stored_session(db: AsyncSession, history_id: int) -> TrainingHistory:
+    """The session's row (the one `db` holds already, if it does)."""
+    history = await db.get(TrainingHistory, history_id)
+    assert history is not None, f"session {history_id} is not stored"
+    return history
+
+
 async def lock_user(db: AsyncSession, user_id: int) -> None:
     """Lock the user's row until commit, so that the user's writers that must take turns
     do; SQLite serialises writers by itself."""
@@ -113,3 +122,57 @@ async def write_genre_counts(
             counts.c.genre == bindparam("key_genre"),
         )
         await db.execute(by_key, changed)
+
+
+def run_by(history: TrainingHistory, runner_id: str) -> None:
+    """Make the session `runner_id`'s, alive as of now; written when `db` flushes."""
+    history.runner_id = runner_id
+    history.heartbeat_at = utcnow()
+
+
+def requeue(history: TrainingHistory, runner_id: str) -> None:
+    """Queue an ended session again, to be run by `runner_id`; written when `db` flushes."""
+    history.status = SessionStatus.QUEUED
+    run_by(history, runner_id)
+    history.completed_at = None
+    history.error = None
+
+
+async def write_heartbeats(db: AsyncSession, history_ids: Sequence[int]) -> None:
+    """Say that the sessions' process still runs them."""
+    await db.execute(
+        update(TrainingHistory)
+        .where(TrainingHistory.id.in_(history_ids))
+        .values(heartbeat_at=utcnow())
+    )
+
+
+def _orphaned(runner_id: str, stale_before: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Sessions left RUNNING or QUEUED by another process, with no heartbeat since
+    `stale_before`."""
+    return (
+        TrainingHistory.status.in_([SessionStatus.RUNNING, SessionStatus.QUEUED]),
+        or_(TrainingHistory.runner_id.is_(None), TrainingHistory.runner_id != runner_id),
+        or_(TrainingHistory.heartbeat_at.is_(None), TrainingHistory.heartbeat_at < stale_before),
+    )
+
+
+async def orphaned_sessions(
+    db: AsyncSession, runner_id: str, stale_before: datetime
+) -> Sequence[TrainingHistory]:
+    query = select(TrainingHistory).where(*_orphaned(runner_id, stale_before))
+    return (await db.scalars(query)).all()
+
+
+async def claim_orphan(
+    db: AsyncSession, history_id: int, runner_id: str, stale_before: datetime
+) -> bool:
+    """Make an orphaned session `runner_id`'s; whether it was still orphaned. Claimed in one
+    statement: when two servers recover at once, or the owner's heartbeat lands meanwhile,
+    only one of them ends the session, if any does."""
+    claimed = await db.execute(
+        update(TrainingHistory)
+        .where(TrainingHistory.id == history_id, *_orphaned(runner_id, stale_before))
+        .values(runner_id=runner_id, heartbeat_at=utcnow())
+    )
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.enums import SessionStatus
 from models.examples import recorded_indexes
+from models.sessions import stored_session
 from models.tables import TrainingHistory
 from trainer.catalog import Sample, Sampler
 from trainer.events import Emitter
@@ -46,7 +47,7 @@ class SessionRunner:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        db: async_sessionmaker[AsyncSession],
         history_id: int,
         teachers: Mapping[str, Teacher],
         emitter: Emitter,
@@ -55,7 +56,7 @@ class SessionRunner:
         fine_tuner: FineTuneQueue | None = None,
         latencies: LatencyBook | None = None,
     ) -> None:
-        self._sessions = sessions
+        self._db = db
         self._history_id = history_id
         self._teachers = teachers
         self._emitter = emitter
@@ -86,9 +87,8 @@ class SessionRunner:
 
     async def run(self) -> SessionStatus:
         """Run the remaining examples and finish the session; returns its final status."""
-        async with self._sessions() as db:
-            history = await db.get(TrainingHistory, self._history_id)
-            assert history is not None, f"session {self._history_id} is not stored"
+        async with self._db() as db:
+            history = await stored_session(db, self._history_id)
             plan = plan_of(history)
             done = await recorded_indexes(db, history.id)
             self._tally = await tally_of(db, history.id)
@@ -184,7 +184,7 @@ class SessionRunner:
 
     async def _record(self, outcomes: list[ExampleOutcome]) -> None:
         before = self._tally
-        async with self._sessions() as db:
+        async with self._db() as db:
             batch = await record_examples(
                 db,
                 self._history,
@@ -242,7 +242,7 @@ class SessionRunner:
         return round(per_example * self._remaining / in_parallel, 1)
 
     async def _finish(self, status: SessionStatus, error: str | None) -> None:
-        async with self._sessions() as db:
+        async with self._db() as db:
             await set_status(db, self._history_id, status, error=error)
         await self._emitter.emit("SessionFinished", status=status.name)
 
