@@ -1,14 +1,17 @@
-"""Reading a session's examples with their outputs and votes, batched across sessions."""
+"""A session's examples with their outputs and votes: stored a batch at a time, read
+batched across sessions."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from models.bulk import insert_returning_ids, insert_rows
+from models.enums import ExampleStatus, Genre
 from models.history import FINE_TUNING_MIN_QUALITY
 from models.keyset import Ordering, Page, PageArgs, paginate
 from models.tables import TeacherOutput, TrainingExample, TrainingHistory, Vote
@@ -16,6 +19,50 @@ from models.tables import TeacherOutput, TrainingExample, TrainingHistory, Vote
 EXAMPLE_ORDERING = Ordering(
     "TrainingExample", "INDEX_ASC", TrainingExample.index, TrainingExample.id, descending=False
 )
+
+
+async def add_examples(db: AsyncSession, rows: Sequence[Mapping[str, object]]) -> list[int]:
+    """Store examples (column values, one mapping each) in one statement; their ids, in
+    the order given."""
+    return await insert_returning_ids(db, TrainingExample, rows)
+
+
+async def add_outputs(db: AsyncSession, rows: Sequence[Mapping[str, object]]) -> None:
+    """Store teachers' outputs, of any number of examples, in one statement."""
+    await insert_rows(db, TeacherOutput, rows)
+
+
+async def add_votes(db: AsyncSession, rows: Sequence[Mapping[str, object]]) -> None:
+    """Store votes, of any number of examples, in one statement."""
+    await insert_rows(db, Vote, rows)
+
+
+ExampleResult = Row[Genre, ExampleStatus, str | None, float | None, int | None]
+
+
+async def example_results(db: AsyncSession, history_id: int) -> Sequence[ExampleResult]:
+    """How each stored example of the session ended, in example order: its genre, status,
+    winner, final quality and saved story's id."""
+    rows = await db.execute(
+        select(
+            TrainingExample.genre,
+            TrainingExample.status,
+            TrainingExample.winner,
+            TrainingExample.final_quality,
+            TrainingExample.saved_story_id,
+        )
+        .where(TrainingExample.history_id == history_id)
+        .order_by(TrainingExample.index)
+    )
+    return rows.all()
+
+
+async def recorded_indexes(db: AsyncSession, history_id: int) -> set[int]:
+    """The indexes of the session's stored examples."""
+    rows = await db.scalars(
+        select(TrainingExample.index).where(TrainingExample.history_id == history_id)
+    )
+    return set(rows)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Searching a user's memory store by relevance, with the database's own full-text index.
+"""A user's memory store: entries added a batch at a time, searched by relevance with the
+database's own full-text index.
 
 SQLite ranks with FTS5's bm25(), MySQL/MariaDB with InnoDB's natural-language relevance; both
 give a score where higher is better, comparable only within one search.
@@ -7,12 +8,13 @@ give a score where higher is better, comparable only within one search.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 
 from sqlalchemy import ColumnElement, Float, Select, func, select
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.bulk import insert_rows
 from models.engine import on_sqlite
 from models.errors import BadUserInput
 from models.fulltext import MEMORY_FTS, memory_fts
@@ -23,6 +25,11 @@ MAX_SEARCH_LIMIT = 50
 # Runs of word characters. Everything else in the user's text, FTS5's quotes, parentheses,
 # `*`, `^`, `+` and `:` among them, only separates words, so no query syntax survives.
 _WORD = re.compile(r"\w+")
+
+
+async def add_memories(db: AsyncSession, rows: Sequence[Mapping[str, object]]) -> None:
+    """Store memory entries (column values, one mapping each) in one statement."""
+    await insert_rows(db, MemoryEntry, rows)
 
 
 def _search_terms(text: str) -> list[str]:

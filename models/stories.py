@@ -1,17 +1,24 @@
-"""Reading the stories saved to a user's account and the user's fine-tune jobs."""
+"""The stories saved to a user's account, and reading the user's fine-tune jobs."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.bulk import insert_returning_ids
 from models.enums import Genre
 from models.keyset import Ordering, Page, PageArgs, count, paginate
 from models.tables import FineTuneJob, Story
 
 STORY_ORDERING = Ordering("Story", "CREATED_AT_DESC", Story.created_at, Story.id, descending=True)
+
+
+async def add_stories(db: AsyncSession, rows: Sequence[Mapping[str, object]]) -> list[int]:
+    """Store stories (column values, one mapping each) in one statement; their ids, in the
+    order given."""
+    return await insert_returning_ids(db, Story, rows)
 
 
 def story_query(user_id: int, genre: Genre | None = None) -> Select[Story]:

@@ -15,7 +15,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.base import utcnow
@@ -23,6 +22,14 @@ from models.enums import SessionStatus
 from models.errors import Conflict, NotFound
 from models.events import TrainingEvent, last_seq
 from models.history import session_by_id
+from models.sessions import (
+    claim_orphan,
+    orphaned_sessions,
+    requeue,
+    run_by,
+    stored_session,
+    write_heartbeats,
+)
 from models.tables import TrainingHistory, User
 from trainer.eventlog import EventLogWriter, Publish
 from trainer.events import Emitter
@@ -44,7 +51,7 @@ SendControl = Callable[[dict[str, object]], Awaitable[bool]]
 class SessionManager:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        db: async_sessionmaker[AsyncSession],
         teachers: Sequence[Teacher],
         *,
         publish: Publish | None = None,
@@ -55,7 +62,7 @@ class SessionManager:
         latencies: LatencyBook | None = None,
         heartbeat_s: float = 10.0,
     ) -> None:
-        self._sessions = sessions
+        self._db = db
         self._teachers = {teacher.name: teacher for teacher in teachers}
         self._publish = publish
         self._send_control = send_control
@@ -84,10 +91,9 @@ class SessionManager:
     async def start(self, user: User, plan: SessionPlan) -> TrainingHistory:
         """Record the session and start it, or queue it behind the user's running ones."""
         async with self._lock:
-            async with self._sessions() as db:
+            async with self._db() as db:
                 history = await create_session(db, user.id, plan, status=SessionStatus.QUEUED)
-                history.runner_id = self.runner_id
-                history.heartbeat_at = utcnow()
+                run_by(history, self.runner_id)
                 await db.commit()
             self._finished[history.id] = asyncio.Event()
             self._queued.setdefault(user.id, deque()).append(history.id)
@@ -96,7 +102,7 @@ class SessionManager:
 
     async def resume(self, viewer: User, session_id: str) -> TrainingHistory:
         async with self._lock:
-            async with self._sessions() as db:
+            async with self._db() as db:
                 history = await self._owned(db, viewer, session_id)
                 if history.status is not SessionStatus.INTERRUPTED:
                     raise Conflict(
@@ -104,11 +110,7 @@ class SessionManager:
                         f"{history.status.name}.",
                         field="sessionId",
                     )
-                history.status = SessionStatus.QUEUED
-                history.runner_id = self.runner_id
-                history.heartbeat_at = utcnow()
-                history.completed_at = None
-                history.error = None
+                requeue(history, self.runner_id)
                 await db.commit()
                 user_id = history.user_id
             self._finished[history.id] = asyncio.Event()
@@ -117,7 +119,7 @@ class SessionManager:
         return await self._reload(history.id)
 
     async def cancel(self, viewer: User, session_id: str) -> TrainingHistory:
-        async with self._sessions() as db:
+        async with self._db() as db:
             history = await self._owned(db, viewer, session_id)
         if history.status.is_final:
             raise Conflict(
@@ -143,7 +145,7 @@ class SessionManager:
         """A request from another process: cancel a session if it runs here."""
         session_id = message.get("cancel")
         if isinstance(session_id, str):
-            async with self._sessions() as db:
+            async with self._db() as db:
                 history = await session_by_id(db, session_id)
             if history is not None:
                 await self._cancel_here(history.id, history.user_id)
@@ -189,15 +191,14 @@ class SessionManager:
         return sum(1 for owner, _, _ in self._running.values() if owner == user_id)
 
     async def _launch(self, user_id: int, history_id: int) -> None:
-        async with self._sessions() as db:
-            history = await db.get(TrainingHistory, history_id)
-            assert history is not None
+        async with self._db() as db:
+            history = await stored_session(db, history_id)
             seq = await last_seq(db, history_id)
             # RUNNING from the moment it has a runner, so that startTraining says so.
             await set_status(db, history_id, SessionStatus.RUNNING)
-        writer = EventLogWriter(self._sessions, history_id, self._publish)
+        writer = EventLogWriter(self._db, history_id, self._publish)
         runner = SessionRunner(
-            self._sessions,
+            self._db,
             history_id,
             self._teachers,
             Emitter(history.session_id, writer, last_seq=seq),
@@ -230,12 +231,11 @@ class SessionManager:
     async def _end_without_running(self, history_id: int, status: SessionStatus) -> None:
         """End a session that is not running: its status, and a SessionFinished to close its
         stream."""
-        async with self._sessions() as db:
-            history = await db.get(TrainingHistory, history_id)
-            assert history is not None
+        async with self._db() as db:
+            history = await stored_session(db, history_id)
             await set_status(db, history_id, status)
             seq = await last_seq(db, history_id)
-        writer = EventLogWriter(self._sessions, history_id, self._publish)
+        writer = EventLogWriter(self._db, history_id, self._publish)
         await writer.emit(
             TrainingEvent(
                 history.session_id, seq + 1, "SessionFinished", utcnow(), {"status": status.name}
@@ -250,24 +250,13 @@ class SessionManager:
         """Mark INTERRUPTED the sessions left RUNNING or QUEUED by a process that stopped
         sending heartbeats; their finished examples and aggregates stay as they are."""
         stale = utcnow() - timedelta(seconds=MISSED_BEATS * self._heartbeat_s)
-        orphaned = (
-            TrainingHistory.status.in_([SessionStatus.RUNNING, SessionStatus.QUEUED]),
-            or_(TrainingHistory.runner_id.is_(None), TrainingHistory.runner_id != self.runner_id),
-            or_(TrainingHistory.heartbeat_at.is_(None), TrainingHistory.heartbeat_at < stale),
-        )
-        async with self._sessions() as db:
-            candidates = (await db.scalars(select(TrainingHistory).where(*orphaned))).all()
+        async with self._db() as db:
+            candidates = await orphaned_sessions(db, self.runner_id, stale)
             orphans = []
             for candidate in candidates:
-                # Claimed in one statement: when two servers recover at once, or the owner's
-                # heartbeat lands meanwhile, only one of them ends the session, if any does.
-                claimed = await db.execute(
-                    update(TrainingHistory)
-                    .where(TrainingHistory.id == candidate.id, *orphaned)
-                    .values(runner_id=self.runner_id, heartbeat_at=utcnow())
-                )
+                claimed = await claim_orphan(db, candidate.id, self.runner_id, stale)
                 await db.commit()
-                if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                if claimed:
                     orphans.append(candidate)
         recovered = []
         for orphan in orphans:
@@ -294,12 +283,8 @@ class SessionManager:
         owned = list(self._running) + [i for queue in self._queued.values() for i in queue]
         if not owned:
             return
-        async with self._sessions() as db:
-            await db.execute(
-                update(TrainingHistory)
-                .where(TrainingHistory.id.in_(owned))
-                .values(heartbeat_at=utcnow())
-            )
+        async with self._db() as db:
+            await write_heartbeats(db, owned)
             await db.commit()
 
     async def _owned(self, db: AsyncSession, viewer: User, session_id: str) -> TrainingHistory:
@@ -309,10 +294,8 @@ class SessionManager:
         return history
 
     async def _reload(self, history_id: int) -> TrainingHistory:
-        async with self._sessions() as db:
-            history = await db.get(TrainingHistory, history_id)
-            assert history is not None
-            return history
+        async with self._db() as db:
+            return await stored_session(db, history_id)
 
     async def aclose(self) -> None:
         """Stop every session here: each ends INTERRUPTED with its finished examples kept."""

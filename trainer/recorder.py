@@ -10,30 +10,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.base import Base, table_of, utcnow
-from models.engine import on_sqlite
-from models.enums import ExampleStatus, FineTuneStatus, Genre, SessionStatus
-from models.examples import count_collected
+from models.base import utcnow
+from models.enums import ExampleStatus, Genre, SessionStatus
+from models.examples import add_examples, add_outputs, add_votes, count_collected, example_results
+from models.fine_tuning import queue_job
 from models.history import (
     FINE_TUNING_MIN_QUALITY,
     FINE_TUNING_THRESHOLD,
     fine_tuning_examples_collected,
 )
-from models.tables import (
-    FineTuneJob,
-    MemoryEntry,
-    SessionGenreCount,
-    Story,
-    TeacherOutput,
-    TrainingExample,
-    TrainingHistory,
-    User,
-    Vote,
+from models.memory import add_memories
+from models.sessions import (
+    lock_user,
+    new_session,
+    share_lock_owner,
+    write_genre_counts,
 )
-from models.totals import ModelScore, add_session, locked_session, update_scores, update_session
+from models.stories import add_stories
+from models.tables import TrainingHistory
+from models.totals import ModelScore, locked_session, update_scores, update_session
 from trainer.catalog import GENRE_LABELS
 from trainer.example import ExampleOutcome
 from trainer.plan import SessionPlan
@@ -49,35 +46,19 @@ async def create_session(
     session_id: str | None = None,
 ) -> TrainingHistory:
     """The session's record, before its first example; committed by the caller."""
-    now = utcnow()
-    history = TrainingHistory(
-        user_id=user_id,
+    return await new_session(
+        db,
+        user_id,
         session_id=session_id or uuid.uuid4().hex,
-        num_examples_requested=plan.num_examples,
-        num_examples_successful=0,
-        num_examples_failed=0,
-        genres_selected=json.dumps([genre.name for genre in plan.genres]),
-        stored_in_memory=plan.store_in_memory,
-        saved_to_database=plan.save_to_database,
-        stories_saved_count=0,
-        model_performance_json="{}",
-        genre_distribution_json="{}",
-        training_examples_before=await fine_tuning_examples_collected(db, user_id),
-        fine_tuning_triggered=False,
-        started_at=now,
-        created_at=now,
         status=status,
-        voting_strategy=plan.voting,
-        teachers_json=json.dumps(list(plan.teachers)),
-        fine_tuning_examples=0,
+        num_examples=plan.num_examples,
+        genres=plan.genres,
+        teachers=plan.teachers,
+        voting=plan.voting,
         seed=plan.seed,
+        store_in_memory=plan.store_in_memory,
+        save_to_database=plan.save_to_database,
     )
-    db.add(history)
-    await db.flush()
-    # Every teacher of the session has its row from the start, so leaderboards count the
-    # sessions a model took part in, not only those it won.
-    await add_session(db, history, {name: ModelScore(0, 0.0) for name in plan.teachers})
-    return history
 
 
 def plan_of(history: TrainingHistory) -> SessionPlan:
@@ -157,41 +138,78 @@ async def record_examples(
     """Store finished examples and bring the session's summary up to date, in one
     transaction: a statement per table for the whole batch, however many examples."""
     now = now or utcnow()
-    if not on_sqlite(db):
-        # Serialises a user's concurrent sessions, so that two of them cannot both trigger
-        # the same fine-tuning run; SQLite serialises writers by itself.
-        await db.execute(select(User.id).where(User.id == history.user_id).with_for_update())
+    # Serialises a user's concurrent sessions, so that two of them cannot both trigger the
+    # same fine-tuning run.
+    await lock_user(db, history.user_id)
     # Locked before the examples' inserts refer to it, so that it is locked once, in the
     # order models/totals.py keeps, not shared first and upgraded later.
     stored = await locked_session(db, history.id)
     decisions = [_decide(plan, outcome) for outcome in outcomes]
 
-    story_ids = await _insert_returning_ids(
+    story_of = await _store_stories(db, history, decisions, now)
+    example_ids = await _store_examples(db, history, decisions, story_of, now)
+    await _store_outputs_and_votes(db, decisions, example_ids)
+    await _remember(db, history, decisions, example_ids, now)
+    collected = await _trigger_fine_tuning(
+        db, history, decisions, example_ids, fine_tune_backend, now
+    )
+
+    new_tally = _tally_after(tally, decisions, story_of)
+    await _write_summary(db, stored, new_tally, collected, now)
+    await write_genre_counts(db, history.id, tally.genres, new_tally.genres)
+    await _count_wins(db, history, tally, new_tally)
+    await db.commit()
+    recorded = [
+        RecordedExample(
+            decision.outcome,
+            example_id,
+            story_of.get(decision.outcome.index),
+            decision.remembers,
+            job_id,
+            examples_collected,
+        )
+        for decision, example_id, examples_collected, job_id in zip(
+            decisions, example_ids, collected.after_each, collected.jobs, strict=True
+        )
+    ]
+    return RecordedBatch(recorded, new_tally)
+
+
+async def _store_stories(
+    db: AsyncSession, history: TrainingHistory, decisions: list[_Decision], now: datetime
+) -> dict[int, int]:
+    """The stories of the examples that save one; their ids by example index."""
+    saving = [d.outcome for d in decisions if d.saves_story]
+    story_ids = await add_stories(
         db,
-        Story,
         [
             {
                 "user_id": history.user_id,
-                "title": _title(d.outcome),
-                "genre": d.outcome.sample.genre,
-                "content": d.outcome.text,
-                "quality": round(d.outcome.final_quality or 0.0, 2),
-                "model": d.outcome.winner,
+                "title": _title(outcome),
+                "genre": outcome.sample.genre,
+                "content": outcome.text,
+                "quality": round(outcome.final_quality or 0.0, 2),
+                "model": outcome.winner,
                 "auto_generated": True,
                 "session_id": history.session_id,
                 "created_at": now,
             }
-            for d in decisions
-            if d.saves_story
+            for outcome in saving
         ],
     )
-    story_of: dict[int, int] = {}
-    for decision, story_id in zip((d for d in decisions if d.saves_story), story_ids, strict=True):
-        story_of[decision.outcome.index] = story_id
+    return {outcome.index: story_id for outcome, story_id in zip(saving, story_ids, strict=True)}
 
-    example_ids = await _insert_returning_ids(
+
+async def _store_examples(
+    db: AsyncSession,
+    history: TrainingHistory,
+    decisions: list[_Decision],
+    story_of: dict[int, int],
+    now: datetime,
+) -> list[int]:
+    """Every example of the batch, succeeded or failed; their ids in the batch's order."""
+    return await add_examples(
         db,
-        TrainingExample,
         [
             {
                 "history_id": history.id,
@@ -214,9 +232,14 @@ async def record_examples(
             for d in decisions
         ],
     )
-    await _insert_many(
+
+
+async def _store_outputs_and_votes(
+    db: AsyncSession, decisions: list[_Decision], example_ids: list[int]
+) -> None:
+    """Every teacher's output of each example, and every vote cast on it."""
+    await add_outputs(
         db,
-        TeacherOutput,
         [
             {
                 "example_id": example_id,
@@ -232,9 +255,8 @@ async def record_examples(
             for output in d.outcome.outputs
         ],
     )
-    await _insert_many(
+    await add_votes(
         db,
-        Vote,
         [
             {"example_id": example_id, "voter": v.voter, "candidate": v.candidate}
             for d, example_id in zip(decisions, example_ids, strict=True)
@@ -242,9 +264,18 @@ async def record_examples(
             for v in d.outcome.result.votes
         ],
     )
-    await _insert_many(
+
+
+async def _remember(
+    db: AsyncSession,
+    history: TrainingHistory,
+    decisions: list[_Decision],
+    example_ids: list[int],
+    now: datetime,
+) -> None:
+    """The examples the session keeps in the user's memory."""
+    await add_memories(
         db,
-        MemoryEntry,
         [
             {
                 "user_id": history.user_id,
@@ -259,11 +290,36 @@ async def record_examples(
         ],
     )
 
+
+@dataclass(frozen=True)
+class _Collected:
+    """The user's count of examples toward fine-tuning as the batch is kept."""
+
+    after_each: list[int]
+    # The fine-tune job each example triggered, if it did.
+    jobs: list[int | None]
+    total: int
+
+    @property
+    def triggered(self) -> bool:
+        return any(job_id is not None for job_id in self.jobs)
+
+
+async def _trigger_fine_tuning(
+    db: AsyncSession,
+    history: TrainingHistory,
+    decisions: list[_Decision],
+    example_ids: list[int],
+    fine_tune_backend: str,
+    now: datetime,
+) -> _Collected:
+    """Count the batch's examples toward fine-tuning in order, and queue a fine-tune job
+    at each multiple of FINE_TUNING_THRESHOLD the count crosses."""
     collected = await fine_tuning_examples_collected(db, history.user_id)
-    recorded, new_tally, triggered = [], tally, False
+    after_each: list[int] = []
+    jobs: list[int | None] = []
     dataset_size: int | None = None
-    for decision, example_id in zip(decisions, example_ids, strict=True):
-        outcome = decision.outcome
+    for decision in decisions:
         before, collected = collected, collected + int(decision.collects)
         job_id = None
         if collected // FINE_TUNING_THRESHOLD > before // FINE_TUNING_THRESHOLD:
@@ -272,77 +328,44 @@ async def record_examples(
             # recorded by an external trainer, whose texts are not here.
             if dataset_size is None:
                 dataset_size = await count_collected(db, history.user_id)
-            [job_id] = await _insert_returning_ids(
+            job_id = await queue_job(
                 db,
-                FineTuneJob,
-                [
-                    {
-                        "user_id": history.user_id,
-                        "status": FineTuneStatus.QUEUED,
-                        "backend": fine_tune_backend,
-                        "num_examples": dataset_size,
-                        "triggered_by_session_id": history.session_id,
-                        # The user's row is locked (or, on SQLite, writers take turns):
-                        # every example of theirs stored later gets a larger id.
-                        "last_example_id": max(example_ids),
-                        "created_at": now,
-                    }
-                ],
+                user_id=history.user_id,
+                backend=fine_tune_backend,
+                num_examples=dataset_size,
+                session_id=history.session_id,
+                # The user's row is locked (or, on SQLite, writers take turns): every
+                # example of theirs stored later gets a larger id.
+                last_example_id=max(example_ids),
+                now=now,
             )
-            triggered = True
+        after_each.append(collected)
+        jobs.append(job_id)
+    return _Collected(after_each, jobs, collected)
+
+
+def _tally_after(
+    tally: SessionTally, decisions: list[_Decision], story_of: dict[int, int]
+) -> SessionTally:
+    for decision in decisions:
+        outcome = decision.outcome
         if decision.succeeded and outcome.winner is not None and outcome.final_quality is not None:
-            new_tally = new_tally.with_success(
+            tally = tally.with_success(
                 outcome.sample.genre,
                 outcome.winner,
                 outcome.final_quality,
                 story_saved=outcome.index in story_of,
             )
         else:
-            new_tally = new_tally.with_failure(outcome.sample.genre)
-        recorded.append(
-            RecordedExample(
-                outcome,
-                example_id,
-                story_of.get(outcome.index),
-                decision.remembers,
-                job_id,
-                collected,
-            )
-        )
-
-    await _write_summary(db, stored, new_tally, collected, triggered, now)
-    await _count_genres(db, history.id, tally, new_tally)
-    await _count_wins(db, history, tally, new_tally)
-    await db.commit()
-    return RecordedBatch(recorded, new_tally)
-
-
-async def _insert_returning_ids(
-    db: AsyncSession,
-    table: type[Story] | type[TrainingExample] | type[FineTuneJob],
-    rows: list[dict[str, object]],
-) -> list[int]:
-    """Insert `rows` and give their ids in the same order."""
-    if not rows:
-        return []
-    core = table_of(table)
-    statement = insert(core).returning(core.c.id, sort_by_parameter_order=True)
-    return list((await db.execute(statement, rows)).scalars())
-
-
-async def _insert_many(
-    db: AsyncSession, table: type[Base], rows: Sequence[dict[str, object]]
-) -> None:
-    if rows:
-        await db.execute(insert(table_of(table)), list(rows))
+            tally = tally.with_failure(outcome.sample.genre)
+    return tally
 
 
 async def _write_summary(
     db: AsyncSession,
     before: TrainingHistory,
     tally: SessionTally,
-    collected: int,
-    triggered: bool,
+    collected: _Collected,
     now: datetime,
 ) -> None:
     values: dict[str, object] = {
@@ -356,39 +379,13 @@ async def _write_summary(
         "genre_distribution_json": tally.genre_distribution_json(),
         "stories_saved_count": tally.stories_saved,
         "fine_tuning_examples": tally.fine_tuning_examples,
-        "training_examples_after": collected,
+        "training_examples_after": collected.total,
         "total_time_seconds": max(0, round((now - before.started_at).total_seconds())),
         "updated_at": now,
     }
-    if triggered:
+    if collected.triggered:
         values["fine_tuning_triggered"] = True
     await update_session(db, before, values)
-
-
-async def _count_genres(
-    db: AsyncSession, history_id: int, before: SessionTally, after: SessionTally
-) -> None:
-    """The session's genre rows brought to `after`: one statement for the new genres and one
-    for the changed, however many there are."""
-    counts = table_of(SessionGenreCount)
-    added = [
-        {"history_id": history_id, "genre": genre, "count": count}
-        for genre, count in after.genres.items()
-        if genre not in before.genres
-    ]
-    changed = [
-        {"key_history_id": history_id, "key_genre": genre, "count": count}
-        for genre, count in after.genres.items()
-        if genre in before.genres and before.genres[genre] != count
-    ]
-    if added:
-        await db.execute(insert(counts), added)
-    if changed:
-        by_key = update(counts).where(
-            counts.c.history_id == bindparam("key_history_id"),
-            counts.c.genre == bindparam("key_genre"),
-        )
-        await db.execute(by_key, changed)
 
 
 async def _count_wins(
@@ -404,47 +401,13 @@ async def _count_wins(
 
 async def tally_of(db: AsyncSession, history_id: int) -> SessionTally:
     """The aggregates of the examples already stored: where a resumed session starts from."""
-    rows = (
-        await db.execute(
-            select(
-                TrainingExample.genre,
-                TrainingExample.status,
-                TrainingExample.winner,
-                TrainingExample.final_quality,
-                TrainingExample.saved_story_id,
-            )
-            .where(TrainingExample.history_id == history_id)
-            .order_by(TrainingExample.index)
-        )
-    ).all()
     tally = SessionTally()
-    for genre, status, winner, quality, story_id in rows:
+    for genre, status, winner, quality, story_id in await example_results(db, history_id):
         if status is ExampleStatus.SUCCEEDED and winner is not None and quality is not None:
             tally = tally.with_success(genre, winner, quality, story_saved=story_id is not None)
         else:
             tally = tally.with_failure(genre)
     return tally
-
-
-async def recorded_indexes(db: AsyncSession, history_id: int) -> set[int]:
-    rows = await db.scalars(
-        select(TrainingExample.index).where(TrainingExample.history_id == history_id)
-    )
-    return set(rows)
-
-
-async def _share_lock_user(db: AsyncSession, history_id: int) -> None:
-    """Share-lock the session's user's row before the session's, the recorder's order: a
-    final status writes `completed_at`, in an index that starts with `user_id`, which
-    MariaDB checks against the user's row; checked while holding the session's row, it
-    would wait on a recorder that waits on the session: a deadlock."""
-    if not on_sqlite(db):
-        user_id = (
-            select(TrainingHistory.user_id)
-            .where(TrainingHistory.id == history_id)
-            .scalar_subquery()
-        )
-        await db.execute(select(User.id).where(User.id == user_id).with_for_update(read=True))
 
 
 async def set_status(
@@ -458,7 +421,9 @@ async def set_status(
     """Move the session to `status`; a final status sets its completion time and duration."""
     now = now or utcnow()
     if status.is_final:
-        await _share_lock_user(db, history_id)
+        # The user's row before the session's, as the recorder takes them: MariaDB checks
+        # `completed_at`'s index against the user's row.
+        await share_lock_owner(db, history_id)
     history = await locked_session(db, history_id)
     values: dict[str, object] = {"status": status, "updated_at": now, "error": error}
     if status.is_final:

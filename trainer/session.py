@@ -13,19 +13,15 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.enums import SessionStatus
+from models.examples import recorded_indexes
+from models.sessions import stored_session
 from models.tables import TrainingHistory
 from trainer.catalog import Sample, Sampler
 from trainer.events import Emitter
 from trainer.example import ExampleOutcome, run_example
 from trainer.latency import LatencyBook
 from trainer.plan import SessionPlan
-from trainer.recorder import (
-    plan_of,
-    record_examples,
-    recorded_indexes,
-    set_status,
-    tally_of,
-)
+from trainer.recorder import plan_of, record_examples, set_status, tally_of
 from trainer.tally import SessionTally
 from trainer.teachers.base import Teacher
 
@@ -51,7 +47,7 @@ class SessionRunner:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        db: async_sessionmaker[AsyncSession],
         history_id: int,
         teachers: Mapping[str, Teacher],
         emitter: Emitter,
@@ -60,7 +56,7 @@ class SessionRunner:
         fine_tuner: FineTuneQueue | None = None,
         latencies: LatencyBook | None = None,
     ) -> None:
-        self._sessions = sessions
+        self._db = db
         self._history_id = history_id
         self._teachers = teachers
         self._emitter = emitter
@@ -91,9 +87,8 @@ class SessionRunner:
 
     async def run(self) -> SessionStatus:
         """Run the remaining examples and finish the session; returns its final status."""
-        async with self._sessions() as db:
-            history = await db.get(TrainingHistory, self._history_id)
-            assert history is not None, f"session {self._history_id} is not stored"
+        async with self._db() as db:
+            history = await stored_session(db, self._history_id)
             plan = plan_of(history)
             done = await recorded_indexes(db, history.id)
             self._tally = await tally_of(db, history.id)
@@ -189,7 +184,7 @@ class SessionRunner:
 
     async def _record(self, outcomes: list[ExampleOutcome]) -> None:
         before = self._tally
-        async with self._sessions() as db:
+        async with self._db() as db:
             batch = await record_examples(
                 db,
                 self._history,
@@ -247,7 +242,7 @@ class SessionRunner:
         return round(per_example * self._remaining / in_parallel, 1)
 
     async def _finish(self, status: SessionStatus, error: str | None) -> None:
-        async with self._sessions() as db:
+        async with self._db() as db:
             await set_status(db, self._history_id, status, error=error)
         await self._emitter.emit("SessionFinished", status=status.name)
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.enums import SessionStatus
 from models.events import TrainingEvent
+from models.sessions import stored_session
 from models.tables import TrainingHistory
 from trainer.eventlog import EventLogWriter
 from trainer.events import Emitter, EventSink
@@ -19,7 +20,7 @@ from trainer.teachers.base import Teacher
 
 
 async def train(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     user_id: int,
     plan: SessionPlan,
     teachers: Mapping[str, Teacher],
@@ -31,13 +32,13 @@ async def train(
 ) -> TrainingHistory:
     """Record a new session, run it to its end with its events in the log (and handed to
     the sink `watch` gives, when there is one), and return its final record."""
-    async with sessions() as db:
-        history = await create_session(db, user_id, plan, status=SessionStatus.RUNNING)
-        await db.commit()
-    log = EventLogWriter(sessions, history.id)
+    async with db() as transaction:
+        history = await create_session(transaction, user_id, plan, status=SessionStatus.RUNNING)
+        await transaction.commit()
+    log = EventLogWriter(db, history.id)
     sink: EventSink = log if watch is None else _Both(log, watch(history))
     runner = SessionRunner(
-        sessions,
+        db,
         history.id,
         teachers,
         Emitter(history.session_id, sink),
@@ -49,10 +50,8 @@ async def train(
         await runner.run()
     finally:
         await log.aclose()
-    async with sessions() as db:
-        final = await db.get(TrainingHistory, history.id)
-        assert final is not None
-        return final
+    async with db() as transaction:
+        return await stored_session(transaction, history.id)
 
 
 class _Both:

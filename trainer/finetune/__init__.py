@@ -1,0 +1,41 @@
+"""Fine-tuning on what a user collected: the job's datasets, then the provider's job.
+
+When a user's count of examples with final quality >= 7.0 crosses a multiple of 50, the
+recorder inserts a QUEUED `fine_tune_jobs` row and hands its id to `FineTuner.submit`. The
+datasets hold every such example of the user's up to the batch that triggered the job (its
+`last_example_id`), in example order, and are written under `data_dir/fine-tune/<job id>/`.
+A job continues the files of the user's previous job and encodes only the examples since.
+
+- `dataset.jsonl`: `{"messages": [system, user, assistant]}` per example, the chat format of
+  OpenAI's fine-tuning API; the assistant answer is the winning story.
+- `preferences.jsonl`: `{"prompt": [system, user], "chosen": [assistant], "rejected":
+  [assistant]}`, the conversational preference format TRL's `DPOTrainer` accepts. The rejected
+  answer is the lowest-scored valid output other than the winner; an example without one is
+  left out.
+
+`runner` holds the job runner (`FineTuner`), `provider` the OpenAI-compatible fine-tuning
+API it calls, `dataset` the writing of the files; the jobs' rows and the datasets' examples
+are read and written through models/fine_tuning.py.
+"""
+
+from trainer.finetune.dataset import DATASET, PREFERENCES
+from trainer.finetune.provider import (
+    DEFAULT_BASE_MODEL,
+    DEFAULT_BASE_URL,
+    MODEL_SUFFIX,
+    ProviderError,
+)
+from trainer.finetune.runner import EXPORT, INTERRUPTED, OPENAI, FineTuner
+
+__all__ = [
+    "DATASET",
+    "DEFAULT_BASE_MODEL",
+    "DEFAULT_BASE_URL",
+    "EXPORT",
+    "INTERRUPTED",
+    "MODEL_SUFFIX",
+    "OPENAI",
+    "PREFERENCES",
+    "FineTuner",
+    "ProviderError",
+]
