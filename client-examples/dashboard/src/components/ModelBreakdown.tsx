@@ -1,6 +1,8 @@
-import type { ModelPerformance } from "../api/types";
+import type { SessionRecordFragment } from "../api/generated/graphql";
 import { formatQuality } from "../format";
 import { Empty } from "./feedback";
+
+type ModelPerformance = SessionRecordFragment["modelPerformance"][number];
 
 export function ModelBreakdown({ performance }: { performance: readonly ModelPerformance[] }) {
   if (performance.length === 0) return <Empty>No model won an example.</Empty>;

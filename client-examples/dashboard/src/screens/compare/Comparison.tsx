@@ -1,7 +1,7 @@
 import type { ChartConfiguration } from "chart.js";
 import { useMemo, type ReactNode } from "react";
 import { COMPARE } from "../../api/documents";
-import type { SessionRecord } from "../../api/types";
+import type { SessionRecordFragment as SessionRecord } from "../../api/generated/graphql";
 import { ChartView } from "../../components/ChartView";
 import { ErrorNotice, Loading } from "../../components/feedback";
 import { StatusBadge } from "../../components/StatusBadge";
@@ -152,10 +152,7 @@ function ByModel({ a, b }: { a: SessionRecord; b: SessionRecord }) {
 }
 
 export function Comparison({ a, b }: { a: string; b: string }) {
-  const { data, error, reload } = useQuery<{ a: SessionRecord | null; b: SessionRecord | null }>(COMPARE, {
-    a,
-    b,
-  });
+  const { data, error, reload } = useQuery(COMPARE, { a, b });
   if (error) return <ErrorNotice error={error} onRetry={reload} />;
   if (!data) return <Loading label="Loading both sessions…" />;
   if (!data.a || !data.b)

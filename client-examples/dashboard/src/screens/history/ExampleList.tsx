@@ -1,12 +1,12 @@
 import { SESSION_EXAMPLES } from "../../api/documents";
-import type { Connection, TrainingExample } from "../../api/types";
+import type { SessionExamplesQuery } from "../../api/generated/graphql";
 import { Empty, ErrorNotice, Loading } from "../../components/feedback";
 import { formatPercent, formatQuality, genreLabel } from "../../format";
 import { useConnection } from "../../hooks";
 
-interface Examples {
-  trainingSession: { examples: Connection<TrainingExample> } | null;
-}
+type TrainingExample = NonNullable<
+  SessionExamplesQuery["trainingSession"]
+>["examples"]["edges"][number]["node"];
 
 function votesFor(example: TrainingExample): [string, number][] {
   const counts = new Map<string, number>();
@@ -97,7 +97,7 @@ function ExampleRow({ example }: { example: TrainingExample }) {
 }
 
 export function ExampleList({ sessionId }: { sessionId: string }) {
-  const examples = useConnection<Examples, TrainingExample>(
+  const examples = useConnection(
     SESSION_EXAMPLES,
     { sessionId, first: 10 },
     (data) => data.trainingSession?.examples,

@@ -1,11 +1,14 @@
 import type { ChartConfiguration } from "chart.js";
 import { useMemo, useState } from "react";
 import { TRENDS } from "../../api/documents";
-import type { LeaderboardEntry, QualityPoint } from "../../api/types";
+import type { TrendsQuery } from "../../api/generated/graphql";
 import { ChartView } from "../../components/ChartView";
 import { Empty, ErrorNotice, Loading } from "../../components/feedback";
 import { formatDay, formatQuality } from "../../format";
 import { useQuery } from "../../hooks";
+
+type QualityPoint = TrendsQuery["qualityTrend"][number];
+type LeaderboardEntry = TrendsQuery["modelLeaderboard"][number];
 
 const RANGES = [7, 30, 90, 365] as const;
 
@@ -107,14 +110,9 @@ function leaderboardChart(entries: readonly LeaderboardEntry[]): MixedChart {
   };
 }
 
-interface Trends {
-  qualityTrend: QualityPoint[];
-  modelLeaderboard: LeaderboardEntry[];
-}
-
 export function TrendsScreen() {
   const [days, setDays] = useState<number>(30);
-  const { data, error, reload } = useQuery<Trends>(TRENDS, { days });
+  const { data, error, reload } = useQuery(TRENDS, { days });
   const quality = useMemo(() => qualityChart(data?.qualityTrend ?? []), [data]);
   const leaderboard = useMemo(() => leaderboardChart(data?.modelLeaderboard ?? []), [data]);
 
