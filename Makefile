@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DASHBOARD := client-examples/dashboard
 
-.PHONY: serve test install install-test lint dashboard bench bench-smoke clean
+.PHONY: serve test install install-test lint dashboard dashboard-lint dashboard-test bench bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,23 +16,38 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
 
-# The dashboard is built when Node.js is there; without it the server says how at `/`.
-dashboard:
-	@if [ -f $(DASHBOARD)/package.json ] && command -v npm >/dev/null 2>&1; then \
-		cd $(DASHBOARD) && npm ci --no-audit --no-fund --loglevel=error && npm run build; \
-	else \
-		echo "Node.js/npm not found: skipping the dashboard build (the API works without it)"; \
-	fi
+# The dashboard is built when Node.js is there; without it the server says how at `/`. Its
+# packages are installed again only when package-lock.json changes.
+NPM := $(shell command -v npm 2>/dev/null)
+DASHBOARD_PACKAGES := $(DASHBOARD)/node_modules/.package-lock.json
+
+ifdef NPM
+$(DASHBOARD_PACKAGES): $(DASHBOARD)/package-lock.json
+	cd $(DASHBOARD) && npm ci --no-audit --no-fund --loglevel=error
+
+dashboard: $(DASHBOARD_PACKAGES)
+	cd $(DASHBOARD) && npm run build
+
+# Checks the GraphQL documents against schema/schema.graphql, the types and the formatting.
+dashboard-lint: $(DASHBOARD_PACKAGES)
+	cd $(DASHBOARD) && npm run lint
+
+dashboard-test: $(DASHBOARD_PACKAGES)
+	cd $(DASHBOARD) && npm test
+else
+dashboard dashboard-lint dashboard-test:
+	@echo "Node.js/npm not found: skipping $@ (the API works without the dashboard)"
+endif
 
 serve: install dashboard
 	$(BIN)/chorus serve
 
-lint: install-test
+lint: install-test dashboard-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint dashboard
+test: lint dashboard dashboard-test
 	$(BIN)/pytest
 
 # Needs MariaDB and Redis; writes bench/RESULTS.md. See bench/README.md.

@@ -1,7 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import { ApiError, graphqlRequest } from "./api/client";
 import { VIEWER } from "./api/documents";
-import type { Viewer } from "./api/types";
 import { ErrorNotice, Loading } from "./components/feedback";
 import { asApiError } from "./hooks";
 import { href, SCREENS, useRoute, type ScreenId } from "./route";
@@ -11,7 +10,7 @@ import { HistoryScreen } from "./screens/history/HistoryScreen";
 import { StoriesScreen } from "./screens/stories/StoriesScreen";
 import { TrainScreen } from "./screens/train/TrainScreen";
 import { TrendsScreen } from "./screens/trends/TrendsScreen";
-import { SessionProvider, useSession } from "./session";
+import { SessionProvider, useSession, type Viewer } from "./session";
 import { SignIn } from "./SignIn";
 import { forgetSignIn, storedToken, storeToken } from "./storage";
 
@@ -42,7 +41,7 @@ export function App() {
   useEffect(() => {
     if (auth.state !== "checking") return;
     const controller = new AbortController();
-    graphqlRequest<{ viewer: Viewer }>(auth.token, VIEWER, {}, controller.signal).then(
+    graphqlRequest(auth.token, VIEWER, {}, controller.signal).then(
       ({ viewer }) => setAuth({ state: "signed-in", token: auth.token, viewer }),
       (failure: unknown) => {
         if (controller.signal.aborted) return;

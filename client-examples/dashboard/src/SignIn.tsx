@@ -1,8 +1,8 @@
 import { useState, type FormEvent } from "react";
 import { ApiError, graphqlRequest } from "./api/client";
 import { VIEWER } from "./api/documents";
-import type { Viewer } from "./api/types";
 import { asApiError } from "./hooks";
+import type { Viewer } from "./session";
 
 interface Props {
   notice: string | null;
@@ -21,7 +21,7 @@ export function SignIn({ notice, onSignedIn }: Props) {
     setChecking(true);
     setError(null);
     try {
-      const { viewer } = await graphqlRequest<{ viewer: Viewer }>(candidate, VIEWER);
+      const { viewer } = await graphqlRequest(candidate, VIEWER, {});
       onSignedIn(candidate, viewer);
     } catch (failure) {
       setError(asApiError(failure));

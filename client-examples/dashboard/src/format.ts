@@ -1,4 +1,4 @@
-import type { FineTuneStatus, Genre, SessionStatus } from "./api/types";
+import type { FineTuneStatus, Genre, SessionStatus } from "./api/generated/graphql";
 
 function titleCase(constant: string): string {
   return constant

@@ -1,25 +1,38 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { ApiError, isAbort, type Variables } from "./api/client";
-import type { Connection } from "./api/types";
+import { ApiError, isAbort, type Document } from "./api/client";
 import { useSession } from "./session";
+
+/** The variables of a document: optional when it takes none, or only optional ones. */
+type VariablesArgument<TVariables> =
+  Record<string, never> extends TVariables ? [variables?: TVariables] : [variables: TVariables];
+
+/** What a cursor-paginated field answers, as the documents select it. */
+interface Connection<TNode> {
+  edges: readonly { node: TNode }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  totalCount: number;
+}
 
 export function asApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   return new ApiError("server", error instanceof Error ? error.message : String(error));
 }
 
-export interface QueryState<TData> {
-  data: TData | null;
+export interface QueryState<TResult> {
+  data: TResult | null;
   error: ApiError | null;
   loading: boolean;
   reload: () => void;
 }
 
-export function useQuery<TData>(query: string, variables: Variables = {}): QueryState<TData> {
+export function useQuery<TResult, TVariables>(
+  document: Document<TResult, TVariables>,
+  ...[variables]: VariablesArgument<TVariables>
+): QueryState<TResult> {
   const { request } = useSession();
-  const key = JSON.stringify(variables);
+  const key = JSON.stringify(variables ?? {});
   const [attempt, setAttempt] = useState(0);
-  const [state, setState] = useState<Omit<QueryState<TData>, "reload">>({
+  const [state, setState] = useState<Omit<QueryState<TResult>, "reload">>({
     data: null,
     error: null,
     loading: true,
@@ -28,7 +41,7 @@ export function useQuery<TData>(query: string, variables: Variables = {}): Query
   useEffect(() => {
     const controller = new AbortController();
     setState((previous) => ({ ...previous, error: null, loading: true }));
-    request<TData>(query, JSON.parse(key) as Variables, controller.signal).then(
+    request(document, JSON.parse(key) as TVariables, controller.signal).then(
       (data) => setState({ data, error: null, loading: false }),
       (error: unknown) => {
         if (isAbort(error)) return;
@@ -36,7 +49,7 @@ export function useQuery<TData>(query: string, variables: Variables = {}): Query
       },
     );
     return () => controller.abort();
-  }, [request, query, key, attempt]);
+  }, [request, document, key, attempt]);
 
   const reload = useCallback(() => setAttempt((count) => count + 1), []);
   return { ...state, reload };
@@ -62,11 +75,14 @@ interface Pages<TNode> {
 
 const NO_PAGES = { nodes: [], totalCount: 0, hasNextPage: false, endCursor: null };
 
-/** A cursor-paginated list: the first page for `variables`, then `loadMore` appends the next. */
-export function useConnection<TData, TNode>(
-  query: string,
-  variables: Variables,
-  select: (data: TData) => Connection<TNode> | null | undefined,
+/**
+ * A cursor-paginated list: the first page for `variables`, then `loadMore` appends the next.
+ * The document takes `$after`; `select` finds the connection in its result.
+ */
+export function useConnection<TResult, TVariables extends { after?: string | null }, TNode>(
+  document: Document<TResult, TVariables>,
+  variables: Omit<TVariables, "after">,
+  select: (data: TResult) => Connection<TNode> | null | undefined,
 ): ConnectionState<TNode> {
   const { request } = useSession();
   const key = JSON.stringify(variables);
@@ -90,11 +106,8 @@ export function useConnection<TData, TNode>(
       controller.current = current;
       setStatus({ loading: !append, loadingMore: append, error: null });
       try {
-        const data = await request<TData>(
-          query,
-          { ...(JSON.parse(key) as Variables), after },
-          current.signal,
-        );
+        const pageVariables = { ...(JSON.parse(key) as Omit<TVariables, "after">), after };
+        const data = await request(document, pageVariables as TVariables, current.signal);
         const connection = selectRef.current(data);
         const nodes = connection?.edges.map((edge) => edge.node) ?? [];
         setPages((previous) => ({
@@ -108,7 +121,7 @@ export function useConnection<TData, TNode>(
         if (!isAbort(error)) setStatus({ loading: false, loadingMore: false, error: asApiError(error) });
       }
     },
-    [request, query, key],
+    [request, document, key],
   );
 
   useEffect(() => {
@@ -131,23 +144,25 @@ export function useConnection<TData, TNode>(
   };
 }
 
-export interface Mutation<TData> {
-  run: (variables: Variables) => Promise<TData | null>;
+export interface Mutation<TResult, TVariables> {
+  run: (variables: TVariables) => Promise<TResult | null>;
   pending: boolean;
   error: ApiError | null;
 }
 
 /** A mutation run on demand: `run` resolves to its data, or to null with `error` set. */
-export function useMutation<TData>(document: string): Mutation<TData> {
+export function useMutation<TResult, TVariables>(
+  document: Document<TResult, TVariables>,
+): Mutation<TResult, TVariables> {
   const { request } = useSession();
   const [pending, setPending] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const run = useCallback(
-    async (variables: Variables) => {
+    async (variables: TVariables) => {
       setPending(true);
       setError(null);
       try {
-        return await request<TData>(document, variables);
+        return await request(document, variables);
       } catch (failure) {
         setError(asApiError(failure));
         return null;

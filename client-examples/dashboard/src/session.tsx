@@ -1,8 +1,14 @@
 import { createContext, useCallback, useContext, useMemo, type ReactNode } from "react";
-import { ApiError, graphqlRequest, type Variables } from "./api/client";
-import type { Viewer } from "./api/types";
+import { ApiError, graphqlRequest, type Document } from "./api/client";
+import type { ViewerQuery } from "./api/generated/graphql";
 
-export type Requester = <TData>(query: string, variables?: Variables, signal?: AbortSignal) => Promise<TData>;
+export type Viewer = ViewerQuery["viewer"];
+
+export type Requester = <TResult, TVariables>(
+  document: Document<TResult, TVariables>,
+  variables: TVariables,
+  signal?: AbortSignal,
+) => Promise<TResult>;
 
 export interface Session {
   token: string;
@@ -28,9 +34,9 @@ interface ProviderProps {
 
 export function SessionProvider({ token, viewer, onSignOut, children }: ProviderProps) {
   const request = useCallback<Requester>(
-    async (query, variables, signal) => {
+    async (document, variables, signal) => {
       try {
-        return await graphqlRequest(token, query, variables, signal);
+        return await graphqlRequest(token, document, variables, signal);
       } catch (error) {
         if (error instanceof ApiError && error.kind === "unauthenticated") {
           onSignOut(`The server no longer accepts this token: ${error.message}`);

@@ -1,3 +1,5 @@
+import type { TypedDocumentString } from "./generated/graphql";
+
 export type ApiErrorKind = "network" | "server" | "graphql" | "unauthenticated";
 
 export class ApiError extends Error {
@@ -22,7 +24,8 @@ interface GraphQLBody<TData> {
   errors?: GraphQLErrorEntry[];
 }
 
-export type Variables = Record<string, unknown>;
+/** A document from `documents.ts`: its text, typed with its result and its variables. */
+export type Document<TResult, TVariables> = TypedDocumentString<TResult, TVariables>;
 
 export const UNREACHABLE = "Cannot reach the Chorus server. Check that it is running, then retry.";
 
@@ -45,12 +48,12 @@ export function errorFromGraphQL(errors: readonly GraphQLErrorEntry[]): ApiError
   return new ApiError("graphql", message, errors[0]?.extensions?.code ?? null);
 }
 
-export async function graphqlRequest<TData>(
+export async function graphqlRequest<TResult, TVariables>(
   token: string,
-  query: string,
-  variables: Variables = {},
+  document: Document<TResult, TVariables>,
+  variables: TVariables,
   signal?: AbortSignal,
-): Promise<TData> {
+): Promise<TResult> {
   let response: Response;
   try {
     response = await fetch("/graphql", {
@@ -60,14 +63,14 @@ export async function graphqlRequest<TData>(
         Accept: "application/json",
         Authorization: authorization(token),
       },
-      body: JSON.stringify({ query, variables }),
+      body: JSON.stringify({ query: document.toString(), variables }),
       signal: signal ?? null,
     });
   } catch (error) {
     if (signal?.aborted) throw error;
     throw new ApiError("network", UNREACHABLE);
   }
-  const body = await readBody<TData>(response);
+  const body = await readBody<TResult>(response);
   if (body?.errors?.length) throw errorFromGraphQL(body.errors);
   if (!response.ok || body?.data == null) {
     throw new ApiError("server", `The server answered ${response.status} ${response.statusText}.`);

@@ -1,4 +1,4 @@
-import type { FineTuneStatus, SessionStatus } from "../api/types";
+import type { FineTuneStatus, SessionStatus } from "../api/generated/graphql";
 import { statusLabel } from "../format";
 
 export function StatusBadge({ status }: { status: SessionStatus | FineTuneStatus }) {

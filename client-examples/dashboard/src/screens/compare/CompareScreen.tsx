@@ -1,5 +1,5 @@
 import { HISTORY } from "../../api/documents";
-import type { Connection, SessionSummary } from "../../api/types";
+import type { SessionSummaryFragment as SessionSummary } from "../../api/generated/graphql";
 import { Empty, ErrorNotice, Loading } from "../../components/feedback";
 import { formatDateTime, formatQuality, shortId } from "../../format";
 import { useQuery } from "../../hooks";
@@ -42,7 +42,7 @@ export function CompareScreen() {
   const { params } = useRoute();
   const a = params.get("a") ?? "";
   const b = params.get("b") ?? "";
-  const choices = useQuery<{ trainingHistory: Connection<SessionSummary> }>(HISTORY, {
+  const choices = useQuery(HISTORY, {
     first: CHOICES,
     orderBy: "STARTED_AT_DESC",
   });

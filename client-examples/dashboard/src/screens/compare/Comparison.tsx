@@ -1,9 +1,10 @@
 import type { ChartConfiguration } from "chart.js";
 import { useMemo, type ReactNode } from "react";
 import { COMPARE } from "../../api/documents";
-import type { SessionRecord } from "../../api/types";
+import type { SessionRecordFragment as SessionRecord } from "../../api/generated/graphql";
 import { ChartView } from "../../components/ChartView";
 import { ErrorNotice, Loading } from "../../components/feedback";
+import { ModelTable, type ModelColumn } from "../../components/ModelTable";
 import { StatusBadge } from "../../components/StatusBadge";
 import {
   formatDateTime,
@@ -67,23 +68,43 @@ function better(field: Field, mine: SessionRecord, theirs: SessionRecord): boole
   return a !== null && b !== null && a > b;
 }
 
-function winsChart(a: SessionRecord, b: SessionRecord, models: readonly string[]): ChartConfiguration<"bar"> {
-  const winsOf = (session: SessionRecord, model: string) =>
-    session.modelPerformance.find((entry) => entry.model === model)?.wins ?? 0;
+type Performance = SessionRecord["modelPerformance"][number];
+
+/** A model's figures in session A and in session B; undefined where it won nothing there. */
+interface ModelPair {
+  model: string;
+  a: Performance | undefined;
+  b: Performance | undefined;
+}
+
+function modelPairs(a: SessionRecord, b: SessionRecord): ModelPair[] {
+  const models = new Set([...a.modelPerformance, ...b.modelPerformance].map((entry) => entry.model));
+  return [...models].sort().map((model) => ({
+    model,
+    a: a.modelPerformance.find((entry) => entry.model === model),
+    b: b.modelPerformance.find((entry) => entry.model === model),
+  }));
+}
+
+function winsChart(
+  a: SessionRecord,
+  b: SessionRecord,
+  pairs: readonly ModelPair[],
+): ChartConfiguration<"bar"> {
   return {
     type: "bar",
     data: {
-      labels: [...models],
+      labels: pairs.map((pair) => pair.model),
       datasets: [
         {
           label: `A ${shortId(a.sessionId)}`,
-          data: models.map((m) => winsOf(a, m)),
+          data: pairs.map((pair) => pair.a?.wins ?? 0),
           backgroundColor: "#6d4aff",
           borderRadius: 4,
         },
         {
           label: `B ${shortId(b.sessionId)}`,
-          data: models.map((m) => winsOf(b, m)),
+          data: pairs.map((pair) => pair.b?.wins ?? 0),
           backgroundColor: "#0ea5e9",
           borderRadius: 4,
         },
@@ -93,69 +114,27 @@ function winsChart(a: SessionRecord, b: SessionRecord, models: readonly string[]
   };
 }
 
+const PAIR_COLUMNS: ModelColumn<ModelPair>[] = [
+  { label: "A wins", className: "number", cell: (pair) => pair.a?.wins ?? 0 },
+  { label: "A avg", className: "number", cell: (pair) => formatQuality(pair.a?.averageQuality) },
+  { label: "B wins", className: "number", cell: (pair) => pair.b?.wins ?? 0 },
+  { label: "B avg", className: "number", cell: (pair) => formatQuality(pair.b?.averageQuality) },
+];
+
 function ByModel({ a, b }: { a: SessionRecord; b: SessionRecord }) {
-  const models = useMemo(
-    () => [...new Set([...a.modelPerformance, ...b.modelPerformance].map((entry) => entry.model))].sort(),
-    [a, b],
-  );
-  const chart = useMemo(() => winsChart(a, b, models), [a, b, models]);
-  const entry = (session: SessionRecord, model: string) =>
-    session.modelPerformance.find((e) => e.model === model);
+  const pairs = useMemo(() => modelPairs(a, b), [a, b]);
+  const chart = useMemo(() => winsChart(a, b, pairs), [a, b, pairs]);
   return (
     <section className="card">
       <h3>Model by model</h3>
       <ChartView config={chart} label="Wins per model in each session" height={240} testId="compare-chart" />
-      <table className="table compact" data-testid="compare-models">
-        <thead>
-          <tr>
-            <th scope="col">Model</th>
-            <th scope="col" className="number">
-              A wins
-            </th>
-            <th scope="col" className="number">
-              A avg
-            </th>
-            <th scope="col" className="number">
-              B wins
-            </th>
-            <th scope="col" className="number">
-              B avg
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {models.map((model) => {
-            const left = entry(a, model);
-            const right = entry(b, model);
-            return (
-              <tr key={model} data-testid="compare-model-row">
-                <td data-label="Model">{model}</td>
-                <td data-label="A wins" className="number">
-                  {left?.wins ?? 0}
-                </td>
-                <td data-label="A avg" className="number">
-                  {formatQuality(left?.averageQuality)}
-                </td>
-                <td data-label="B wins" className="number">
-                  {right?.wins ?? 0}
-                </td>
-                <td data-label="B avg" className="number">
-                  {formatQuality(right?.averageQuality)}
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
+      <ModelTable rows={pairs} columns={PAIR_COLUMNS} testId="compare-models" rowTestId="compare-model-row" />
     </section>
   );
 }
 
 export function Comparison({ a, b }: { a: string; b: string }) {
-  const { data, error, reload } = useQuery<{ a: SessionRecord | null; b: SessionRecord | null }>(COMPARE, {
-    a,
-    b,
-  });
+  const { data, error, reload } = useQuery(COMPARE, { a, b });
   if (error) return <ErrorNotice error={error} onRetry={reload} />;
   if (!data) return <Loading label="Loading both sessions…" />;
   if (!data.a || !data.b)

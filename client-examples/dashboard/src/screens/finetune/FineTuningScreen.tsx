@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { type ApiError, fetchFile } from "../../api/client";
 import { FINE_TUNING } from "../../api/documents";
-import { FINE_TUNING_THRESHOLD, type FineTuneJob, type TrainingStats } from "../../api/types";
+import type { FineTuningQuery } from "../../api/generated/graphql";
 import { Empty, ErrorNotice, Loading } from "../../components/feedback";
 import { ProgressBar } from "../../components/ProgressBar";
 import { StatusBadge } from "../../components/StatusBadge";
@@ -10,6 +10,8 @@ import { formatDateTime, shortId } from "../../format";
 import { asApiError, useQuery } from "../../hooks";
 import { href } from "../../route";
 import { useSession } from "../../session";
+
+type FineTuneJob = FineTuningQuery["fineTuneJobs"][number];
 
 function DownloadButton({ url, label, testId }: { url: string; label: string; testId: string }) {
   const { token, signOut } = useSession();
@@ -80,13 +82,11 @@ function JobRow({ job }: { job: FineTuneJob }) {
 }
 
 export function FineTuningScreen() {
-  const { data, error, reload } = useQuery<{ trainingStats: TrainingStats; fineTuneJobs: FineTuneJob[] }>(
-    FINE_TUNING,
-  );
+  const { data, error, reload } = useQuery(FINE_TUNING);
   if (error) return <ErrorNotice error={error} onRetry={reload} />;
   if (!data) return <Loading label="Loading fine-tuning…" />;
-  const { fineTuningExamples, untilNextFineTuning } = data.trainingStats;
-  const collected = FINE_TUNING_THRESHOLD - untilNextFineTuning;
+  const { fineTuningExamples, untilNextFineTuning, fineTuningThreshold } = data.trainingStats;
+  const collected = fineTuningThreshold - untilNextFineTuning;
 
   return (
     <>
@@ -100,12 +100,11 @@ export function FineTuningScreen() {
         </p>
         <ProgressBar
           value={collected}
-          max={FINE_TUNING_THRESHOLD}
+          max={fineTuningThreshold}
           label="Examples collected toward the next run"
         />
         <p className="muted">
-          {collected} of {FINE_TUNING_THRESHOLD} collected for this run · {fineTuningExamples} collected in
-          all
+          {collected} of {fineTuningThreshold} collected for this run · {fineTuningExamples} collected in all
         </p>
       </section>
       <section className="card">
@@ -116,7 +115,7 @@ export function FineTuningScreen() {
           </button>
         </div>
         {data.fineTuneJobs.length === 0 ? (
-          <Empty>No fine-tuning run yet: one starts every {FINE_TUNING_THRESHOLD} collected examples.</Empty>
+          <Empty>No fine-tuning run yet: one starts every {fineTuningThreshold} collected examples.</Empty>
         ) : (
           <table className="table" data-testid="fine-tune-jobs">
             <thead>

@@ -1,11 +1,26 @@
 import { SESSION_EXAMPLES } from "../../api/documents";
-import type { Connection, TrainingExample } from "../../api/types";
+import type { SessionExamplesQuery } from "../../api/generated/graphql";
 import { Empty, ErrorNotice, Loading } from "../../components/feedback";
+import { ModelTable, type ModelColumn } from "../../components/ModelTable";
 import { formatPercent, formatQuality, genreLabel } from "../../format";
 import { useConnection } from "../../hooks";
 
-interface Examples {
-  trainingSession: { examples: Connection<TrainingExample> } | null;
+type TrainingExample = NonNullable<
+  SessionExamplesQuery["trainingSession"]
+>["examples"]["edges"][number]["node"];
+
+type TeacherOutput = TrainingExample["outputs"][number];
+
+function outputColumns(winner: string | null): ModelColumn<TeacherOutput>[] {
+  return [
+    {
+      label: "Latency",
+      className: "number",
+      cell: (output) => (output.latencyMs == null ? "—" : `${output.latencyMs} ms`),
+    },
+    { label: "Text quality", className: "number", cell: (output) => formatQuality(output.textQuality) },
+    { label: "Note", cell: (output) => output.error ?? (output.model === winner ? "winner" : "") },
+  ];
 }
 
 function votesFor(example: TrainingExample): [string, number][] {
@@ -60,36 +75,7 @@ function ExampleRow({ example }: { example: TrainingExample }) {
               ))}
             </p>
           )}
-          <table className="table compact">
-            <thead>
-              <tr>
-                <th scope="col">Teacher</th>
-                <th scope="col" className="number">
-                  Latency
-                </th>
-                <th scope="col" className="number">
-                  Text quality
-                </th>
-                <th scope="col">Note</th>
-              </tr>
-            </thead>
-            <tbody>
-              {example.outputs.map((output) => (
-                <tr key={output.model}>
-                  <td data-label="Teacher">{output.model}</td>
-                  <td data-label="Latency" className="number">
-                    {output.latencyMs == null ? "—" : `${output.latencyMs} ms`}
-                  </td>
-                  <td data-label="Text quality" className="number">
-                    {formatQuality(output.textQuality)}
-                  </td>
-                  <td data-label="Note">
-                    {output.error ?? (output.model === example.winner ? "winner" : "")}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <ModelTable rows={example.outputs} columns={outputColumns(example.winner)} modelLabel="Teacher" />
         </div>
       </details>
     </li>
@@ -97,7 +83,7 @@ function ExampleRow({ example }: { example: TrainingExample }) {
 }
 
 export function ExampleList({ sessionId }: { sessionId: string }) {
-  const examples = useConnection<Examples, TrainingExample>(
+  const examples = useConnection(
     SESSION_EXAMPLES,
     { sessionId, first: 10 },
     (data) => data.trainingSession?.examples,

@@ -1,7 +1,12 @@
 import { useState } from "react";
 import type { ApiError } from "../../api/client";
 import { HISTORY_EXPORT } from "../../api/documents";
-import type { Connection, HistoryFilter, HistoryOrder, SessionRecord } from "../../api/types";
+import type {
+  HistoryExportQuery,
+  HistoryOrder,
+  SessionRecordFragment as SessionRecord,
+  TrainingHistoryFilter,
+} from "../../api/generated/graphql";
 import { ErrorNotice } from "../../components/feedback";
 import { saveFile, today } from "../../download";
 import { asApiError } from "../../hooks";
@@ -16,7 +21,7 @@ const FORMATS: Record<Format, { type: string; render: (sessions: readonly Sessio
 };
 
 interface Props {
-  filter: HistoryFilter;
+  filter: TrainingHistoryFilter;
   orderBy: HistoryOrder;
 }
 
@@ -34,7 +39,7 @@ export function ExportButtons({ filter, orderBy }: Props) {
     let after: string | null = null;
     try {
       do {
-        const page: { trainingHistory: Connection<SessionRecord> } = await request(HISTORY_EXPORT, {
+        const page: HistoryExportQuery = await request(HISTORY_EXPORT, {
           after,
           filter,
           orderBy,

@@ -1,4 +1,4 @@
-import { GENRES, SESSION_STATUSES } from "../../api/types";
+import { GENRES, SESSION_STATUSES } from "../../api/enums";
 import { genreLabel, statusLabel } from "../../format";
 import { isFiltered, NO_FILTER, type FilterForm } from "./filters";
 

@@ -1,5 +1,5 @@
 import { useMemo, useState } from "react";
-import type { HistoryOrder } from "../../api/types";
+import type { HistoryOrder } from "../../api/generated/graphql";
 import { useRoute } from "../../route";
 import { ExportButtons } from "./ExportButtons";
 import { isFiltered, NO_FILTER, toHistoryFilter } from "./filters";

@@ -1,6 +1,6 @@
 import { Fragment, useState } from "react";
 import { HISTORY } from "../../api/documents";
-import type { Connection, HistoryFilter, HistoryOrder, SessionSummary } from "../../api/types";
+import type { HistoryOrder, TrainingHistoryFilter } from "../../api/generated/graphql";
 import { Empty, ErrorNotice, Loading } from "../../components/feedback";
 import { StatusBadge } from "../../components/StatusBadge";
 import { formatDateTime, formatDuration, formatQualityRange } from "../../format";
@@ -11,7 +11,7 @@ import { SessionDetails } from "./SessionDetails";
 const PAGE_SIZE = 20;
 
 interface Props {
-  filter: HistoryFilter;
+  filter: TrainingHistoryFilter;
   filtered: boolean;
   orderBy: HistoryOrder;
   onOrderBy: (order: HistoryOrder) => void;
@@ -39,7 +39,7 @@ function SortButton({
 }
 
 export function HistoryTable({ filter, filtered, orderBy, onOrderBy, focus }: Props) {
-  const history = useConnection<{ trainingHistory: Connection<SessionSummary> }, SessionSummary>(
+  const history = useConnection(
     HISTORY,
     { first: PAGE_SIZE, filter, orderBy },
     (data) => data.trainingHistory,

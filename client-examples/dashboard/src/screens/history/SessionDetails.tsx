@@ -1,5 +1,6 @@
 import { RESUME_TRAINING, SESSION } from "../../api/documents";
-import type { SessionRecord } from "../../api/types";
+import { GENRES } from "../../api/enums";
+import type { SessionRecordFragment as SessionRecord } from "../../api/generated/graphql";
 import { ErrorNotice, Loading } from "../../components/feedback";
 import { ModelBreakdown } from "../../components/ModelBreakdown";
 import { formatDateTime, genreLabel } from "../../format";
@@ -49,7 +50,7 @@ function SessionActions({ session }: { session: SessionRecord }) {
 }
 
 export function SessionDetails({ sessionId }: { sessionId: string }) {
-  const { data, error, reload } = useQuery<{ trainingSession: SessionRecord | null }>(SESSION, { sessionId });
+  const { data, error, reload } = useQuery(SESSION, { sessionId });
   if (error) return <ErrorNotice error={error} onRetry={reload} />;
   if (!data) return <Loading label="Loading the session…" />;
   const session = data.trainingSession;
@@ -62,7 +63,7 @@ export function SessionDetails({ sessionId }: { sessionId: string }) {
   }
   const genres = session.genresSelected.length
     ? session.genresSelected.map(genreLabel).join(", ")
-    : "balanced random over all 25";
+    : `balanced random over all ${GENRES.length}`;
 
   return (
     <div className="session-details" data-testid="session-details">

@@ -1,12 +1,11 @@
 import { STATS } from "../../api/documents";
-import type { TrainingStats } from "../../api/types";
 import { ErrorNotice, Loading } from "../../components/feedback";
 import { StatCard } from "../../components/StatCard";
 import { formatDuration, formatNumber, formatQuality } from "../../format";
 import { useQuery } from "../../hooks";
 
 export function StatsCards() {
-  const { data, error, reload } = useQuery<{ trainingStats: TrainingStats }>(STATS);
+  const { data, error, reload } = useQuery(STATS);
   if (error) return <ErrorNotice error={error} onRetry={reload} />;
   if (!data) return <Loading label="Loading your statistics…" />;
   const stats = data.trainingStats;

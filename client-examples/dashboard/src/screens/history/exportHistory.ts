@@ -1,4 +1,4 @@
-import type { SessionRecord } from "../../api/types";
+import type { SessionRecordFragment as SessionRecord } from "../../api/generated/graphql";
 
 type Cell = string | number | boolean | null;
 

@@ -1,4 +1,4 @@
-import type { Genre, HistoryFilter, SessionStatus } from "../../api/types";
+import type { Genre, SessionStatus, TrainingHistoryFilter } from "../../api/generated/graphql";
 
 export interface FilterForm {
   from: string;
@@ -25,8 +25,8 @@ function startOfLocalDay(date: string, addDays = 0): string {
 }
 
 /** The API filter for the form; the date range covers whole local days, both ends included. */
-export function toHistoryFilter(form: FilterForm): HistoryFilter {
-  const filter: HistoryFilter = {};
+export function toHistoryFilter(form: FilterForm): TrainingHistoryFilter {
+  const filter: TrainingHistoryFilter = {};
   if (form.from) filter.startedAfter = startOfLocalDay(form.from);
   if (form.to) filter.startedBefore = startOfLocalDay(form.to, 1);
   if (form.genre) filter.genre = form.genre;

@@ -1,10 +1,13 @@
 import { useState } from "react";
 import { STORIES } from "../../api/documents";
-import { GENRES, type Connection, type Genre, type Story } from "../../api/types";
+import { GENRES } from "../../api/enums";
+import type { Genre, StoriesQuery } from "../../api/generated/graphql";
 import { Empty, ErrorNotice, Loading } from "../../components/feedback";
 import { formatDateTime, formatQuality, genreLabel, shortId } from "../../format";
 import { useConnection } from "../../hooks";
 import { href } from "../../route";
+
+type Story = StoriesQuery["stories"]["edges"][number]["node"];
 
 function Reader({ story }: { story: Story }) {
   return (
@@ -32,11 +35,7 @@ function Reader({ story }: { story: Story }) {
 export function StoriesScreen() {
   const [genre, setGenre] = useState<Genre | "">("");
   const [openId, setOpenId] = useState<string | null>(null);
-  const stories = useConnection<{ stories: Connection<Story> }, Story>(
-    STORIES,
-    { first: 20, genre: genre || null },
-    (data) => data.stories,
-  );
+  const stories = useConnection(STORIES, { first: 20, genre: genre || null }, (data) => data.stories);
   const open = stories.nodes.find((story) => story.id === openId) ?? stories.nodes[0];
 
   return (

@@ -1,4 +1,5 @@
-import { GENRES, type Genre } from "../../api/types";
+import { GENRES } from "../../api/enums";
+import type { Genre } from "../../api/generated/graphql";
 import { genreLabel } from "../../format";
 
 interface Props {
@@ -18,7 +19,9 @@ export function GenreGrid({ selected, onChange }: Props) {
       <legend>
         Genres{" "}
         <span className="legend-note" data-testid="genre-summary">
-          {selected.size === 0 ? "none selected: balanced random over all 25" : `${selected.size} selected`}
+          {selected.size === 0
+            ? `none selected: balanced random over all ${GENRES.length}`
+            : `${selected.size} selected`}
         </span>
         {selected.size > 0 && (
           <button type="button" className="button link small" onClick={() => onChange(new Set())}>

@@ -1,5 +1,5 @@
 import { CANCEL_TRAINING, RESUME_TRAINING } from "../../api/documents";
-import type { SessionStatus } from "../../api/types";
+import type { SessionStatus } from "../../api/generated/graphql";
 import { ErrorNotice } from "../../components/feedback";
 import { ProgressBar } from "../../components/ProgressBar";
 import { StatusBadge } from "../../components/StatusBadge";

@@ -1,5 +1,5 @@
 import { STATS } from "../../api/documents";
-import { FINE_TUNING_THRESHOLD, type SessionRecord, type TrainingStats } from "../../api/types";
+import type { SessionRecordFragment as SessionRecord } from "../../api/generated/graphql";
 import { ErrorNotice, Loading } from "../../components/feedback";
 import { ModelBreakdown } from "../../components/ModelBreakdown";
 import { ProgressBar } from "../../components/ProgressBar";
@@ -16,7 +16,8 @@ interface Props {
 }
 
 export function SessionResults({ session, fineTuningRuns, onNewSession }: Props) {
-  const stats = useQuery<{ trainingStats: TrainingStats }>(STATS);
+  const stats = useQuery(STATS);
+  const totals = stats.data?.trainingStats;
   const requested = session.numExamplesRequested;
   const successRate = requested > 0 ? session.numExamplesSuccessful / requested : 0;
 
@@ -45,23 +46,23 @@ export function SessionResults({ session, fineTuningRuns, onNewSession }: Props)
           detail={session.savedToDatabase ? "quality 8.0 or more" : "saving was off"}
           testId="result-stories-saved"
         />
-        {stats.data && (
+        {totals && (
           <>
             <StatCard
               label="Examples toward fine-tuning"
-              value={formatNumber(stats.data.trainingStats.fineTuningExamples)}
-              rawValue={stats.data.trainingStats.fineTuningExamples}
+              value={formatNumber(totals.fineTuningExamples)}
+              rawValue={totals.fineTuningExamples}
               detail="all sessions, quality 7.0 or more"
               testId="result-fine-tuning-examples"
             />
             <StatCard
               label="Until next fine-tuning"
-              value={formatNumber(stats.data.trainingStats.untilNextFineTuning)}
-              rawValue={stats.data.trainingStats.untilNextFineTuning}
+              value={formatNumber(totals.untilNextFineTuning)}
+              rawValue={totals.untilNextFineTuning}
               detail={
                 <ProgressBar
-                  value={FINE_TUNING_THRESHOLD - stats.data.trainingStats.untilNextFineTuning}
-                  max={FINE_TUNING_THRESHOLD}
+                  value={totals.fineTuningThreshold - totals.untilNextFineTuning}
+                  max={totals.fineTuningThreshold}
                   label="Examples collected toward the next fine-tuning run"
                 />
               }
@@ -70,7 +71,7 @@ export function SessionResults({ session, fineTuningRuns, onNewSession }: Props)
           </>
         )}
       </div>
-      {stats.loading && !stats.data && <Loading label="Loading your totals…" />}
+      {stats.loading && !totals && <Loading label="Loading your totals…" />}
       {stats.error && <ErrorNotice error={stats.error} onRetry={stats.reload} />}
       {fineTuningRuns.map((run) => (
         <p key={run.job.id} className="notice notice-success" data-testid="fine-tuning-triggered">

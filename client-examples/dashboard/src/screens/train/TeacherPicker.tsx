@@ -1,4 +1,6 @@
-import type { Teacher } from "../../api/types";
+import type { TrainOptionsQuery } from "../../api/generated/graphql";
+
+export type Teacher = TrainOptionsQuery["teachers"][number];
 
 interface Props {
   teachers: readonly Teacher[];

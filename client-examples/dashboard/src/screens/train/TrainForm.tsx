@@ -1,18 +1,13 @@
 import { useState, type FormEvent } from "react";
 import { START_TRAINING, TRAIN_OPTIONS } from "../../api/documents";
-import {
-  VOTING_STRATEGIES,
-  type Genre,
-  type SessionStatus,
-  type Teacher,
-  type VotingStrategy,
-} from "../../api/types";
+import { VOTING_STRATEGIES } from "../../api/enums";
+import type { Genre, VotingStrategy } from "../../api/generated/graphql";
 import { ErrorNotice, Loading } from "../../components/feedback";
 import { Toggle } from "../../components/Toggle";
 import { formatDuration } from "../../format";
 import { useMutation, useQuery } from "../../hooks";
 import { GenreGrid } from "./GenreGrid";
-import { TeacherPicker } from "./TeacherPicker";
+import { TeacherPicker, type Teacher } from "./TeacherPicker";
 import { useEstimate } from "./useEstimate";
 
 const MAX_EXAMPLES = 1000;
@@ -23,16 +18,12 @@ const VOTING_HELP: Record<VotingStrategy, string> = {
   QUALITY: "The story with the best text-quality score wins; no extra calls.",
 };
 
-interface Started {
-  startTraining: { sessionId: string; status: SessionStatus };
-}
-
 function clampExamples(value: number): number {
   return Number.isFinite(value) ? Math.min(MAX_EXAMPLES, Math.max(1, Math.round(value))) : 1;
 }
 
 export function TrainForm({ onStarted }: { onStarted: (sessionId: string) => void }) {
-  const options = useQuery<{ teachers: Teacher[] }>(TRAIN_OPTIONS);
+  const options = useQuery(TRAIN_OPTIONS);
   if (options.error) return <ErrorNotice error={options.error} onRetry={options.reload} />;
   if (!options.data) return <Loading label="Loading the ensemble…" />;
   return <TrainingOptions teachers={options.data.teachers} onStarted={onStarted} />;
@@ -52,7 +43,7 @@ function TrainingOptions({ teachers, onStarted }: OptionsProps) {
   const [chosen, setChosen] = useState<Set<string>>(
     () => new Set(teachers.filter((teacher) => teacher.available).map((teacher) => teacher.name)),
   );
-  const starting = useMutation<Started>(START_TRAINING);
+  const starting = useMutation(START_TRAINING);
   const teacherNames = teachers.map((teacher) => teacher.name).filter((name) => chosen.has(name));
   const estimate = useEstimate(numExamples, teacherNames, voting);
 

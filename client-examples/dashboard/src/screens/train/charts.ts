@@ -1,5 +1,5 @@
 import type { ChartConfiguration } from "chart.js";
-import type { Genre } from "../../api/types";
+import type { Genre } from "../../api/generated/graphql";
 import { PALETTE } from "../../components/ChartView";
 import { genreLabel } from "../../format";
 

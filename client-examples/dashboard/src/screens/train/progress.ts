@@ -1,12 +1,18 @@
+/**
+ * The live view of a session, folded from its events by a pure function: the subscription hook
+ * applies a batch of events in one state update, a resumed stream's replayed events are skipped
+ * by their seq, and the tests drive it without a server.
+ */
 import type {
-  FineTuneJob,
   Genre,
-  SessionRecord,
+  SessionRecordFragment,
   SessionStatus,
-  TrainingEvent,
-  Vote,
+  TrainingProgressSubscription,
   VotingStrategy,
-} from "../../api/types";
+} from "../../api/generated/graphql";
+
+/** One event of the `trainingProgress` subscription, as TRAINING_PROGRESS selects it. */
+export type TrainingEvent = TrainingProgressSubscription["trainingProgress"];
 
 export interface TeacherResponse {
   ok: boolean;
@@ -33,13 +39,13 @@ export interface ExampleProgress {
   prompt: string;
   style: string | null;
   responses: Readonly<Record<string, TeacherResponse>>;
-  votes: readonly Vote[];
+  votes: readonly { voter: string; candidate: string }[];
   outcome: ExampleOutcome | null;
 }
 
 export interface FineTuningRun {
   examplesCollected: number;
-  job: Pick<FineTuneJob, "id" | "status" | "numExamples">;
+  job: Extract<TrainingEvent, { __typename: "FineTuningTriggered" }>["job"];
 }
 
 export interface LiveState {
@@ -58,7 +64,7 @@ export interface LiveState {
   wins: Readonly<Record<string, number>>;
   genres: Readonly<Partial<Record<Genre, number>>>;
   fineTuningRuns: readonly FineTuningRun[];
-  finished: SessionRecord | null;
+  finished: SessionRecordFragment | null;
 }
 
 export const INITIAL_STATE: LiveState = {

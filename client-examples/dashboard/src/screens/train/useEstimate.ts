@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { type ApiError, isAbort } from "../../api/client";
 import { ESTIMATE } from "../../api/documents";
-import type { VotingStrategy } from "../../api/types";
+import type { VotingStrategy } from "../../api/generated/graphql";
 import { asApiError } from "../../hooks";
 import { useSession } from "../../session";
 
@@ -28,11 +28,7 @@ export function useEstimate(
     }
     const controller = new AbortController();
     const timer = window.setTimeout(() => {
-      request<{ estimateTrainingTime: number }>(
-        ESTIMATE,
-        { numExamples, teachers: teacherKey.split("\n"), voting },
-        controller.signal,
-      ).then(
+      request(ESTIMATE, { numExamples, teachers: teacherKey.split("\n"), voting }, controller.signal).then(
         ({ estimateTrainingTime }) => setEstimate({ seconds: estimateTrainingTime, error: null }),
         (error: unknown) => {
           if (!isAbort(error)) setEstimate({ seconds: null, error: asApiError(error) });

@@ -2,9 +2,12 @@ import { createClient, type FormattedExecutionResult } from "graphql-ws";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError, authorization, errorFromGraphQL, UNREACHABLE } from "../../api/client";
 import { TRAINING_PROGRESS } from "../../api/documents";
-import type { TrainingEvent } from "../../api/types";
+import type {
+  TrainingProgressSubscription,
+  TrainingProgressSubscriptionVariables,
+} from "../../api/generated/graphql";
 import { useSession } from "../../session";
-import { applyEvents, INITIAL_STATE, type LiveState } from "./progress";
+import { applyEvents, INITIAL_STATE, type LiveState, type TrainingEvent } from "./progress";
 
 export type StreamStatus = "connecting" | "live" | "reconnecting" | "ended" | "failed";
 
@@ -96,7 +99,7 @@ export function useTrainingProgress(sessionId: string): TrainingProgress {
       }
     };
 
-    const receive = ({ data, errors }: FormattedExecutionResult<{ trainingProgress: TrainingEvent }>) => {
+    const receive = ({ data, errors }: FormattedExecutionResult<TrainingProgressSubscription>) => {
       if (errors?.length) {
         fail(errorFromGraphQL(errors));
         return;
@@ -110,8 +113,12 @@ export function useTrainingProgress(sessionId: string): TrainingProgress {
     };
 
     function subscribe() {
-      unsubscribe = client.subscribe<{ trainingProgress: TrainingEvent }>(
-        { query: TRAINING_PROGRESS, variables: { sessionId, afterSeq: lastSeq.current || null } },
+      const variables: TrainingProgressSubscriptionVariables = {
+        sessionId,
+        afterSeq: lastSeq.current || null,
+      };
+      unsubscribe = client.subscribe<TrainingProgressSubscription>(
+        { query: TRAINING_PROGRESS.toString(), variables },
         {
           next: receive,
           error: (reason) => {

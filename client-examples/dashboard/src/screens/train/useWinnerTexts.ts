@@ -1,18 +1,8 @@
 import { useEffect, useRef, useState } from "react";
 import { type ApiError, isAbort } from "../../api/client";
 import { EXAMPLE_TEXTS } from "../../api/documents";
-import type { PageInfo } from "../../api/types";
 import { asApiError } from "../../hooks";
 import { useSession } from "../../session";
-
-interface ExampleTexts {
-  trainingSession: {
-    examples: {
-      edges: { cursor: string; node: { index: number; text: string | null } }[];
-      pageInfo: PageInfo;
-    };
-  } | null;
-}
 
 export interface WinnerTexts {
   texts: ReadonlyMap<number, string | null>;
@@ -66,7 +56,7 @@ export function useWinnerTexts(sessionId: string, finished: number): WinnerTexts
       let after = cursor;
       let contiguous = true;
       for (;;) {
-        const data = await request<ExampleTexts>(EXAMPLE_TEXTS, { sessionId, after }, controller.signal);
+        const data = await request(EXAMPLE_TEXTS, { sessionId, after }, controller.signal);
         const examples = data.trainingSession?.examples;
         if (!examples) break;
         for (const edge of examples.edges) {

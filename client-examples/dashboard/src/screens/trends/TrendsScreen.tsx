@@ -1,11 +1,21 @@
 import type { ChartConfiguration } from "chart.js";
 import { useMemo, useState } from "react";
 import { TRENDS } from "../../api/documents";
-import type { LeaderboardEntry, QualityPoint } from "../../api/types";
+import type { TrendsQuery } from "../../api/generated/graphql";
 import { ChartView } from "../../components/ChartView";
 import { Empty, ErrorNotice, Loading } from "../../components/feedback";
-import { formatDay, formatQuality } from "../../format";
+import { averageQualityColumn, ModelTable, winsColumn, type ModelColumn } from "../../components/ModelTable";
+import { formatDay } from "../../format";
 import { useQuery } from "../../hooks";
+
+type QualityPoint = TrendsQuery["qualityTrend"][number];
+type LeaderboardEntry = TrendsQuery["modelLeaderboard"][number];
+
+const LEADERBOARD_COLUMNS: ModelColumn<LeaderboardEntry>[] = [
+  winsColumn,
+  averageQualityColumn,
+  { label: "Sessions", className: "number", cell: (entry) => entry.sessions },
+];
 
 const RANGES = [7, 30, 90, 365] as const;
 
@@ -107,14 +117,9 @@ function leaderboardChart(entries: readonly LeaderboardEntry[]): MixedChart {
   };
 }
 
-interface Trends {
-  qualityTrend: QualityPoint[];
-  modelLeaderboard: LeaderboardEntry[];
-}
-
 export function TrendsScreen() {
   const [days, setDays] = useState<number>(30);
-  const { data, error, reload } = useQuery<Trends>(TRENDS, { days });
+  const { data, error, reload } = useQuery(TRENDS, { days });
   const quality = useMemo(() => qualityChart(data?.qualityTrend ?? []), [data]);
   const leaderboard = useMemo(() => leaderboardChart(data?.modelLeaderboard ?? []), [data]);
 
@@ -165,38 +170,7 @@ export function TrendsScreen() {
               testId="leaderboard-chart"
               height={280}
             />
-            <table className="table compact" data-testid="leaderboard">
-              <thead>
-                <tr>
-                  <th scope="col">Model</th>
-                  <th scope="col" className="number">
-                    Wins
-                  </th>
-                  <th scope="col" className="number">
-                    Avg quality
-                  </th>
-                  <th scope="col" className="number">
-                    Sessions
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.modelLeaderboard.map((entry) => (
-                  <tr key={entry.model}>
-                    <td data-label="Model">{entry.model}</td>
-                    <td data-label="Wins" className="number">
-                      {entry.wins}
-                    </td>
-                    <td data-label="Avg quality" className="number">
-                      {entry.wins ? formatQuality(entry.averageQuality) : "—"}
-                    </td>
-                    <td data-label="Sessions" className="number">
-                      {entry.sessions}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <ModelTable rows={data.modelLeaderboard} columns={LEADERBOARD_COLUMNS} testId="leaderboard" />
           </>
         )}
       </section>
