@@ -37,13 +37,13 @@ class Context:
 
     def db(self) -> AsyncSession:
         """A short-lived session: resolvers run concurrently, and an AsyncSession must not."""
-        return self.services.sessions()
+        return self.services.db()
 
     @cached_property
     def loaders(self) -> Loaders:
         from resolvers.loaders import Loaders
 
-        return Loaders(self.services.sessions)
+        return Loaders(self.services.db)
 
     def scope(self, user_id: int | None) -> int:
         """The user whose data a request reads: the viewer's own, or any for an admin."""

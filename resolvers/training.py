@@ -16,7 +16,7 @@ ASSUMED_LATENCY_MS = 3000.0
 
 async def start_training(info: Info, data: inputs.StartTrainingInput) -> types.TrainingSession:
     services = info.context.services
-    manager = services.running_manager()
+    manager = services.manager
     plan = make_plan(
         manager.teachers,
         num_examples=data.num_examples,
@@ -32,12 +32,12 @@ async def start_training(info: Info, data: inputs.StartTrainingInput) -> types.T
 
 
 async def cancel_training(info: Info, session_id: str) -> types.TrainingSession:
-    manager = info.context.services.running_manager()
+    manager = info.context.services.manager
     return convert.session(await manager.cancel(info.context.viewer, session_id))
 
 
 async def resume_training(info: Info, session_id: str) -> types.TrainingSession:
-    manager = info.context.services.running_manager()
+    manager = info.context.services.manager
     return convert.session(await manager.resume(info.context.viewer, session_id))
 
 
@@ -50,7 +50,7 @@ def estimate_training_time(
     """Seconds a session would take: examples run `max_concurrent_examples` at a time, each
     as slow as its slowest teacher, twice over for a JURY vote."""
     services = info.context.services
-    ensemble = services.running_manager().teachers
+    ensemble = services.manager.teachers
     plan = make_plan(ensemble, num_examples=num_examples, teachers=teachers, voting=voting)
     by_name = {teacher.name: teacher for teacher in ensemble}
 
