@@ -46,6 +46,7 @@ lint: install-test dashboard-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint dashboard dashboard-test
 	$(BIN)/pytest

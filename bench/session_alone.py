@@ -23,12 +23,12 @@ from pathlib import Path
 
 import uvloop
 
-from models.engine import create_engine, session_factory
 from models.enums import SessionStatus, VotingStrategy
 from server.cli import settle_heap
+from server.services import Services
+from server.settings import Settings
 from tests.fake_provider import story
 from tests.support import make_account
-from trainer.finetune import FineTuner
 from trainer.plan import make_plan
 from trainer.session import RunnerOptions
 from trainer.teachers.base import (
@@ -73,8 +73,6 @@ class InProcessTeacher:
 async def measure(
     teachers_file: Path, url: str, examples: int, concurrency: int, latency_s: float, repeats: int
 ) -> dict[str, list[float]]:
-    engine = create_engine(url)
-    sessions = session_factory(engine)
     teachers: dict[str, Teacher] = {
         config.name: InProcessTeacher(config, latency_s)
         for config in load_teacher_configs(teachers_file, os.environ)
@@ -82,9 +80,11 @@ async def measure(
     options = RunnerOptions(max_concurrent_examples=concurrency)
     figures: dict[str, list[float]] = {"cpu_s": [], "wall_s": []}
     with tempfile.TemporaryDirectory(prefix="chorus-bench-") as data_dir:
-        fine_tuner = FineTuner(sessions, data_dir=Path(data_dir))
-        try:
-            account = await make_account(engine, "bench")
+        settings = Settings(
+            database_url=url, teachers_file=teachers_file, data_dir=Path(data_dir), _env_file=None
+        )
+        async with Services.open(settings, serving=False) as services:
+            account = await make_account(services.engine, "bench")
             for run in range(repeats + 1):
                 plan = make_plan(
                     list(teachers.values()),
@@ -94,17 +94,19 @@ async def measure(
                 )
                 cpu, wall = time.process_time(), time.perf_counter()
                 history = await train(
-                    sessions, account.id, plan, teachers, options=options, fine_tuner=fine_tuner
+                    services.db,
+                    account.id,
+                    plan,
+                    teachers,
+                    options=options,
+                    fine_tuner=services.fine_tuner,
                 )
-                await fine_tuner.wait_idle()
+                await services.fine_tuner.wait_idle()
                 if history.status is not SessionStatus.COMPLETED:
                     raise RuntimeError(f"session ended {history.status.name}: {history.error}")
                 if run:  # the first is the warm-up
                     figures["cpu_s"].append(time.process_time() - cpu)
                     figures["wall_s"].append(time.perf_counter() - wall)
-        finally:
-            await fine_tuner.aclose()
-            await engine.dispose()
     return figures
 
 

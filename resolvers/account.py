@@ -2,69 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from models import history, stories
 from models.enums import Genre
 from models.keyset import PageArgs
-from models.tables import FineTuneJob, Story, User
-from resolvers import convert
+from models.tables import FineTuneJob, Story, TrainingHistory, User
 from resolvers.context import Info
-from schema import types
-from schema.node import Node, parse_global_id
-from schema.pagination import PageInfo
+from resolvers.paging import CountedPage
+
+Owned = TrainingHistory | User | Story | FineTuneJob
 
 
-def viewer(info: Info) -> types.User:
-    return convert.user(info.context.viewer)
+def viewer(info: Info) -> User:
+    return info.context.viewer
 
 
-async def story_connection(
+async def stories_page(
     info: Info, first: int | None, after: str | None, genre: Genre | None
-) -> types.StoryConnection:
+) -> CountedPage[Story]:
     context = info.context
     owner = context.viewer.id
     args = PageArgs.parse(first=first, after=after)
     async with context.db() as db:
         page = await stories.story_page(db, owner, genre, args)
 
-    async def counter() -> int:
+    async def count() -> int:
         async with context.db() as db:
             return await stories.count_stories(db, owner, genre)
 
-    return types.StoryConnection(
-        edges=[
-            types.StoryEdge(node=convert.story(row), cursor=cursor)
-            for row, cursor in zip(page.items, page.cursors, strict=True)
-        ],
-        page_info=PageInfo.of(page),  # type: ignore[arg-type]
-        counter=counter,
-    )
+    return CountedPage(page, count)
 
 
-async def fine_tune_jobs(info: Info) -> list[types.FineTuneJob]:
+async def fine_tune_jobs(info: Info) -> Sequence[FineTuneJob]:
     async with info.context.db() as db:
-        rows = await stories.fine_tune_jobs(db, info.context.viewer.id)
-    return [convert.fine_tune_job(row) for row in rows]
+        return await stories.fine_tune_jobs(db, info.context.viewer.id)
 
 
-async def node(info: Info, id: str) -> Node | None:
-    """Any object by its global id; null for unknown ids and for other users' objects."""
+async def node(info: Info, type_name: str, key: str) -> Owned | None:
+    """The object a global id names; None for unknown ids and for other users' objects."""
     viewer = info.context.viewer
-    type_name, key = parse_global_id(id)
+    found: Owned | None = None
     async with info.context.db() as db:
         if type_name == "TrainingSession":
-            session = await history.session_by_id(db, key)
-            if session and (session.user_id == viewer.id or viewer.is_admin):
-                return convert.session(session)
+            found = await history.session_by_id(db, key)
         elif type_name == "User" and key.isdigit():
-            user = await db.get(User, int(key))
-            if user and (user.id == viewer.id or viewer.is_admin):
-                return convert.user(user)
+            found = await db.get(User, int(key))
         elif type_name == "Story" and key.isdigit():
-            story = await db.get(Story, int(key))
-            if story and (story.user_id == viewer.id or viewer.is_admin):
-                return convert.story(story)
+            found = await db.get(Story, int(key))
         elif type_name == "FineTuneJob" and key.isdigit():
-            job = await db.get(FineTuneJob, int(key))
-            if job and (job.user_id == viewer.id or viewer.is_admin):
-                return convert.fine_tune_job(job)
-    return None
+            found = await db.get(FineTuneJob, int(key))
+    if found is None:
+        return None
+    owner = found.id if isinstance(found, User) else found.user_id
+    return found if owner == viewer.id or viewer.is_admin else None

@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from models.enums import Genre
 from resolvers.context import Info
-from schema import types
 from trainer.catalog import GENRE_LABELS, PROMPTS
+from trainer.teachers.base import Teacher
 
 
-def genres(info: Info) -> list[types.GenreInfo]:
+@dataclass(frozen=True)
+class GenreEntry:
+    genre: Genre
+    label: str
+    prompts: Sequence[str]
+
+
+@dataclass(frozen=True)
+class TeacherStatus:
+    teacher: Teacher
+    average_latency_ms: float | None  # None until the teacher has been called
+
+
+def genres(info: Info) -> list[GenreEntry]:
+    return [GenreEntry(genre, GENRE_LABELS[genre], PROMPTS[genre]) for genre in Genre]
+
+
+def teachers(info: Info) -> list[TeacherStatus]:
+    services = info.context.services
     return [
-        types.GenreInfo(genre=genre, label=GENRE_LABELS[genre], prompts=list(PROMPTS[genre]))
-        for genre in Genre
-    ]
-
-
-def teachers(info: Info) -> list[types.Teacher]:
-    return [
-        types.Teacher(
-            name=teacher.name,
-            provider=teacher.config.provider,
-            model=teacher.config.model,
-            available=teacher.available,
-            offline=teacher.offline,
-            max_concurrency=teacher.config.max_concurrency,
-            average_latency_ms=info.context.services.latencies.average_ms(teacher.name),
-        )
-        for teacher in info.context.services.teachers
+        TeacherStatus(teacher, services.latencies.average_ms(teacher.name))
+        for teacher in services.teachers
     ]

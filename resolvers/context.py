@@ -1,26 +1,88 @@
-"""The per-request context every resolver receives."""
+"""The per-request context every resolver receives, and the services a request needs.
+
+The services are described here as an interface (`RequestServices`), not taken from the
+server: the server's `Services` satisfies it, so nothing in the API's layers depends on how
+the server is wired.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.types import Info as StrawberryInfo
 
 from models.errors import Unauthenticated
+from models.events import TrainingEvent
 from models.tables import User
 from models.users import missing_token_message, owner_for
-from server.services import Services
+from resolvers.loaders import Loaders
+from trainer.latency import LatencyBook
+from trainer.manager import SessionManager
+from trainer.teachers.base import Teacher
 
-if TYPE_CHECKING:
-    from resolvers.loaders import Loaders
+
+class LiveFeed(Protocol):
+    """One subscriber's window onto a session's live events."""
+
+    @property
+    def overflowed(self) -> bool: ...
+
+    async def take(self, patience_s: float) -> list[TrainingEvent]: ...
+
+    def recover(self) -> None: ...
+
+    def shared(self, events: Sequence[TrainingEvent]) -> list[TrainingEvent]: ...
+
+
+class LiveHub(Protocol):
+    """Live session events: a feed per subscriber, and whether the broadcast carries them."""
+
+    @property
+    def healthy(self) -> bool: ...
+
+    def feed(self, session_id: str) -> AbstractAsyncContextManager[LiveFeed]: ...
+
+
+class EstimateSettings(Protocol):
+    """The settings a session's time estimate reads."""
+
+    @property
+    def offline_latency_ms(self) -> int: ...
+
+    @property
+    def max_concurrent_examples(self) -> int: ...
+
+
+class RequestServices(Protocol):
+    """What the running server offers a request."""
+
+    @property
+    def db(self) -> async_sessionmaker[AsyncSession]: ...
+
+    @property
+    def manager(self) -> SessionManager: ...
+
+    @property
+    def hub(self) -> LiveHub: ...
+
+    @property
+    def teachers(self) -> Sequence[Teacher]: ...
+
+    @property
+    def latencies(self) -> LatencyBook: ...
+
+    @property
+    def settings(self) -> EstimateSettings: ...
 
 
 @dataclass
 class Context:
-    services: Services
+    services: RequestServices
     user: User | None
     request_id: str
     request: Any = None
@@ -37,13 +99,11 @@ class Context:
 
     def db(self) -> AsyncSession:
         """A short-lived session: resolvers run concurrently, and an AsyncSession must not."""
-        return self.services.sessions()
+        return self.services.db()
 
     @cached_property
     def loaders(self) -> Loaders:
-        from resolvers.loaders import Loaders
-
-        return Loaders(self.services.sessions)
+        return Loaders(self.services.db)
 
     def scope(self, user_id: int | None) -> int:
         """The user whose data a request reads: the viewer's own, or any for an admin."""

@@ -1,4 +1,8 @@
-"""Per-request DataLoaders: a page of sessions costs one query per nested field, not per row."""
+"""Per-request DataLoaders: a page of sessions costs one query per nested field, not per row.
+
+Each loader answers the rows of its keys, grouped per key; the schema's nested fields turn
+them into the API's types.
+"""
 
 from __future__ import annotations
 
@@ -9,45 +13,40 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from models import examples, history
-from resolvers import convert
+from models.tables import SessionGenreCount, SessionModelStats, TeacherOutput, Vote
 
 Row = TypeVar("Row")
-Out = TypeVar("Out")
-
-
-def _grouped_loader(
-    sessions: async_sessionmaker[AsyncSession],
-    fetch: Callable[[AsyncSession, Sequence[int]], Awaitable[dict[int, list[Row]]]],
-    to_type: Callable[[Row], Out],
-) -> DataLoader[int, list[Out]]:
-    async def load(keys: list[int]) -> list[list[Out]]:
-        async with sessions() as db:
-            grouped = await fetch(db, keys)
-        return [[to_type(row) for row in grouped.get(key, [])] for key in keys]
-
-    return DataLoader(load_fn=load)
 
 
 class Loaders:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.model_performance = _grouped_loader(
-            sessions, history.model_stats_for, convert.model_performance
+    def __init__(self, db: async_sessionmaker[AsyncSession]) -> None:
+        self._db = db
+        self.model_performance: DataLoader[int, list[SessionModelStats]] = self._grouped(
+            history.model_stats_for
         )
-        self.genre_distribution = _grouped_loader(
-            sessions, history.genre_counts_for, convert.genre_count
+        self.genre_distribution: DataLoader[int, list[SessionGenreCount]] = self._grouped(
+            history.genre_counts_for
         )
-        self.outputs = _grouped_loader(sessions, examples.outputs_for, convert.output)
-        self.votes = _grouped_loader(sessions, examples.votes_for, convert.vote)
+        self.outputs: DataLoader[int, list[TeacherOutput]] = self._grouped(examples.outputs_for)
+        self.votes: DataLoader[int, list[Vote]] = self._grouped(examples.votes_for)
         self.first_examples: dict[int, DataLoader[int, examples.ExamplePage]] = {}
-        self._sessions = sessions
+
+    def _grouped(
+        self, fetch: Callable[[AsyncSession, Sequence[int]], Awaitable[dict[int, list[Row]]]]
+    ) -> DataLoader[int, list[Row]]:
+        async def load(keys: list[int]) -> list[list[Row]]:
+            async with self._db() as db:
+                grouped = await fetch(db, keys)
+            return [grouped.get(key, []) for key in keys]
+
+        return DataLoader(load_fn=load)
 
     def first_examples_of(self, size: int) -> DataLoader[int, examples.ExamplePage]:
         """The first `size` examples of sessions, batched per page size."""
         if size not in self.first_examples:
-            sessions = self._sessions
 
             async def load(keys: list[int]) -> list[examples.ExamplePage]:
-                async with sessions() as db:
+                async with self._db() as db:
                     pages = await examples.first_example_pages(db, keys, size)
                 return [pages[key] for key in keys]
 

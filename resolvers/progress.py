@@ -19,9 +19,8 @@ from models.errors import BadUserInput, NotFound
 from models.events import TrainingEvent
 from models.history import session_by_id
 from models.tables import FineTuneJob, TrainingHistory
-from resolvers import convert
 from resolvers.context import Info
-from schema import events, types
+from schema import convert, events, types
 
 logger = logging.getLogger("chorus.live")
 T = TypeVar("T")

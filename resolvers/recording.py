@@ -19,9 +19,8 @@ from models.recording import RecordedSession, record_session
 from models.tables import User
 from models.totals import ModelScore
 from models.users import user_by_id
-from resolvers import convert
 from resolvers.context import Info
-from schema import inputs, types
+from schema import convert, inputs, types
 from trainer.catalog import parse_genre
 
 # The original documentation's example posts the placeholder "{...}" for both JSON fields;

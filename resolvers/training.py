@@ -3,42 +3,48 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-from models.enums import VotingStrategy
-from resolvers import convert
+from models.enums import Genre, VotingStrategy
+from models.tables import TrainingHistory
 from resolvers.context import Info
-from schema import inputs, types
 from trainer.plan import make_plan
 
 # Without observations yet: a typical hosted model's time for a story of a few hundred words.
 ASSUMED_LATENCY_MS = 3000.0
 
 
-async def start_training(info: Info, data: inputs.StartTrainingInput) -> types.TrainingSession:
-    services = info.context.services
-    manager = services.running_manager()
+async def start_training(
+    info: Info,
+    *,
+    num_examples: int,
+    genres: Sequence[Genre],
+    teachers: Sequence[str] | None,
+    voting: VotingStrategy | None,
+    seed: int | None,
+    store_in_memory: bool,
+    save_to_database: bool,
+) -> TrainingHistory:
+    manager = info.context.services.manager
     plan = make_plan(
         manager.teachers,
-        num_examples=data.num_examples,
-        genres=data.genres,
-        teachers=data.teachers,
-        voting=data.voting,
-        seed=data.seed,
-        store_in_memory=data.store_in_memory,
-        save_to_database=data.save_to_database,
+        num_examples=num_examples,
+        genres=genres,
+        teachers=teachers,
+        voting=voting,
+        seed=seed,
+        store_in_memory=store_in_memory,
+        save_to_database=save_to_database,
     )
-    history = await manager.start(info.context.viewer, plan)
-    return convert.session(history)
+    return await manager.start(info.context.viewer, plan)
 
 
-async def cancel_training(info: Info, session_id: str) -> types.TrainingSession:
-    manager = info.context.services.running_manager()
-    return convert.session(await manager.cancel(info.context.viewer, session_id))
+async def cancel_training(info: Info, session_id: str) -> TrainingHistory:
+    return await info.context.services.manager.cancel(info.context.viewer, session_id)
 
 
-async def resume_training(info: Info, session_id: str) -> types.TrainingSession:
-    manager = info.context.services.running_manager()
-    return convert.session(await manager.resume(info.context.viewer, session_id))
+async def resume_training(info: Info, session_id: str) -> TrainingHistory:
+    return await info.context.services.manager.resume(info.context.viewer, session_id)
 
 
 def estimate_training_time(
@@ -50,7 +56,7 @@ def estimate_training_time(
     """Seconds a session would take: examples run `max_concurrent_examples` at a time, each
     as slow as its slowest teacher, twice over for a JURY vote."""
     services = info.context.services
-    ensemble = services.running_manager().teachers
+    ensemble = services.manager.teachers
     plan = make_plan(ensemble, num_examples=num_examples, teachers=teachers, voting=voting)
     by_name = {teacher.name: teacher for teacher in ensemble}
 

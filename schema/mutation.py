@@ -6,7 +6,7 @@ import strawberry
 
 from resolvers import recording, training
 from resolvers.context import Info
-from schema import types
+from schema import convert, types
 from schema.inputs import StartTrainingInput, TrainingSessionInput
 
 
@@ -17,21 +17,31 @@ class Mutation:
         "at once (QUEUED while the user already runs their maximum of sessions)."
     )
     async def start_training(self, info: Info, input: StartTrainingInput) -> types.TrainingSession:
-        return await training.start_training(info, input)
+        row = await training.start_training(
+            info,
+            num_examples=input.num_examples,
+            genres=input.genres,
+            teachers=input.teachers,
+            voting=input.voting,
+            seed=input.seed,
+            store_in_memory=input.store_in_memory,
+            save_to_database=input.save_to_database,
+        )
+        return convert.session(row)
 
     @strawberry.mutation(
         description="Stops a session: calls in flight are cancelled, finished examples are kept, "
         "and it ends CANCELLED."
     )
     async def cancel_training(self, info: Info, session_id: str) -> types.TrainingSession:
-        return await training.cancel_training(info, session_id)
+        return convert.session(await training.cancel_training(info, session_id))
 
     @strawberry.mutation(
         description="Continues an INTERRUPTED session with its remaining examples, as the same "
         "session."
     )
     async def resume_training(self, info: Info, session_id: str) -> types.TrainingSession:
-        return await training.resume_training(info, session_id)
+        return convert.session(await training.resume_training(info, session_id))
 
     @strawberry.mutation(
         description="Store a session run by an external trainer (the original "

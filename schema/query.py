@@ -1,4 +1,5 @@
-"""The root Query type: every field is a thin call into `resolvers`."""
+"""The root Query type: every field is a thin call into `resolvers`, its answer converted
+to the API's types."""
 
 from __future__ import annotations
 
@@ -6,21 +7,23 @@ import strawberry
 
 from resolvers import account, catalog, memory, sessions, stats, training
 from resolvers.context import Info
-from schema import types
+from schema import convert, types
 from schema.enums import Genre, HistoryOrder, VotingStrategy
 from schema.inputs import TrainingHistoryFilter
-from schema.node import Node
+from schema.node import Node, parse_global_id
 
 
 @strawberry.type
 class Query:
     @strawberry.field
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        return await account.node(info, id)
+        type_name, key = parse_global_id(id)
+        found = await account.node(info, type_name, key)
+        return None if found is None else convert.node(found)
 
     @strawberry.field
     def viewer(self, info: Info) -> types.User:
-        return account.viewer(info)
+        return convert.user(account.viewer(info))
 
     @strawberry.field(
         description="The viewer's sessions, newest first by default; keyset cursors. "
@@ -37,44 +40,49 @@ class Query:
         order_by: HistoryOrder | None = HistoryOrder.STARTED_AT_DESC,
         user_id: int | None = None,
     ) -> types.TrainingSessionConnection:
-        return await sessions.training_history(
+        counted = await sessions.training_history(
             info,
             first,
             after,
             last,
             before,
-            filter,
+            convert.history_filter(filter),
             order_by or HistoryOrder.STARTED_AT_DESC,
             user_id,
         )
+        return convert.session_connection(counted)
 
     @strawberry.field(
         description="Null when the session does not exist or belongs to another user."
     )
     async def training_session(self, info: Info, session_id: str) -> types.TrainingSession | None:
-        return await sessions.training_session(info, session_id)
+        row = await sessions.training_session(info, session_id)
+        return None if row is None else convert.session(row)
 
     @strawberry.field
     async def training_stats(self, info: Info, user_id: int | None = None) -> types.TrainingStats:
-        return await stats.training_stats(info, user_id)
+        return convert.training_stats(await stats.training_stats(info, user_id))
 
     @strawberry.field(description="The last finished sessions, newest by completion time.")
     async def recent_training_sessions(
         self, info: Info, limit: int = 5, user_id: int | None = None
     ) -> list[types.TrainingSession]:
-        return await sessions.recent_training_sessions(info, limit, user_id)
+        rows = await sessions.recent_training_sessions(info, limit, user_id)
+        return [convert.session(row) for row in rows]
 
     @strawberry.field
     async def model_leaderboard(
         self, info: Info, user_id: int | None = None
     ) -> list[types.ModelLeaderboardEntry]:
-        return await stats.model_leaderboard(info, user_id)
+        entries = await stats.model_leaderboard(info, user_id)
+        return [convert.leaderboard_entry(entry) for entry in entries]
 
     @strawberry.field(description="One point per UTC day of the last `days` days, oldest first.")
     async def quality_trend(
         self, info: Info, days: int = 30, user_id: int | None = None
     ) -> list[types.QualityPoint]:
-        return await stats.quality_trend(info, days, user_id)
+        points = await stats.quality_trend(info, days, user_id)
+        return [convert.quality_point(point) for point in points]
 
     @strawberry.field
     async def stories(
@@ -84,11 +92,11 @@ class Query:
         after: str | None = None,
         genre: Genre | None = None,
     ) -> types.StoryConnection:
-        return await account.story_connection(info, first, after, genre)
+        return convert.story_connection(await account.stories_page(info, first, after, genre))
 
     @strawberry.field
     async def fine_tune_jobs(self, info: Info) -> list[types.FineTuneJob]:
-        return await account.fine_tune_jobs(info)
+        return [convert.fine_tune_job(row) for row in await account.fine_tune_jobs(info)]
 
     @strawberry.field(
         description="The viewer's memory entries most relevant to `text`, best first, by the "
@@ -97,15 +105,16 @@ class Query:
     async def memory_search(
         self, info: Info, text: str, limit: int = 10
     ) -> list[types.MemoryEntry]:
-        return await memory.memory_search(info, text, limit)
+        matches = await memory.memory_search(info, text, limit)
+        return [convert.memory_entry(match) for match in matches]
 
     @strawberry.field
     def genres(self, info: Info) -> list[types.GenreInfo]:
-        return catalog.genres(info)
+        return [convert.genre_info(entry) for entry in catalog.genres(info)]
 
     @strawberry.field
     def teachers(self, info: Info) -> list[types.Teacher]:
-        return catalog.teachers(info)
+        return [convert.teacher(status) for status in catalog.teachers(info)]
 
     @strawberry.field(
         description="Seconds a session would take, from the teachers' observed latencies."

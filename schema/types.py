@@ -1,19 +1,23 @@
-"""The object types of the API. They say nothing of storage: resolvers build them."""
+"""The object types of the API. They say nothing of storage: schema.convert builds them.
+
+The lists nested in a session and in an example are read only when a query selects them.
+How to read them is handed to each object by schema.convert (`SessionLists`,
+`ExampleLists`): it converts rows to these types, so they cannot call on it themselves.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Protocol
 
 import strawberry
 from strawberry.scalars import JSON
 
 from resolvers.context import Info
+from resolvers.paging import Counter
 from schema.enums import ExampleStatus, FineTuneStatus, Genre, SessionStatus, VotingStrategy
 from schema.node import Node
 from schema.pagination import PageInfo
-
-Counter = Callable[[], Awaitable[int]]
 
 
 @strawberry.type
@@ -86,9 +90,16 @@ class TeacherOutput:
     )
 
 
+class ExampleLists(Protocol):
+    async def votes(self, info: Info, example_id: int) -> list[Vote]: ...
+
+    async def outputs(self, info: Info, example_id: int) -> list[TeacherOutput]: ...
+
+
 @strawberry.type
 class TrainingExample:
     db_id: strawberry.Private[int]
+    lists: strawberry.Private[ExampleLists]
     index: int
     genre: Genre
     prompt: str
@@ -109,11 +120,11 @@ class TrainingExample:
 
     @strawberry.field
     async def votes(self, info: Info) -> list[Vote]:
-        return await info.context.loaders.votes.load(self.db_id)
+        return await self.lists.votes(info, self.db_id)
 
     @strawberry.field
     async def outputs(self, info: Info) -> list[TeacherOutput]:
-        return await info.context.loaders.outputs.load(self.db_id)
+        return await self.lists.outputs(info, self.db_id)
 
 
 @strawberry.type
@@ -129,12 +140,23 @@ class TrainingExampleConnection:
     total_count: int
 
 
+class SessionLists(Protocol):
+    async def model_performance(self, info: Info, history_id: int) -> list[ModelPerformance]: ...
+
+    async def genre_distribution(self, info: Info, history_id: int) -> list[GenreCount]: ...
+
+    async def examples(
+        self, info: Info, history_id: int, first: int | None, after: str | None
+    ) -> TrainingExampleConnection: ...
+
+
 @strawberry.type(
     description="One training session: the full record of the original training_history table "
     "and more."
 )
 class TrainingSession(Node):
     db_id: strawberry.Private[int]
+    lists: strawberry.Private[SessionLists]
     session_id: str = strawberry.field(description="Non-sequential unique id (uuid4 hex).")
     user_id: int
     status: SessionStatus
@@ -167,19 +189,17 @@ class TrainingSession(Node):
 
     @strawberry.field
     async def model_performance(self, info: Info) -> list[ModelPerformance]:
-        return await info.context.loaders.model_performance.load(self.db_id)
+        return await self.lists.model_performance(info, self.db_id)
 
     @strawberry.field
     async def genre_distribution(self, info: Info) -> list[GenreCount]:
-        return await info.context.loaders.genre_distribution.load(self.db_id)
+        return await self.lists.genre_distribution(info, self.db_id)
 
     @strawberry.field
     async def examples(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> TrainingExampleConnection:
-        from resolvers.sessions import session_examples
-
-        return await session_examples(info, self.db_id, first, after)
+        return await self.lists.examples(info, self.db_id, first, after)
 
 
 @strawberry.type

@@ -21,20 +21,16 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-async def user_for(
-    sessions: async_sessionmaker[AsyncSession], authorization: str | None
-) -> User | None:
+async def user_for(db: async_sessionmaker[AsyncSession], authorization: str | None) -> User | None:
     token = bearer_token(authorization)
     if token is None:
         return None
-    async with sessions() as db:
-        return await authenticate(db, token)
+    async with db() as transaction:
+        return await authenticate(transaction, token)
 
 
-async def require_user(
-    sessions: async_sessionmaker[AsyncSession], headers: Mapping[str, str]
-) -> User:
-    user = await user_for(sessions, headers.get("authorization"))
+async def require_user(db: async_sessionmaker[AsyncSession], headers: Mapping[str, str]) -> User:
+    user = await user_for(db, headers.get("authorization"))
     if user is None:
         raise Unauthenticated(missing_token_message(bool(headers.get("authorization"))))
     return user

@@ -18,7 +18,7 @@ from models.users import owner_for
 from resolvers.recording import owner_of
 from server.auth import require_user
 from server.rest import error_json, read_body
-from server.services import Services
+from server.services import services_of
 from trainer.catalog import parse_genre
 from trainer.plan import make_plan
 
@@ -72,13 +72,14 @@ def results(history: TrainingHistory, collected: int) -> dict[str, Any]:
     }
 
 
-def route(services: Services) -> Route:
+def route() -> Route:
     async def auto_train(request: Request) -> Response:
+        services = services_of(request)
         try:
-            caller = await require_user(services.sessions, request.headers)
+            caller = await require_user(services.db, request.headers)
             payload = await read_body(request, AutoTrainRequest)
             owner_id = owner_for(caller, payload.user_id, "user_id")
-            manager = services.running_manager()
+            manager = services.manager
             plan = make_plan(
                 manager.teachers,
                 num_examples=payload.num_examples,
@@ -89,11 +90,11 @@ def route(services: Services) -> Route:
                 store_in_memory=payload.store_in_memory,
                 save_to_database=payload.save_to_database,
             )
-            async with services.sessions() as db:
+            async with services.db() as db:
                 owner = await owner_of(db, owner_id)
             started = await manager.start(owner, plan)
             await manager.wait(started.id)
-            async with services.sessions() as db:
+            async with services.db() as db:
                 history = await db.get(TrainingHistory, started.id)
                 assert history is not None
                 collected = await fine_tuning_examples_collected(db, owner_id)

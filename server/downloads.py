@@ -18,17 +18,17 @@ from models.errors import ChorusError, NotFound
 from models.tables import FineTuneJob, User
 from server.auth import require_user
 from server.rest import error_json
-from server.services import Services
+from server.services import services_of
 from trainer.finetune import DATASET, PREFERENCES
 
 MEDIA_TYPE = "application/x-ndjson"
 
 
 async def _dataset_file(
-    sessions: async_sessionmaker[AsyncSession], caller: User, job_id: int, filename: str
+    db: async_sessionmaker[AsyncSession], caller: User, job_id: int, filename: str
 ) -> Path:
-    async with sessions() as db:
-        job = await db.get(FineTuneJob, job_id)
+    async with db() as transaction:
+        job = await transaction.get(FineTuneJob, job_id)
     if job is None or (job.user_id != caller.id and not caller.is_admin):
         raise NotFound(f"No fine-tuning job {job_id}.")
     path = Path(job.dataset_path) / filename if job.dataset_path else None
@@ -40,13 +40,14 @@ async def _dataset_file(
     return path
 
 
-def routes(services: Services) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     def download(filename: str) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             job_id: int = request.path_params["job_id"]
+            db = services_of(request).db
             try:
-                caller = await require_user(services.sessions, request.headers)
-                path = await _dataset_file(services.sessions, caller, job_id, filename)
+                caller = await require_user(db, request.headers)
+                path = await _dataset_file(db, caller, job_id, filename)
             except ChorusError as error:
                 return error_json(error)
             return FileResponse(

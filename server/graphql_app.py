@@ -28,7 +28,8 @@ from models.users import missing_token_message
 from resolvers.context import Context
 from schema.execution import RenderedData, compact_json
 from server.auth import user_for
-from server.services import Services
+from server.services import services_of
+from server.settings import Settings
 
 
 class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -92,19 +93,18 @@ def _token_of(params: dict[str, Any] | None) -> str | None:
 
 
 class ChorusGraphQL(GraphQL[Context, None]):
-    def __init__(self, schema: strawberry.Schema, services: Services) -> None:
+    def __init__(self, schema: strawberry.Schema, settings: Settings) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql",
             keep_alive=True,  # the legacy protocol's "ka" messages
-            keep_alive_interval=services.settings.ws_ping_interval_s,
+            keep_alive_interval=settings.ws_ping_interval_s,
         )
-        self.services = services
-        self.max_subscriptions_per_connection = services.settings.ws_max_subscriptions
+        self.max_subscriptions_per_connection = settings.ws_max_subscriptions
         handler = type(
             "ChorusTransportWSHandler",
             (PingingTransportWSHandler,),
-            {"ping_interval_s": services.settings.ws_ping_interval_s},
+            {"ping_interval_s": settings.ws_ping_interval_s},
         )
         self.graphql_transport_ws_handler_class = handler
 
@@ -122,11 +122,12 @@ class ChorusGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
     ) -> Context:
+        services = services_of(request)
         authorization = request.headers.get("authorization")
-        user = await user_for(self.services.sessions, authorization)
+        user = await user_for(services.db, authorization)
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         return Context(
-            services=self.services,
+            services=services,
             user=user,
             request_id=request_id,
             request=request,
@@ -138,7 +139,7 @@ class ChorusGraphQL(GraphQL[Context, None]):
         """Authenticate from `connection_init`'s payload, else from the upgrade's header."""
         token = _token_of(context.connection_params)
         if token is not None:
-            context.user = await user_for(self.services.sessions, token)
+            context.user = await user_for(context.services.db, token)
         if context.user is None:
             message = missing_token_message(token is not None or context.token_given)
             raise ConnectionRejectionError({"message": message})

@@ -23,7 +23,7 @@ from models.tables import TrainingHistory, User
 from models.users import owner_for
 from resolvers.recording import owner_of, parse_genre_names, recorded_session
 from server.auth import require_user
-from server.services import Services
+from server.services import services_of
 
 MAX_PAGE_SIZE = 100
 Handler = Callable[[Request, User], Awaitable[Response]]
@@ -142,13 +142,11 @@ def _path_user(request: Request, caller: User) -> int:
     return owner_for(caller, request.path_params["user_id"], "userId")
 
 
-def routes(services: Services) -> list[BaseRoute]:
-    sessions = services.sessions
-
+def routes() -> list[BaseRoute]:
     def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             try:
-                caller = await require_user(sessions, request.headers)
+                caller = await require_user(services_of(request).db, request.headers)
                 return await handler(request, caller)
             except ChorusError as error:
                 return error_json(error)
@@ -159,14 +157,14 @@ def routes(services: Services) -> list[BaseRoute]:
         payload = await read_body(request, TrainingHistoryPayload)
         owner_id = owner_for(caller, payload.user_id, "userId")
         record = payload.to_record()
-        async with sessions() as db:
+        async with services_of(request).db() as db:
             owner = await owner_of(db, owner_id)
             row = await record_session(db, owner, record)
         return JSONResponse(history_json(row), status_code=201)
 
     async def by_user(request: Request, caller: User) -> Response:
         owner = _path_user(request, caller)
-        async with sessions() as db:
+        async with services_of(request).db() as db:
             rows = await history.all_history(db, owner)
         return JSONResponse([history_json(row) for row in rows])
 
@@ -174,7 +172,7 @@ def routes(services: Services) -> list[BaseRoute]:
         owner = _path_user(request, caller)
         page = _int_param(request, "page", 0, 0, 10_000_000)
         size = _int_param(request, "size", 10, 1, MAX_PAGE_SIZE)
-        async with sessions() as db:
+        async with services_of(request).db() as db:
             rows, total = await history.history_by_page_number(db, owner, page, size)
         return JSONResponse(
             {
@@ -188,7 +186,7 @@ def routes(services: Services) -> list[BaseRoute]:
 
     async def by_session(request: Request, caller: User) -> Response:
         session_id = request.path_params["session_id"]
-        async with sessions() as db:
+        async with services_of(request).db() as db:
             row = await history.session_by_id(db, session_id)
         if row is None or (row.user_id != caller.id and not caller.is_admin):
             raise NotFound(f"No training session {session_id!r}.")
@@ -196,7 +194,7 @@ def routes(services: Services) -> list[BaseRoute]:
 
     async def stats(request: Request, caller: User) -> Response:
         owner = _path_user(request, caller)
-        async with sessions() as db:
+        async with services_of(request).db() as db:
             result = await history.training_stats(db, owner)
         return JSONResponse(
             {
@@ -214,7 +212,7 @@ def routes(services: Services) -> list[BaseRoute]:
     async def recent(request: Request, caller: User) -> Response:
         owner = _path_user(request, caller)
         limit = _int_param(request, "limit", 5, 1, MAX_PAGE_SIZE)
-        async with sessions() as db:
+        async with services_of(request).db() as db:
             rows = await history.recent_sessions(db, owner, limit)
         return JSONResponse([history_json(row) for row in rows])
 

@@ -17,9 +17,9 @@ logger = logging.getLogger("chorus.retention")
 PRUNE_EVERY_S = 6 * 3600
 
 
-async def prune_once(sessions: async_sessionmaker[AsyncSession], retention_days: int) -> int:
-    async with sessions() as db:
-        removed = await prune_events(db, utcnow() - timedelta(days=retention_days))
+async def prune_once(db: async_sessionmaker[AsyncSession], retention_days: int) -> int:
+    async with db() as transaction:
+        removed = await prune_events(transaction, utcnow() - timedelta(days=retention_days))
     if removed:
         logger.info(
             "pruned %d events of sessions finished over %d days ago", removed, retention_days
@@ -28,11 +28,11 @@ async def prune_once(sessions: async_sessionmaker[AsyncSession], retention_days:
 
 
 async def prune_events_periodically(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings
+    db: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
     while True:
         try:
-            await prune_once(sessions, settings.event_retention_days)
+            await prune_once(db, settings.event_retention_days)
         except Exception:
             logger.exception("pruning old events failed; trying again later")
         await asyncio.sleep(PRUNE_EVERY_S)

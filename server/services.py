@@ -1,32 +1,107 @@
-"""What the running server holds: settings, the database, the ensemble, the live event hub
-and the session manager. Built by the app factory and its lifespan."""
+"""What the running server holds: settings, the database, the ensemble, the fine-tuner, the
+live event hub and the session manager.
+
+`Services.open` is the one way to start them, for the app's lifespan, `chorus train` and the
+benchmarks alike; it closes them in reverse order and owns every task it starts.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
 
+from models.engine import create_engine, session_factory
 from server.live import EventHub
+from server.migrate import prepare_database
+from server.retention import prune_events_periodically
 from server.settings import Settings
 from trainer.finetune import FineTuner
 from trainer.latency import LatencyBook
 from trainer.manager import SessionManager
+from trainer.session import RunnerOptions
 from trainer.teachers.base import Teacher
+from trainer.teachers.ensemble import build_ensemble, load_teacher_configs
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
     settings: Settings
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    teachers: list[Teacher] = field(default_factory=list)
-    fine_tuner: FineTuner | None = None
-    hub: EventHub | None = None
-    manager: SessionManager | None = None
-    latencies: LatencyBook = field(default_factory=LatencyBook)
+    db: async_sessionmaker[AsyncSession]
+    teachers: list[Teacher]
+    fine_tuner: FineTuner
+    hub: EventHub
+    manager: SessionManager
+    latencies: LatencyBook
 
-    def running_manager(self) -> SessionManager:
-        if self.manager is None:
-            raise RuntimeError("the session manager starts with the server's lifespan")
-        return self.manager
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, settings: Settings, *, serving: bool = True) -> AsyncIterator[Services]:
+        """Everything started, and stopped again on leaving.
+
+        `serving=False` is for a process that runs its own sessions and exits (`chorus
+        train`, the benchmarks): it picks up no fine-tuning jobs a stopped server left (it
+        would wait for them before exiting), joins no broadcast, recovers no sessions of
+        other servers and prunes no events. Its hub and manager are there, unstarted.
+        """
+        async with contextlib.AsyncExitStack() as stack:
+            engine = create_engine(settings.database_url)
+            stack.push_async_callback(engine.dispose)
+            await prepare_database(engine, settings.database_url)
+            db = session_factory(engine)
+            teachers = build_ensemble(
+                load_teacher_configs(settings.teachers_file, os.environ),
+                env=os.environ,
+                offline_latency_ms=settings.offline_latency_ms,
+            )
+            for teacher in teachers:
+                stack.push_async_callback(teacher.aclose)
+            fine_tuner = FineTuner(
+                db,
+                data_dir=settings.data_dir,
+                base_url=settings.fine_tune_base_url,
+                api_key=os.environ.get(settings.fine_tune_api_key_env),
+                base_model=settings.fine_tune_base_model,
+            )
+            stack.push_async_callback(fine_tuner.aclose)
+            latencies = LatencyBook()
+            hub = EventHub(settings.broadcast_url, feed_capacity=settings.subscriber_buffer)
+            manager = SessionManager(
+                db,
+                teachers,
+                publish=hub.publish,
+                send_control=hub.send_control,
+                options=RunnerOptions(settings.max_concurrent_examples, settings.fine_tune_backend),
+                max_running_per_user=settings.max_running_sessions_per_user,
+                fine_tuner=fine_tuner,
+                latencies=latencies,
+                heartbeat_s=settings.session_heartbeat_s,
+            )
+            if serving:
+                await fine_tuner.resume()
+                stack.push_async_callback(hub.stop)
+                await hub.start(on_control=manager.on_control)
+                stack.push_async_callback(manager.aclose)
+                await manager.start_background()
+                pruner = asyncio.create_task(prune_events_periodically(db, settings))
+                stack.push_async_callback(_cancel, pruner)
+            yield cls(settings, engine, db, teachers, fine_tuner, hub, manager, latencies)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def services_of(connection: HTTPConnection) -> Services:
+    """The services of the app serving `connection`, opened by its lifespan."""
+    services = connection.app.state.services
+    assert isinstance(services, Services), "the services open with the app's lifespan"
+    return services

@@ -3,24 +3,19 @@ started through the API."""
 
 from __future__ import annotations
 
-import os
-
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from models.engine import create_engine, session_factory
 from models.enums import Genre, VotingStrategy
 from models.events import TrainingEvent
 from models.history import model_stats_for
 from models.tables import SessionModelStats, TrainingHistory
 from models.users import user_by_name
-from server import migrate
+from server.services import Services
 from server.settings import load_settings
-from trainer.finetune import FineTuner
 from trainer.plan import make_plan
 from trainer.session import RunnerOptions
-from trainer.teachers.ensemble import build_ensemble, load_teacher_configs
 from trainer.training import train
 
 
@@ -74,25 +69,10 @@ async def run_training(
     console: Console,
     out: Console,
 ) -> TrainingHistory:
-    settings = load_settings()
-    engine = create_engine(settings.database_url)
-    sessions = session_factory(engine)
-    ensemble = build_ensemble(
-        load_teacher_configs(settings.teachers_file, os.environ),
-        env=os.environ,
-        offline_latency_ms=settings.offline_latency_ms,
-    )
-    fine_tuner = FineTuner(
-        sessions,
-        data_dir=settings.data_dir,
-        base_url=settings.fine_tune_base_url,
-        api_key=os.environ.get(settings.fine_tune_api_key_env),
-        base_model=settings.fine_tune_base_model,
-    )
-    try:
-        await migrate.prepare_database(engine, settings.database_url)
+    async with Services.open(load_settings(), serving=False) as services:
+        settings = services.settings
         plan = make_plan(
-            ensemble,
+            services.teachers,
             num_examples=examples,
             genres=genres,
             teachers=teachers,
@@ -101,7 +81,7 @@ async def run_training(
             store_in_memory=store_in_memory,
             save_to_database=save_to_database,
         )
-        async with sessions() as db:
+        async with services.db() as db:
             owner = await user_by_name(db, user)
         columns = (
             TextColumn("[bold]{task.description}"),
@@ -113,21 +93,16 @@ async def run_training(
         with Progress(*columns, console=console, transient=False) as progress:
             display = ProgressDisplay(progress, plan.num_examples)
             history = await train(
-                sessions,
+                services.db,
                 owner.id,
                 plan,
-                {teacher.name: teacher for teacher in ensemble},
+                {teacher.name: teacher for teacher in services.teachers},
                 lambda _: display,
                 options=RunnerOptions(settings.max_concurrent_examples, settings.fine_tune_backend),
-                fine_tuner=fine_tuner,
+                fine_tuner=services.fine_tuner,
             )
-        await fine_tuner.wait_idle()
-        async with sessions() as db:
+        await services.fine_tuner.wait_idle()
+        async with services.db() as db:
             stats = (await model_stats_for(db, [history.id])).get(history.id, [])
         out.print(summary_table(history, stats))
         return history
-    finally:
-        await fine_tuner.aclose()
-        for teacher in ensemble:
-            await teacher.aclose()
-        await engine.dispose()

@@ -1,0 +1,316 @@
+"""The database's rows and the domain's records as the API's types, and the API's filter
+input as the domain's.
+
+Sessions and examples are given `LISTS`, which reads their nested lists when a query
+selects them: through the request's DataLoaders, batched for a whole page, then converted
+here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+from strawberry.scalars import JSON
+
+from models import tables
+from models.base import as_utc
+from models.enums import Genre
+from models.examples import ExamplePage
+from models.history import (
+    FINE_TUNING_THRESHOLD,
+    HistoryFilter,
+    LeaderboardEntry,
+    QualityPoint,
+    TrainingStats,
+)
+from resolvers import sessions
+from resolvers.account import Owned
+from resolvers.catalog import GenreEntry, TeacherStatus
+from resolvers.context import Info
+from resolvers.memory import MemoryMatch
+from resolvers.paging import CountedPage
+from schema import inputs, types
+from schema.node import Node, global_id
+from schema.pagination import PageInfo
+
+
+def user(row: tables.User) -> types.User:
+    return types.User(
+        id=global_id("User", row.id), user_id=row.id, name=row.name, is_admin=row.is_admin
+    )
+
+
+def _genres(raw: str | None) -> list[Genre]:
+    names = json.loads(raw) if raw else []
+    return [Genre[name] for name in names if name in Genre.__members__]
+
+
+def session(row: tables.TrainingHistory) -> types.TrainingSession:
+    return types.TrainingSession(
+        id=global_id("TrainingSession", row.session_id),
+        db_id=row.id,
+        lists=LISTS,
+        session_id=row.session_id,
+        user_id=row.user_id,
+        status=row.status,
+        num_examples_requested=row.num_examples_requested,
+        num_examples_successful=row.num_examples_successful,
+        num_examples_failed=row.num_examples_failed,
+        genres_selected=_genres(row.genres_selected),
+        stored_in_memory=row.stored_in_memory,
+        saved_to_database=row.saved_to_database,
+        stories_saved_count=row.stories_saved_count,
+        average_quality=row.average_quality,
+        min_quality=row.min_quality,
+        max_quality=row.max_quality,
+        best_performing_model=row.best_performing_model,
+        voting_strategy=row.voting_strategy,
+        teachers=json.loads(row.teachers_json or "[]"),
+        total_time_seconds=row.total_time_seconds,
+        training_examples_before=row.training_examples_before,
+        training_examples_after=row.training_examples_after,
+        fine_tuning_triggered=row.fine_tuning_triggered,
+        fine_tuning_examples=row.fine_tuning_examples,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        seed=row.seed,
+        error=row.error,
+    )
+
+
+def session_connection(
+    counted: CountedPage[tables.TrainingHistory],
+) -> types.TrainingSessionConnection:
+    page = counted.page
+    return types.TrainingSessionConnection(
+        edges=[
+            types.TrainingSessionEdge(node=session(row), cursor=cursor)
+            for row, cursor in zip(page.items, page.cursors, strict=True)
+        ],
+        page_info=PageInfo.of(page),  # type: ignore[arg-type]
+        counter=counted.count,
+    )
+
+
+def model_performance(row: tables.SessionModelStats) -> types.ModelPerformance:
+    return types.ModelPerformance(
+        model=row.model,
+        wins=row.wins,
+        average_quality=round(row.total_quality / row.wins, 2) if row.wins else 0.0,
+        total_quality=round(row.total_quality, 2),
+    )
+
+
+def genre_count(row: tables.SessionGenreCount) -> types.GenreCount:
+    return types.GenreCount(genre=row.genre, count=row.count)
+
+
+def example(row: tables.TrainingExample) -> types.TrainingExample:
+    return types.TrainingExample(
+        db_id=row.id,
+        lists=LISTS,
+        index=row.index,
+        genre=row.genre,
+        prompt=row.prompt,
+        style=row.style,
+        status=row.status,
+        winner=row.winner,
+        text=row.text,
+        text_quality=row.text_quality,
+        confidence=row.confidence,
+        final_quality=row.final_quality,
+        saved_story_id=(
+            global_id("Story", row.saved_story_id) if row.saved_story_id is not None else None
+        ),
+        stored_in_memory=row.stored_in_memory,
+        error=row.error,
+        best_parameters=cast(JSON, row.best_parameters),
+    )
+
+
+def example_connection(examples: ExamplePage) -> types.TrainingExampleConnection:
+    page = examples.page
+    return types.TrainingExampleConnection(
+        edges=[
+            types.TrainingExampleEdge(node=example(row), cursor=cursor)
+            for row, cursor in zip(page.items, page.cursors, strict=True)
+        ],
+        page_info=PageInfo.of(page),  # type: ignore[arg-type]
+        total_count=examples.total_count,
+    )
+
+
+def output(row: tables.TeacherOutput) -> types.TeacherOutput:
+    return types.TeacherOutput(
+        model=row.model,
+        text=row.text,
+        latency_ms=row.latency_ms,
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        text_quality=row.text_quality,
+        error=row.error,
+    )
+
+
+def vote(row: tables.Vote) -> types.Vote:
+    return types.Vote(voter=row.voter, candidate=row.candidate)
+
+
+class _Lists:
+    """Reads the lists nested in sessions and examples (types.SessionLists, ExampleLists)."""
+
+    async def model_performance(self, info: Info, history_id: int) -> list[types.ModelPerformance]:
+        rows = await info.context.loaders.model_performance.load(history_id)
+        return [model_performance(row) for row in rows]
+
+    async def genre_distribution(self, info: Info, history_id: int) -> list[types.GenreCount]:
+        rows = await info.context.loaders.genre_distribution.load(history_id)
+        return [genre_count(row) for row in rows]
+
+    async def examples(
+        self, info: Info, history_id: int, first: int | None, after: str | None
+    ) -> types.TrainingExampleConnection:
+        return example_connection(await sessions.session_examples(info, history_id, first, after))
+
+    async def votes(self, info: Info, example_id: int) -> list[types.Vote]:
+        return [vote(row) for row in await info.context.loaders.votes.load(example_id)]
+
+    async def outputs(self, info: Info, example_id: int) -> list[types.TeacherOutput]:
+        return [output(row) for row in await info.context.loaders.outputs.load(example_id)]
+
+
+LISTS = _Lists()
+
+
+def story(row: tables.Story) -> types.Story:
+    return types.Story(
+        id=global_id("Story", row.id),
+        title=row.title,
+        genre=row.genre,
+        content=row.content,
+        quality=row.quality,
+        model=row.model,
+        auto_generated=row.auto_generated,
+        session_id=row.session_id,
+        created_at=row.created_at,
+    )
+
+
+def story_connection(counted: CountedPage[tables.Story]) -> types.StoryConnection:
+    page = counted.page
+    return types.StoryConnection(
+        edges=[
+            types.StoryEdge(node=story(row), cursor=cursor)
+            for row, cursor in zip(page.items, page.cursors, strict=True)
+        ],
+        page_info=PageInfo.of(page),  # type: ignore[arg-type]
+        counter=counted.count,
+    )
+
+
+def dataset_url(job_id: int, kind: str) -> str:
+    return f"/api/fine-tune-jobs/{job_id}/{kind}.jsonl"
+
+
+def fine_tune_job(row: tables.FineTuneJob) -> types.FineTuneJob:
+    has_dataset = row.dataset_path is not None
+    return types.FineTuneJob(
+        id=global_id("FineTuneJob", row.id),
+        job_id=row.id,
+        status=row.status,
+        backend=row.backend,
+        num_examples=row.num_examples,
+        triggered_by_session_id=row.triggered_by_session_id,
+        dataset_url=dataset_url(row.id, "dataset") if has_dataset else None,
+        preference_dataset_url=dataset_url(row.id, "preferences") if has_dataset else None,
+        external_job_id=row.external_job_id,
+        fine_tuned_model=row.fine_tuned_model,
+        error=row.error,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
+
+
+def node(row: Owned) -> Node:
+    if isinstance(row, tables.TrainingHistory):
+        return session(row)
+    if isinstance(row, tables.User):
+        return user(row)
+    if isinstance(row, tables.Story):
+        return story(row)
+    return fine_tune_job(row)
+
+
+def training_stats(stats: TrainingStats) -> types.TrainingStats:
+    return types.TrainingStats(
+        total_sessions=stats.total_sessions,
+        total_examples_generated=stats.total_examples_generated,
+        total_stories_saved=stats.total_stories_saved,
+        average_quality=stats.average_quality,
+        total_training_time_seconds=stats.total_training_time_seconds,
+        fine_tuning_sessions_count=stats.fine_tuning_sessions_count,
+        fine_tuning_examples=stats.fine_tuning_examples,
+        until_next_fine_tuning=stats.until_next_fine_tuning,
+        fine_tuning_threshold=FINE_TUNING_THRESHOLD,
+    )
+
+
+def leaderboard_entry(entry: LeaderboardEntry) -> types.ModelLeaderboardEntry:
+    return types.ModelLeaderboardEntry(
+        model=entry.model,
+        wins=entry.wins,
+        average_quality=entry.average_quality,
+        sessions=entry.sessions,
+    )
+
+
+def quality_point(point: QualityPoint) -> types.QualityPoint:
+    return types.QualityPoint(
+        day=point.day, sessions=point.sessions, average_quality=point.average_quality
+    )
+
+
+def genre_info(entry: GenreEntry) -> types.GenreInfo:
+    return types.GenreInfo(genre=entry.genre, label=entry.label, prompts=list(entry.prompts))
+
+
+def teacher(status: TeacherStatus) -> types.Teacher:
+    teacher = status.teacher
+    return types.Teacher(
+        name=teacher.name,
+        provider=teacher.config.provider,
+        model=teacher.config.model,
+        available=teacher.available,
+        offline=teacher.offline,
+        max_concurrency=teacher.config.max_concurrency,
+        average_latency_ms=status.average_latency_ms,
+    )
+
+
+def memory_entry(match: MemoryMatch) -> types.MemoryEntry:
+    row = match.entry
+    return types.MemoryEntry(
+        id=global_id("MemoryEntry", row.id),
+        genre=row.genre,
+        text=row.text,
+        quality=row.quality,
+        created_at=row.created_at,
+        session_id=match.session_id,
+        score=match.score,
+    )
+
+
+def history_filter(where: inputs.TrainingHistoryFilter | None) -> HistoryFilter | None:
+    if where is None:
+        return None
+    return HistoryFilter(
+        started_after=as_utc(where.started_after) if where.started_after else None,
+        started_before=as_utc(where.started_before) if where.started_before else None,
+        genre=where.genre,
+        min_average_quality=where.min_average_quality,
+        status=where.status,
+        fine_tuning_triggered=where.fine_tuning_triggered,
+    )
