@@ -192,6 +192,106 @@ async def test_bad_posts_are_clear_and_write_nothing(
     assert "s-1" in duplicate.json()["message"]
 
 
+# An answer's fields, in the original's order (its one spelling `finetuningTriggered`
+# included), then the fields Chorus adds.
+ANSWER_FIELDS = [
+    "id",
+    "userId",
+    "sessionId",
+    "numExamplesRequested",
+    "numExamplesSuccessful",
+    "numExamplesFailed",
+    "genresSelected",
+    "storedInMemory",
+    "savedToDatabase",
+    "storiesSavedCount",
+    "averageQuality",
+    "minQuality",
+    "maxQuality",
+    "bestPerformingModel",
+    "modelPerformanceJson",
+    "genreDistributionJson",
+    "totalTimeSeconds",
+    "trainingExamplesBefore",
+    "trainingExamplesAfter",
+    "finetuningTriggered",
+    "startedAt",
+    "completedAt",
+    "createdAt",
+    "status",
+    "votingStrategy",
+    "teachers",
+    "updatedAt",
+]
+
+
+async def test_answers_keep_the_original_field_order_and_values(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    alice = await make_account(engine, "alice")
+    body = payload(
+        alice.id,
+        genresSelected=["fantasy", "sci-fi"],
+        storedInMemory=True,
+        averageQuality=8.5,
+        minQuality=7.0,
+        maxQuality=9.0,
+        bestPerformingModel="m-1",
+        modelPerformanceJson='{"m-1": {"count": 2, "avg_quality": 8.5}}',
+        genreDistributionJson='{"fantasy": 1, "sci-fi": 1}',
+        totalTimeSeconds=60,
+        trainingExamplesAfter=2,
+        fineTuningTriggered=True,
+    )
+    saved = await post(client, alice.headers, body)
+    assert saved.status_code == 201, saved.text
+    answer = saved.json()
+    assert list(answer) == ANSWER_FIELDS
+    created, updated = answer.pop("createdAt"), answer.pop("updatedAt")
+    assert created.endswith("+00:00")
+    assert updated.endswith("+00:00")
+    assert answer == {
+        "id": answer["id"],
+        "userId": alice.id,
+        "sessionId": "s-1",
+        "numExamplesRequested": 2,
+        "numExamplesSuccessful": 2,
+        "numExamplesFailed": 0,
+        "genresSelected": '["FANTASY", "SCIENCE_FICTION"]',
+        "storedInMemory": True,
+        "savedToDatabase": False,
+        "storiesSavedCount": 0,
+        "averageQuality": 8.5,
+        "minQuality": 7.0,
+        "maxQuality": 9.0,
+        "bestPerformingModel": "m-1",
+        "modelPerformanceJson": '{"m-1": {"count": 2, "avg_quality": 8.5}}',
+        "genreDistributionJson": '{"fantasy": 1, "sci-fi": 1}',
+        "totalTimeSeconds": 60,
+        "trainingExamplesBefore": 0,
+        "trainingExamplesAfter": 2,
+        "finetuningTriggered": True,
+        "startedAt": "2024-01-20T10:30:00+00:00",
+        "completedAt": "2024-01-20T10:31:00+00:00",
+        "status": "COMPLETED",
+        "votingStrategy": "JURY",
+        "teachers": ["m-1"],
+    }
+    listed = await client.get(f"/api/training-history/user/{alice.id}", headers=alice.headers)
+    assert [list(session) for session in listed.json()] == [ANSWER_FIELDS]
+    stats = await client.get(f"/api/training-history/user/{alice.id}/stats", headers=alice.headers)
+    assert list(stats.json()) == [
+        "totalSessions",
+        "totalExamplesGenerated",
+        "totalStoriesSaved",
+        "averageQuality",
+        "totalTrainingTimeSeconds",
+        "fineTuningSessionsCount",
+        "fineTuningExamples",
+        "untilNextFineTuning",
+    ]
+
+
 async def test_query_parameters_are_checked(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
     alice = await make_account(engine, "alice")
     base = f"/api/training-history/user/{alice.id}"
