@@ -133,3 +133,11 @@ def owner_for(caller: User, requested: int | None, field: str = "userId") -> int
             f"Only an admin may name another user in `{field}`; leave it out for your own."
         )
     return requested
+
+
+async def owner_of(db: AsyncSession, user_id: int) -> User:
+    """The user `owner_for` chose; BadUserInput when that id names no one."""
+    owner = await user_by_id(db, user_id)
+    if owner is None:
+        raise BadUserInput(f"There is no user with id {user_id}.", field="userId")
+    return owner

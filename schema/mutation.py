@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import recording, training
+from resolvers import external_sessions, training
 from resolvers.context import Info
 from schema import convert, types
 from schema.inputs import StartTrainingInput, TrainingSessionInput
@@ -50,4 +50,5 @@ class Mutation:
     async def record_training_session(
         self, info: Info, input: TrainingSessionInput
     ) -> types.TrainingSession:
-        return await recording.record_training_session(info, input)
+        row = await external_sessions.record_training_session(info, vars(input))
+        return convert.session(row)

@@ -14,8 +14,7 @@ from models.enums import VotingStrategy
 from models.errors import ChorusError
 from models.history import FINE_TUNING_THRESHOLD, fine_tuning_examples_collected
 from models.tables import TrainingHistory
-from models.users import owner_for
-from resolvers.recording import owner_of
+from models.users import owner_for, owner_of
 from server.auth import require_user
 from server.rest import error_json, read_body
 from server.services import services_of

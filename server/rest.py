@@ -18,12 +18,12 @@ from starlette.routing import BaseRoute, Route
 
 from models import history
 from models.errors import BadUserInput, ChorusError, NotFound
-from models.recording import RecordedSession, record_session
+from models.external_sessions import RecordedSession, record_session, recorded_session
 from models.tables import TrainingHistory, User
-from models.users import owner_for
-from resolvers.recording import owner_of, parse_genre_names, recorded_session
+from models.users import owner_for, owner_of
 from server.auth import require_user
 from server.services import services_of
+from trainer.catalog import parse_genre
 
 MAX_PAGE_SIZE = 100
 Handler = Callable[[Request, User], Awaitable[Response]]
@@ -59,10 +59,7 @@ class TrainingHistoryPayload(BaseModel):
     completed_at: datetime = Field(alias="completedAt")
 
     def to_record(self) -> RecordedSession:
-        genres = self.genres_selected
-        if isinstance(genres, list):
-            genres = json.dumps(genres)
-        return recorded_session(self.model_dump(), parse_genre_names(genres))
+        return recorded_session(self.model_dump(), parse_genre)
 
 
 def history_json(row: TrainingHistory) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -11,7 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.engine import session_factory
+from models.external_sessions import RecordedSession
 from models.tables import SessionGenreCount, SessionModelStats, TrainingHistory
+from schema.inputs import TrainingSessionInput
 from tests.support import error_codes, graphql, graphql_data, make_account
 
 RECORD = """
@@ -55,6 +58,18 @@ def session_input(**overrides: Any) -> dict[str, Any]:
     }
     value.update(overrides)
     return value
+
+
+def original_fields() -> set[str]:
+    """The fields of the original record that `recorded_session` reads, by their snake_case
+    names; the two it derives from the JSON fields are not given."""
+    derived = {"model_performance", "genre_distribution"}
+    return {f.name for f in dataclasses.fields(RecordedSession)} - derived
+
+
+def test_the_input_gives_every_field_a_recorded_session_reads() -> None:
+    given = {f.name for f in dataclasses.fields(TrainingSessionInput)}
+    assert given - {"user_id"} == original_fields()
 
 
 async def stored_rows(engine: AsyncEngine) -> tuple[int, int, int]:

@@ -1,24 +1,34 @@
-"""Recording a session run by an external trainer, validated before anything is written."""
+"""Sessions run by an external trainer, taken in as the original training-history service
+took them: its fields read into Chorus's types, checked, and stored like a trained session.
+
+`Mutation.recordTrainingSession` and `POST /api/training-history` both record through here.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.base import as_utc
 from models.enums import Genre, SessionStatus, VotingStrategy
 from models.errors import BadUserInput, Conflict
 from models.history import session_by_id
 from models.tables import SessionGenreCount, TrainingHistory, User
 from models.totals import ModelScore, add_session
 
+# Reads one genre name leniently ("sci-fi" is SCIENCE_FICTION); the catalog above this layer
+# knows the labels and aliases, so its reader is passed in.
+GenreParser = Callable[[str], Genre]
 
-@dataclass(frozen=True)
+
+@dataclasses.dataclass(frozen=True)
 class RecordedSession:
     """The original POST /api/training-history payload, parsed into Chorus's types."""
 
@@ -38,12 +48,148 @@ class RecordedSession:
     best_performing_model: str | None = None
     model_performance_json: str | None = None
     genre_distribution_json: str | None = None
-    model_performance: Mapping[str, ModelScore] = field(default_factory=dict)
-    genre_distribution: Mapping[Genre, int] = field(default_factory=dict)
+    model_performance: Mapping[str, ModelScore] = dataclasses.field(default_factory=dict)
+    genre_distribution: Mapping[Genre, int] = dataclasses.field(default_factory=dict)
     total_time_seconds: int | None = None
     training_examples_before: int = 0
     training_examples_after: int | None = None
     fine_tuning_triggered: bool = False
+
+
+_PARSED = frozenset(
+    {"started_at", "completed_at", "genres_selected", "model_performance", "genre_distribution"}
+)
+_TAKEN_AS_GIVEN = tuple(
+    f.name for f in dataclasses.fields(RecordedSession) if f.name not in _PARSED
+)
+
+
+def recorded_session(given: Mapping[str, Any], parse_genre: GenreParser) -> RecordedSession:
+    """A session from the original fields by their snake_case names, as the GraphQL input and
+    the REST body both give them: its instants in UTC, its genres and JSON fields parsed.
+
+    Raises BadUserInput naming the field that cannot be read.
+    """
+    return RecordedSession(
+        **{name: given[name] for name in _TAKEN_AS_GIVEN if name in given},
+        started_at=as_utc(given["started_at"]),
+        completed_at=as_utc(given["completed_at"]),
+        genres_selected=_genres_selected(given.get("genres_selected"), parse_genre),
+        model_performance=_model_performance(given.get("model_performance_json")),
+        genre_distribution=_genre_distribution(given.get("genre_distribution_json"), parse_genre),
+    )
+
+
+# The original documentation's example posts the placeholder "{...}" for both JSON fields;
+# it is kept as given and counts as empty, so that example records as it is.
+_PLACEHOLDERS = frozenset({"{...}", "[...]"})
+
+
+def _load(text: str, field: str) -> Any:
+    if text.strip() in _PLACEHOLDERS:
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BadUserInput(f"`{field}` is not valid JSON: {error.msg}.", field=field) from error
+
+
+def _number(value: object, field: str, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadUserInput(f"`{field}`: {what} must be a number; got {value!r}.", field=field)
+    return float(value)
+
+
+def _genre(name: object, field: str, parse_genre: GenreParser) -> Genre:
+    if isinstance(name, Genre):
+        return name
+    if not isinstance(name, str):
+        raise BadUserInput(f"`{field}`: genre names are strings; got {name!r}.", field=field)
+    try:
+        return parse_genre(name)
+    except BadUserInput as error:
+        raise BadUserInput(f"`{field}`: {error.message}", field=field) from error
+
+
+def _genres_selected(given: object, parse_genre: GenreParser) -> list[Genre]:
+    """Genres as GraphQL gives them, or names: in a list, or in the original's JSON text of
+    a list, e.g. `'["fantasy", "sci-fi"]'`."""
+    field = "genresSelected"
+    if given is None:
+        return []
+    if isinstance(given, str):
+        given = _load(given, field) if given.strip() else []
+    if not isinstance(given, list):
+        raise BadUserInput(
+            f'`{field}` must be a JSON list like ["fantasy", "sci-fi"].', field=field
+        )
+    return [_genre(name, field, parse_genre) for name in given]
+
+
+def _model_performance(text: str | None) -> dict[str, ModelScore]:
+    """`{"model": {"count": n, "avg_quality": q}}`, the original format.
+
+    `wins` may stand for `count`, `average_quality` for `avg_quality`, and a `total_quality`
+    given is kept as it is rather than derived.
+    """
+    field = "modelPerformanceJson"
+    if text is None or not text.strip():
+        return {}
+    data = _load(text, field)
+    if not isinstance(data, Mapping):
+        raise BadUserInput(
+            f'`{field}` must be an object like {{"model": {{"count": 3, "avg_quality": 8.1}}}}.',
+            field=field,
+        )
+    scores = {}
+    for model, entry in data.items():
+        if not isinstance(entry, Mapping):
+            raise BadUserInput(f"`{field}`: the entry of {model!r} must be an object.", field=field)
+        wins = _number(entry.get("count", entry.get("wins", 0)), field, f"{model!r} count")
+        if wins < 0 or wins != int(wins):
+            raise BadUserInput(
+                f"`{field}`: {model!r} count must be a whole number >= 0.", field=field
+            )
+        if "total_quality" in entry:
+            total = _number(entry["total_quality"], field, f"{model!r} total_quality")
+        else:
+            average = _number(
+                entry.get("avg_quality", entry.get("average_quality", 0)),
+                field,
+                f"{model!r} avg_quality",
+            )
+            if not 0 <= average <= 10:
+                raise BadUserInput(
+                    f"`{field}`: {model!r} avg_quality must be between 0 and 10.", field=field
+                )
+            total = average * wins
+        scores[str(model)] = ModelScore(wins=int(wins), total_quality=total)
+    return scores
+
+
+def _genre_distribution(text: str | None, parse_genre: GenreParser) -> dict[Genre, int]:
+    """`{"fantasy": 3, "sci-fi": 2}`, or a list of genre names each counted once."""
+    field = "genreDistributionJson"
+    if text is None or not text.strip():
+        return {}
+    data = _load(text, field)
+    counts: dict[Genre, int] = {}
+    if isinstance(data, list):
+        for name in data:
+            genre = _genre(name, field, parse_genre)
+            counts[genre] = counts.get(genre, 0) + 1
+        return counts
+    if not isinstance(data, Mapping):
+        raise BadUserInput(f'`{field}` must be an object like {{"fantasy": 3}}.', field=field)
+    for name, value in data.items():
+        number = _number(value, field, f"the count of {name!r}")
+        if number < 0 or number != int(number):
+            raise BadUserInput(
+                f"`{field}`: the count of {name!r} must be a whole number >= 0.", field=field
+            )
+        genre = _genre(name, field, parse_genre)
+        counts[genre] = counts.get(genre, 0) + int(number)
+    return counts
 
 
 def validate(record: RecordedSession) -> None:
