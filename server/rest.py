@@ -5,20 +5,22 @@ Backed by the same queries as GraphQL, with the same tokens and the same scoping
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from models import history
 from models.errors import BadUserInput, ChorusError, NotFound
-from models.external_sessions import RecordedSession, record_session, recorded_session
+from models.external_sessions import record_session, recorded_session
 from models.tables import TrainingHistory, User
 from models.users import owner_for, owner_of
 from server.auth import require_user
@@ -29,70 +31,89 @@ MAX_PAGE_SIZE = 100
 Handler = Callable[[Request, User], Awaitable[Response]]
 
 
-class TrainingHistoryPayload(BaseModel):
-    """The body of `POST /api/training-history`, as the original documentation shows it."""
+def answer_name(field: str) -> str:
+    """A field's name in the original's answers: camelCase, but `finetuningTriggered`."""
+    return "finetuningTriggered" if field == "fine_tuning_triggered" else to_camel(field)
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    user_id: int | None = Field(None, alias="userId")
-    session_id: str = Field(alias="sessionId")
-    num_examples_requested: int = Field(alias="numExamplesRequested")
-    num_examples_successful: int = Field(alias="numExamplesSuccessful")
-    num_examples_failed: int = Field(alias="numExamplesFailed")
-    genres_selected: str | list[str] | None = Field(None, alias="genresSelected")
-    stored_in_memory: bool = Field(False, alias="storedInMemory")
-    saved_to_database: bool = Field(False, alias="savedToDatabase")
-    stories_saved_count: int = Field(0, alias="storiesSavedCount")
-    average_quality: float | None = Field(None, alias="averageQuality")
-    min_quality: float | None = Field(None, alias="minQuality")
-    max_quality: float | None = Field(None, alias="maxQuality")
-    best_performing_model: str | None = Field(None, alias="bestPerformingModel")
-    model_performance_json: str | None = Field(None, alias="modelPerformanceJson")
-    genre_distribution_json: str | None = Field(None, alias="genreDistributionJson")
-    total_time_seconds: int | None = Field(None, alias="totalTimeSeconds")
-    training_examples_before: int = Field(0, alias="trainingExamplesBefore")
-    training_examples_after: int | None = Field(None, alias="trainingExamplesAfter")
-    fine_tuning_triggered: bool = Field(
-        False, validation_alias=AliasChoices("finetuningTriggered", "fineTuningTriggered")
+def _body_name(field: str) -> str | AliasChoices:
+    """A field's name in a body: as answers spell it, and `fineTuningTriggered` too."""
+    if field == "fine_tuning_triggered":
+        return AliasChoices("finetuningTriggered", "fineTuningTriggered")
+    return to_camel(field)
+
+
+class TrainingHistoryBody(BaseModel):
+    """The body of `POST /api/training-history`: the original record's fields, in its order."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        alias_generator=AliasGenerator(
+            validation_alias=_body_name, serialization_alias=answer_name
+        ),
     )
-    started_at: datetime = Field(alias="startedAt")
-    completed_at: datetime = Field(alias="completedAt")
 
-    def to_record(self) -> RecordedSession:
-        return recorded_session(self.model_dump(), parse_genre)
+    user_id: int | None = None
+    session_id: str
+    num_examples_requested: int
+    num_examples_successful: int
+    num_examples_failed: int
+    genres_selected: str | list[str] | None = None
+    stored_in_memory: bool = False
+    saved_to_database: bool = False
+    stories_saved_count: int = 0
+    average_quality: float | None = None
+    min_quality: float | None = None
+    max_quality: float | None = None
+    best_performing_model: str | None = None
+    model_performance_json: str | None = None
+    genre_distribution_json: str | None = None
+    total_time_seconds: int | None = None
+    training_examples_before: int = 0
+    training_examples_after: int | None = None
+    fine_tuning_triggered: bool = False
+    started_at: datetime
+    completed_at: datetime
+
+
+# An answer is the record as the original stored it (its id, the body's fields, its
+# createdAt), then the fields Chorus adds.
+HISTORY_FIELDS = (
+    "id",
+    *TrainingHistoryBody.model_fields,
+    "created_at",
+    "status",
+    "voting_strategy",
+    "teachers",
+    "updated_at",
+)
+STATS_FIELDS = (
+    "total_sessions",
+    "total_examples_generated",
+    "total_stories_saved",
+    "average_quality",
+    "total_training_time_seconds",
+    "fine_tuning_sessions_count",
+    "fine_tuning_examples",
+    "until_next_fine_tuning",
+)
 
 
 def history_json(row: TrainingHistory) -> dict[str, Any]:
     """A session in the original JSON shape, with Chorus's extra fields after it."""
-    return {
-        "id": row.id,
-        "userId": row.user_id,
-        "sessionId": row.session_id,
-        "numExamplesRequested": row.num_examples_requested,
-        "numExamplesSuccessful": row.num_examples_successful,
-        "numExamplesFailed": row.num_examples_failed,
-        "genresSelected": row.genres_selected,
-        "storedInMemory": row.stored_in_memory,
-        "savedToDatabase": row.saved_to_database,
-        "storiesSavedCount": row.stories_saved_count,
-        "averageQuality": row.average_quality,
-        "minQuality": row.min_quality,
-        "maxQuality": row.max_quality,
-        "bestPerformingModel": row.best_performing_model,
-        "modelPerformanceJson": row.model_performance_json,
-        "genreDistributionJson": row.genre_distribution_json,
-        "totalTimeSeconds": row.total_time_seconds,
-        "trainingExamplesBefore": row.training_examples_before,
-        "trainingExamplesAfter": row.training_examples_after,
-        "finetuningTriggered": row.fine_tuning_triggered,
-        "startedAt": row.started_at.isoformat(),
-        "completedAt": row.completed_at.isoformat() if row.completed_at else None,
-        "createdAt": row.created_at.isoformat(),
-        "status": row.status.name,
-        "votingStrategy": row.voting_strategy.name,
-        "teachers": json.loads(row.teachers_json or "[]"),
-        "updatedAt": row.updated_at.isoformat(),
-    }
+    return {answer_name(field): _json_value(row, field) for field in HISTORY_FIELDS}
+
+
+def _json_value(row: TrainingHistory, field: str) -> Any:
+    if field == "teachers":
+        return json.loads(row.teachers_json or "[]")
+    value = getattr(row, field)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.name
+    return value
 
 
 def error_json(error: ChorusError) -> JSONResponse:
@@ -151,9 +172,9 @@ def routes() -> list[BaseRoute]:
         return run
 
     async def save(request: Request, caller: User) -> Response:
-        payload = await read_body(request, TrainingHistoryPayload)
-        owner_id = owner_for(caller, payload.user_id, "userId")
-        record = payload.to_record()
+        body = await read_body(request, TrainingHistoryBody)
+        owner_id = owner_for(caller, body.user_id, "userId")
+        record = recorded_session(body.model_dump(), parse_genre)
         async with services_of(request).db() as db:
             owner = await owner_of(db, owner_id)
             row = await record_session(db, owner, record)
@@ -193,18 +214,7 @@ def routes() -> list[BaseRoute]:
         owner = _path_user(request, caller)
         async with services_of(request).db() as db:
             result = await history.training_stats(db, owner)
-        return JSONResponse(
-            {
-                "totalSessions": result.total_sessions,
-                "totalExamplesGenerated": result.total_examples_generated,
-                "totalStoriesSaved": result.total_stories_saved,
-                "averageQuality": result.average_quality,
-                "totalTrainingTimeSeconds": result.total_training_time_seconds,
-                "fineTuningSessionsCount": result.fine_tuning_sessions_count,
-                "fineTuningExamples": result.fine_tuning_examples,
-                "untilNextFineTuning": result.until_next_fine_tuning,
-            }
-        )
+        return JSONResponse({answer_name(field): getattr(result, field) for field in STATS_FIELDS})
 
     async def recent(request: Request, caller: User) -> Response:
         owner = _path_user(request, caller)

@@ -8,8 +8,10 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.rest import TrainingHistoryBody
 from tests.factories import T0, add_session
 from tests.support import make_account
+from tests.test_recording import original_fields
 
 # The request body exactly as the original documentation shows it.
 ORIGINAL_EXAMPLE = """{
@@ -223,6 +225,10 @@ ANSWER_FIELDS = [
     "teachers",
     "updatedAt",
 ]
+
+
+def test_the_body_gives_every_field_a_recorded_session_reads() -> None:
+    assert set(TrainingHistoryBody.model_fields) - {"user_id"} == original_fields()
 
 
 async def test_answers_keep_the_original_field_order_and_values(
