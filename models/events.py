@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import table_of
 from models.enums import SessionStatus
-from models.tables import TrainingEvent as EventRow
-from models.tables import TrainingHistory
+from models.tables import EventRow, TrainingHistory
 
 EVENT_TYPES = (
     "SessionStarted",

@@ -16,8 +16,7 @@ from websockets import ClientConnection
 from models.base import utcnow
 from models.engine import session_factory
 from models.events import TrainingEvent
-from models.tables import TrainingEvent as EventRow
-from models.tables import TrainingExample, TrainingHistory
+from models.tables import EventRow, TrainingExample, TrainingHistory
 from server.app import create_app
 from server.live import EventHub
 from server.retention import prune_once
