@@ -21,12 +21,12 @@ from schema import build_schema
 from server import autotrain, downloads, rest
 from server.dashboard import dashboard_routes
 from server.graphql_app import ChorusGraphQL
-from server.live import EventHub
 from server.migrate import prepare_database
 from server.retention import prune_events_periodically
 from server.services import Services
 from server.settings import Settings
 from trainer.finetune import FineTuner
+from trainer.live import EventHub
 from trainer.manager import SessionManager
 from trainer.session import RunnerOptions
 from trainer.teachers.ensemble import build_ensemble, load_teacher_configs

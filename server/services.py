@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from server.live import EventHub
 from server.settings import Settings
 from trainer.finetune import FineTuner
 from trainer.latency import LatencyBook
+from trainer.live import EventHub
 from trainer.manager import SessionManager
 from trainer.teachers.base import Teacher
 

@@ -18,11 +18,11 @@ from models.engine import session_factory
 from models.events import TrainingEvent
 from models.tables import EventRow, TrainingExample, TrainingHistory
 from server.app import create_app
-from server.live import EventHub
 from server.retention import prune_once
 from server.settings import Settings
 from tests.live import InProcessServer, graphql_async, open_socket, send_subscribe
 from tests.support import make_account
+from trainer.live import EventHub
 
 START = "mutation($n: Int!) { startTraining(input: {numExamples: $n, seed: 3}) { sessionId } }"
 SUBSCRIBE = "subscription($id: String!) { trainingProgress(sessionId: $id) { __typename seq } }"

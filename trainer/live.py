@@ -1,5 +1,6 @@
 """Live session events across processes: publish after the event log has them, and fan them
-out to this process's subscribers with bounded memory.
+out to this process's subscribers with bounded memory. The trainer publishes and the API's
+subscriptions read, so the hub sits with the trainer, below the GraphQL edge.
 
 broadcaster hands every subscriber an unbounded queue, and its listener task dies silently
 when the backend fails. So each process holds one broadcaster subscription per watched
