@@ -7,7 +7,7 @@ query texts one object) and the values of the variables its selection uses, and 
 other subscriber in the process that asked the same is given that result. The results are
 kept on the event itself, in its `rendered` dict, so they live and die with it; a live event
 is one object for all of this process's subscribers (`trainer.live`,
-`resolvers.progress.to_graphql`).
+`schema.events.to_graphql`).
 
 Sharing is sound because what an event's fields say depends on the event and on the
 variables the selection uses, not on who asks: everyone allowed to watch a session sees the
