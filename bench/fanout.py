@@ -26,7 +26,7 @@ from bench.procs import WORK, cpu_seconds, memory_mb, python_child, settle
 from bench.profile import sampled
 from bench.report import Bar, Section, percentile
 from models.engine import create_engine
-from models.tables import TrainingEvent, TrainingHistory
+from models.tables import EventRow, TrainingHistory
 from tests.conftest import REDIS_URL
 from tests.live import LiveServer, graphql_async
 from tests.support import Account, make_account
@@ -86,8 +86,8 @@ async def _logged(url: str, session_id: str) -> tuple[int, float]:
         async with engine.connect() as connection:
             count, first, last = (
                 await connection.execute(
-                    select(func.count(), func.min(TrainingEvent.at), func.max(TrainingEvent.at))
-                    .join(TrainingHistory, TrainingHistory.id == TrainingEvent.history_id)
+                    select(func.count(), func.min(EventRow.at), func.max(EventRow.at))
+                    .join(TrainingHistory, TrainingHistory.id == EventRow.history_id)
                     .where(TrainingHistory.session_id == session_id)
                 )
             ).one()

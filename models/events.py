@@ -1,52 +1,36 @@
-"""The event log of sessions: what subscribers replay, in seq order."""
+"""The event log of sessions: what subscribers replay, in seq order.
+
+The log stores each event as its type's name and its fields; what they mean is the
+trainer's (`trainer.events`), which turns them back into typed events.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import table_of
 from models.enums import SessionStatus
-from models.tables import TrainingEvent as EventRow
-from models.tables import TrainingHistory
-
-EVENT_TYPES = (
-    "SessionStarted",
-    "ExampleStarted",
-    "TeacherResponded",
-    "VoteCast",
-    "ExampleScored",
-    "ExampleFailed",
-    "SessionProgress",
-    "FineTuningTriggered",
-    "SessionFinished",
-)
+from models.tables import EventRow, TrainingHistory
 
 
-@dataclass(frozen=True)
-class TrainingEvent:
-    """One event of a session. `payload` holds the GraphQL event type's own fields."""
+class StoredEvent(NamedTuple):
+    """One event of a session's log: its type's name and its fields, as stored."""
 
-    session_id: str
     seq: int
     type: str
     at: datetime
-    payload: dict[str, Any] = field(default_factory=dict)
-    # What readers derive from the event (its GraphQL object), made once for all who hold
-    # this object rather than once each; not part of the event's value.
-    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def is_last(self) -> bool:
-        return self.type == "SessionFinished"
+    payload: dict[str, Any]
 
 
-async def append_events(db: AsyncSession, history_id: int, events: Sequence[TrainingEvent]) -> None:
+_COLUMNS = (EventRow.seq, EventRow.type, EventRow.at, EventRow.payload)
+
+
+async def append_events(db: AsyncSession, history_id: int, events: Sequence[StoredEvent]) -> None:
     if events:
         await db.execute(
             insert(table_of(EventRow)),
@@ -64,27 +48,27 @@ async def append_events(db: AsyncSession, history_id: int, events: Sequence[Trai
 
 
 async def events_after(
-    db: AsyncSession, history_id: int, session_id: str, after_seq: int, limit: int = 1000
-) -> list[TrainingEvent]:
-    rows = await db.scalars(
-        select(EventRow)
+    db: AsyncSession, history_id: int, after_seq: int, limit: int = 1000
+) -> list[StoredEvent]:
+    rows = await db.execute(
+        select(*_COLUMNS)
         .where(EventRow.history_id == history_id, EventRow.seq > after_seq)
         .order_by(EventRow.seq)
         .limit(limit)
     )
-    return [TrainingEvent(session_id, row.seq, row.type, row.at, row.payload) for row in rows]
+    return [StoredEvent._make(row) for row in rows]
 
 
-async def newest_event(db: AsyncSession, history_id: int, session_id: str) -> TrainingEvent | None:
-    row = await db.scalar(
-        select(EventRow)
-        .where(EventRow.history_id == history_id)
-        .order_by(EventRow.seq.desc())
-        .limit(1)
-    )
-    if row is None:
-        return None
-    return TrainingEvent(session_id, row.seq, row.type, row.at, row.payload)
+async def newest_event(db: AsyncSession, history_id: int) -> StoredEvent | None:
+    row = (
+        await db.execute(
+            select(*_COLUMNS)
+            .where(EventRow.history_id == history_id)
+            .order_by(EventRow.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else StoredEvent._make(row)
 
 
 async def last_seq(db: AsyncSession, history_id: int) -> int:

@@ -283,7 +283,7 @@ class FineTuneJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class TrainingEvent(Base):
+class EventRow(Base):
     """A session's event log: what subscribers replay before they switch to live events."""
 
     __tablename__ = "training_events"

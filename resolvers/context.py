@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.types import Info as StrawberryInfo
 
 from models.errors import Unauthenticated
-from models.events import TrainingEvent
 from models.tables import User
 from models.users import missing_token_message, owner_for
 from resolvers.loaders import Loaders
+from trainer.events import NumberedEvent
 from trainer.latency import LatencyBook
 from trainer.manager import SessionManager
 from trainer.teachers.base import Teacher
@@ -32,11 +32,11 @@ class LiveFeed(Protocol):
     @property
     def overflowed(self) -> bool: ...
 
-    async def take(self, patience_s: float) -> list[TrainingEvent]: ...
+    async def take(self, patience_s: float) -> list[NumberedEvent]: ...
 
     def recover(self) -> None: ...
 
-    def shared(self, events: Sequence[TrainingEvent]) -> list[TrainingEvent]: ...
+    def shared(self, events: Sequence[NumberedEvent]) -> list[NumberedEvent]: ...
 
 
 class LiveHub(Protocol):

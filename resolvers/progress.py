@@ -1,5 +1,8 @@
 """The trainingProgress subscription: the event log replayed after `afterSeq`, then live
-events, each delivered exactly once and in seq order, until the session's last event."""
+events, each delivered exactly once and in seq order, until the session's last event.
+
+The events are the trainer's (`trainer.events`); `schema.subscription` shows them as GraphQL
+events."""
 
 from __future__ import annotations
 
@@ -7,20 +10,19 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import events as event_log
 from models.base import utcnow
-from models.enums import Genre, SessionStatus, VotingStrategy
+from models.enums import SessionStatus
 from models.errors import BadUserInput, NotFound
-from models.events import TrainingEvent
 from models.history import session_by_id
 from models.tables import FineTuneJob, TrainingHistory
 from resolvers.context import Info
-from schema import convert, events, types
+from trainer.events import NumberedEvent, SessionFinished
 
 logger = logging.getLogger("chorus.live")
 T = TypeVar("T")
@@ -34,94 +36,22 @@ IDLE_CHECK_S = 5.0
 IDLE_CHECK_UNHEALTHY_S = 0.5
 
 
-def to_graphql(event: TrainingEvent) -> events.TrainingEvent:
-    """The GraphQL event of `event`, made once per event object. A live event is one object
-    for every subscriber in the process, so they all get one GraphQL event, whose results
-    are then executed once (schema.execution)."""
-    converted: events.TrainingEvent | None = event.derived.get("graphql")
-    if converted is None:
-        converted = event.derived["graphql"] = _converted(event)
-    return converted
-
-
-def _converted(event: TrainingEvent) -> events.TrainingEvent:
-    common: dict[str, Any] = {"seq": event.seq, "session_id": event.session_id, "at": event.at}
-    p = event.payload
-    match event.type:
-        case "SessionStarted":
-            return events.SessionStarted(
-                **common,
-                num_examples=p["numExamples"],
-                teachers=p["teachers"],
-                voting_strategy=VotingStrategy[p["votingStrategy"]],
-            )
-        case "ExampleStarted":
-            return events.ExampleStarted(
-                **common,
-                index=p["index"],
-                genre=Genre[p["genre"]],
-                prompt=p["prompt"],
-                style=p["style"],
-            )
-        case "TeacherResponded":
-            return events.TeacherResponded(
-                **common,
-                index=p["index"],
-                model=p["model"],
-                ok=p["ok"],
-                latency_ms=p["latencyMs"],
-                text_quality=p["textQuality"],
-                error=p["error"],
-            )
-        case "VoteCast":
-            return events.VoteCast(
-                **common, index=p["index"], voter=p["voter"], candidate=p["candidate"]
-            )
-        case "ExampleScored":
-            return events.ExampleScored(
-                **common,
-                index=p["index"],
-                winner=p["winner"],
-                text_quality=p["textQuality"],
-                confidence=p["confidence"],
-                final_quality=p["finalQuality"],
-                saved_to_database=p["savedToDatabase"],
-                stored_in_memory=p["storedInMemory"],
-                text=p["text"],
-            )
-        case "ExampleFailed":
-            return events.ExampleFailed(**common, index=p["index"], error=p["error"])
-        case "SessionProgress":
-            return events.SessionProgress(
-                **common,
-                completed=p["completed"],
-                failed=p["failed"],
-                total=p["total"],
-                eta_seconds=p["etaSeconds"],
-            )
-        case "FineTuningTriggered":
-            return events.FineTuningTriggered(
-                **common, examples_collected=p["examplesCollected"], job_id=p["jobId"]
-            )
-        case "SessionFinished":
-            return events.SessionFinished(**common, status=SessionStatus[p["status"]])
-    raise ValueError(f"unknown event type {event.type!r}")
-
-
-async def fine_tune_job(info: Info, job_id: int) -> types.FineTuneJob:
+async def fine_tune_job(info: Info, job_id: int) -> FineTuneJob:
+    """The job a FineTuningTriggered event started."""
     async with info.context.db() as db:
         job = await db.get(FineTuneJob, job_id)
     if job is None:
         raise NotFound(f"Fine-tune job {job_id} no longer exists.")
-    return convert.fine_tune_job(job)
+    return job
 
 
-async def finished_session(info: Info, session_id: str) -> types.TrainingSession:
+async def finished_session(info: Info, session_id: str) -> TrainingHistory:
+    """The session a SessionFinished event ended."""
     async with info.context.db() as db:
         history = await session_by_id(db, session_id)
     if history is None:
         raise NotFound(f"No training session {session_id!r}.")
-    return convert.session(history)
+    return history
 
 
 class _Stream:
@@ -134,21 +64,23 @@ class _Stream:
         self.last = after_seq
         self.done = False
 
-    async def from_log(self) -> list[TrainingEvent]:
-        async def read(db: AsyncSession) -> list[TrainingEvent]:
-            return await event_log.events_after(
-                db, self.history_id, self.session_id, self.last, REPLAY_BATCH
-            )
+    async def from_log(self) -> list[NumberedEvent]:
+        async def read(db: AsyncSession) -> list[NumberedEvent]:
+            stored = await event_log.events_after(db, self.history_id, self.last, REPLAY_BATCH)
+            return [NumberedEvent.from_stored(self.session_id, event) for event in stored]
 
         return await self._patiently(read)
 
-    async def status(self) -> tuple[TrainingHistory, TrainingEvent | None]:
+    async def status(self) -> tuple[TrainingHistory, NumberedEvent | None]:
         """The session now, and the newest event in its log."""
 
-        async def read(db: AsyncSession) -> tuple[TrainingHistory, TrainingEvent | None]:
+        async def read(db: AsyncSession) -> tuple[TrainingHistory, NumberedEvent | None]:
             history = await db.get(TrainingHistory, self.history_id)
             assert history is not None
-            return history, await event_log.newest_event(db, self.history_id, self.session_id)
+            newest = await event_log.newest_event(db, self.history_id)
+            if newest is None:
+                return history, None
+            return history, NumberedEvent.from_stored(self.session_id, newest)
 
         return await self._patiently(read)
 
@@ -165,14 +97,14 @@ class _Stream:
         async with self.context.db() as db:
             return await read(db)
 
-    async def accept(self, event: TrainingEvent, *, from_log: bool = False) -> bool:
-        """Whether to deliver `event`: the next in seq (or, from the log, the next there is);
-        marks the stream done at its end."""
-        if event.seq <= self.last or (event.seq != self.last + 1 and not from_log):
+    async def accept(self, numbered: NumberedEvent, *, from_log: bool = False) -> bool:
+        """Whether to deliver `numbered`: the next in seq (or, from the log, the next there
+        is); marks the stream done at its end."""
+        if numbered.seq <= self.last or (numbered.seq != self.last + 1 and not from_log):
             return False
-        self.last = event.seq
-        if event.is_last:
-            if event.payload["status"] == SessionStatus.INTERRUPTED.name:
+        self.last = numbered.seq
+        if isinstance(numbered.event, SessionFinished):
+            if numbered.event.status is SessionStatus.INTERRUPTED:
                 # A resumed session goes on after the SessionFinished of its interruption.
                 history, _ = await self.status()
                 self.done = history.status.is_final
@@ -180,7 +112,7 @@ class _Stream:
                 self.done = True
         return True
 
-    def has_everything(self, history: TrainingHistory, newest: TrainingEvent | None) -> bool:
+    def has_everything(self, history: TrainingHistory, newest: NumberedEvent | None) -> bool:
         """Whether an ended session has nothing more for this subscriber. Its status is
         written before its SessionFinished reaches the log, so the log decides; a log that
         never got it (its writer gave up) is waited on for a grace period only."""
@@ -196,7 +128,7 @@ class _Stream:
 
 async def training_progress(
     info: Info, session_id: str, after_seq: int | None
-) -> AsyncGenerator[events.TrainingEvent, None]:
+) -> AsyncGenerator[NumberedEvent, None]:
     viewer = info.context.viewer
     if after_seq is not None and after_seq < 0:
         raise BadUserInput("`afterSeq` must be 0 or more.", field="afterSeq")
@@ -217,7 +149,7 @@ async def training_progress(
             batch = feed.shared(await stream.from_log())
             for event in batch:
                 if await stream.accept(event, from_log=True):
-                    yield to_graphql(event)
+                    yield event
                 if stream.done:
                     return
             if len(batch) == REPLAY_BATCH:
@@ -225,8 +157,8 @@ async def training_progress(
             history, newest = await stream.status()
             if history.status.is_final and newest is None:
                 # A session with no log (recorded, or pruned): its stream is its end.
-                yield events.SessionFinished(
-                    seq=stream.last + 1, session_id=session_id, at=utcnow(), status=history.status
+                yield NumberedEvent(
+                    session_id, stream.last + 1, utcnow(), SessionFinished(status=history.status)
                 )
                 return
             if stream.has_everything(history, newest):
@@ -244,7 +176,7 @@ async def training_progress(
                     if not await stream.accept(event):
                         in_order = False
                         break
-                    yield to_graphql(event)
+                    yield event
                     if stream.done:
                         return
                 if not in_order:

@@ -17,7 +17,7 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
-from schema.events import EVENT_TYPES
+from schema.events import GRAPHQL_TYPES
 from schema.execution import SharedEventExecutor
 from schema.extensions import MaskUnexpectedErrors, RequireAuthentication, log_errors
 from schema.mutation import Mutation
@@ -49,7 +49,7 @@ def build_schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=EVENT_TYPES,
+        types=list(GRAPHQL_TYPES.values()),
         extensions=[
             RequireAuthentication,
             partial(AddValidationRules, limit_rules),

@@ -1,22 +1,33 @@
-"""The events of a session's live stream, each with its `seq` within the session."""
+"""The events of a session's live stream as GraphQL types, each with its `seq` within the
+session.
+
+Every event type is made here from its dataclass in `trainer.events`: same name, its fields
+in camelCase, and the TrainingEvent interface's `seq`, `sessionId` and `at`. What GraphQL
+adds is here too: the descriptions, and the fields that are not the event's data but lead
+from it (FineTuningTriggered's `job`, SessionFinished's `session`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable
+import typing
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime
 from typing import Any
 
 import strawberry
 
+import schema.enums  # noqa: F401  (the domain's enums, registered with Strawberry)
+from resolvers import progress
 from resolvers.context import Info
-from schema.enums import Genre, SessionStatus, VotingStrategy
-from schema.types import FineTuneJob, TrainingSession
+from schema import convert, types
+from trainer import events
+from trainer.events import NumberedEvent, SessionEvent
 
 
 @strawberry.interface(
     description="Every event carries a sequence number, 1, 2, 3 ... without gaps within its "
-    "session."
+    "session.",
 )
 class TrainingEvent:
     seq: int
@@ -29,100 +40,82 @@ class TrainingEvent:
     )
 
 
-@strawberry.type
-class SessionStarted(TrainingEvent):
-    num_examples: int
-    teachers: list[str]
-    voting_strategy: VotingStrategy
+# `root` is the GraphQL event, of a type made below.
+async def _job(root: Any, info: Info) -> types.FineTuneJob:
+    return convert.fine_tune_job(await progress.fine_tune_job(info, root.job_id))
 
 
-@strawberry.type
-class ExampleStarted(TrainingEvent):
-    index: int
-    genre: Genre
-    prompt: str
-    style: str | None
+async def _session(root: Any, info: Info) -> types.TrainingSession:
+    return convert.session(await progress.finished_session(info, root.session_id))
 
 
-@strawberry.type(
-    description="One per teacher per example: the story it wrote, or why it failed. Judging "
-    "shows as VoteCast."
-)
-class TeacherResponded(TrainingEvent):
-    index: int
-    model: str
-    ok: bool
-    latency_ms: int
-    text_quality: float | None
-    error: str | None
+DESCRIPTIONS: Mapping[type[SessionEvent], str] = {
+    events.TeacherResponded: "One per teacher per example: the story it wrote, or why it "
+    "failed. Judging shows as VoteCast.",
+    events.SessionFinished: "The last event of a session's stream; the subscription completes "
+    "after it.",
+}
+FIELD_DESCRIPTIONS: Mapping[tuple[type[SessionEvent], str], str] = {
+    (events.ExampleScored, "text"): "The winning story.",
+}
+# Fields that lead from an event to what it is about, and the data fields they stand for,
+# which GraphQL does not show.
+LEADS: Mapping[type[SessionEvent], Mapping[str, Callable[..., Any]]] = {
+    events.FineTuningTriggered: {"job": _job},
+    events.SessionFinished: {"session": _session},
+}
+HIDDEN: set[tuple[type[SessionEvent], str]] = {(events.FineTuningTriggered, "job_id")}
+# Strawberry's marker of a field GraphQL does not show, for types known here only at run time.
+_private: Any = strawberry.Private
 
 
-@strawberry.type
-class VoteCast(TrainingEvent):
-    index: int
-    voter: str
-    candidate: str
+def _shown_as(hint: Any) -> Any:
+    """The type a GraphQL field shows for a dataclass field: a list for a tuple."""
+    if typing.get_origin(hint) is tuple:
+        return list[typing.get_args(hint)[0]]  # type: ignore[misc]
+    return hint
 
 
-@strawberry.type
-class ExampleScored(TrainingEvent):
-    index: int
-    winner: str
-    text_quality: float
-    confidence: float
-    final_quality: float
-    saved_to_database: bool
-    stored_in_memory: bool
-    text: str = strawberry.field(description="The winning story.")
+def _graphql_type(kind: type[SessionEvent]) -> type[TrainingEvent]:
+    hints = typing.get_type_hints(kind)
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"__module__": __name__, "__annotations__": annotations}
+    for field in dataclasses.fields(kind):
+        if (kind, field.name) in HIDDEN:
+            annotations[field.name] = _private[hints[field.name]]
+            continue
+        annotations[field.name] = _shown_as(hints[field.name])
+        description = FIELD_DESCRIPTIONS.get((kind, field.name))
+        if description is not None:
+            namespace[field.name] = strawberry.field(description=description)
+    for name, resolver in LEADS.get(kind, {}).items():
+        namespace[name] = strawberry.field(resolver=resolver)
+    made = type(kind.__name__, (TrainingEvent,), namespace)
+    return strawberry.type(made, description=DESCRIPTIONS.get(kind))
 
 
-@strawberry.type
-class ExampleFailed(TrainingEvent):
-    index: int
-    error: str
+GRAPHQL_TYPES: dict[type[SessionEvent], type[TrainingEvent]] = {
+    kind: _graphql_type(kind) for kind in events.EVENT_TYPES.values()
+}
+_FIELD_NAMES = {
+    kind: tuple(field.name for field in dataclasses.fields(kind))
+    for kind in events.EVENT_TYPES.values()
+}
 
 
-@strawberry.type
-class SessionProgress(TrainingEvent):
-    completed: int
-    failed: int
-    total: int
-    eta_seconds: float | None
-
-
-@strawberry.type
-class FineTuningTriggered(TrainingEvent):
-    examples_collected: int
-    job_id: strawberry.Private[int]
-
-    @strawberry.field
-    async def job(self, info: Info) -> FineTuneJob:
-        from resolvers.progress import fine_tune_job
-
-        return await fine_tune_job(info, self.job_id)
-
-
-@strawberry.type(
-    description="The last event of a session's stream; the subscription completes after it."
-)
-class SessionFinished(TrainingEvent):
-    status: SessionStatus
-
-    @strawberry.field
-    async def session(self, info: Info) -> TrainingSession:
-        from resolvers.progress import finished_session
-
-        return await finished_session(info, self.session_id)
-
-
-EVENT_TYPES: tuple[type[TrainingEvent], ...] = (
-    SessionStarted,
-    ExampleStarted,
-    TeacherResponded,
-    VoteCast,
-    ExampleScored,
-    ExampleFailed,
-    SessionProgress,
-    FineTuningTriggered,
-    SessionFinished,
-)
+def to_graphql(numbered: NumberedEvent) -> TrainingEvent:
+    """The GraphQL event of `numbered`, made once per event object. A live event is one
+    object for every subscriber in the process, so they all get one GraphQL event, whose
+    results are then executed once (schema.execution)."""
+    converted: TrainingEvent | None = numbered.derived.get("graphql")
+    if converted is None:
+        event = numbered.event
+        kind = type(event)
+        graphql_type: Callable[..., TrainingEvent] = GRAPHQL_TYPES[kind]
+        converted = numbered.derived["graphql"] = graphql_type(
+            seq=numbered.seq,
+            session_id=numbered.session_id,
+            at=numbered.at,
+            **{name: getattr(event, name) for name in _FIELD_NAMES[kind]},
+        )
+    return converted

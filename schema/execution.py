@@ -6,8 +6,8 @@ event is executed once for each operation (the parsed document: ParserCache give
 query texts one object) and the values of the variables its selection uses, and every
 other subscriber in the process that asked the same is given that result. The results are
 kept on the event itself, in its `rendered` dict, so they live and die with it; a live event
-is one object for all of this process's subscribers (`server.live`,
-`resolvers.progress.to_graphql`).
+is one object for all of this process's subscribers (`trainer.live`,
+`schema.events.to_graphql`).
 
 Sharing is sound because what an event's fields say depends on the event and on the
 variables the selection uses, not on who asks: everyone allowed to watch a session sees the

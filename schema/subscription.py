@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 
 import strawberry
 
 from resolvers import progress
 from resolvers.context import Info
-from schema.events import TrainingEvent
+from schema.events import TrainingEvent, to_graphql
 
 
 @strawberry.type
@@ -17,8 +18,11 @@ class Subscription:
         description="Replays the session's events after afterSeq (all when null), then streams "
         "live ones, then completes."
     )
-    def training_progress(
+    async def training_progress(
         self, info: Info, session_id: str, after_seq: int | None = None
     ) -> AsyncGenerator[TrainingEvent, None]:
-        # The resolver's own generator, not one wrapped around it: one hop less per event.
-        return progress.training_progress(info, session_id, after_seq)
+        # Closed with the subscription, so that its live feed goes at once, not when the
+        # garbage collector gets to it.
+        async with aclosing(progress.training_progress(info, session_id, after_seq)) as events:
+            async for event in events:
+                yield to_graphql(event)

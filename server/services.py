@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from models.engine import create_engine, session_factory
-from server.live import EventHub
 from server.migrate import prepare_database
 from server.retention import prune_events_periodically
 from server.settings import Settings
 from trainer.finetune import FineTuner
 from trainer.latency import LatencyBook
+from trainer.live import EventHub
 from trainer.manager import SessionManager
 from trainer.session import RunnerOptions
 from trainer.teachers.base import Teacher

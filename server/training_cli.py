@@ -8,12 +8,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from models.enums import Genre, VotingStrategy
-from models.events import TrainingEvent
 from models.history import model_stats_for
 from models.tables import SessionModelStats, TrainingHistory
 from models.users import user_by_name
 from server.services import Services
 from server.settings import load_settings
+from trainer.events import ExampleFailed, ExampleScored, NumberedEvent
 from trainer.plan import make_plan
 from trainer.session import RunnerOptions
 from trainer.training import train
@@ -28,14 +28,15 @@ class ProgressDisplay:
         self._quality_sum = 0.0
         self._scored = 0
 
-    async def emit(self, event: TrainingEvent) -> None:
-        if event.type == "ExampleScored":
-            self._quality_sum += event.payload["finalQuality"]
-            self._scored += 1
-            average = self._quality_sum / self._scored
-            self._progress.update(self._task, advance=1, quality=f"{average:.2f}")
-        elif event.type == "ExampleFailed":
-            self._progress.update(self._task, advance=1)
+    async def emit(self, event: NumberedEvent) -> None:
+        match event.event:
+            case ExampleScored(final_quality=quality):
+                self._quality_sum += quality
+                self._scored += 1
+                average = self._quality_sum / self._scored
+                self._progress.update(self._task, advance=1, quality=f"{average:.2f}")
+            case ExampleFailed():
+                self._progress.update(self._task, advance=1)
 
 
 def summary_table(history: TrainingHistory, stats: list[SessionModelStats]) -> Table:

@@ -17,8 +17,7 @@ from sqlalchemy import func, select
 
 from models.engine import create_engine, session_factory
 from models.enums import FineTuneStatus, SessionStatus
-from models.tables import FineTuneJob, SessionModelStats, TrainingExample, TrainingHistory
-from models.tables import TrainingEvent as EventRow
+from models.tables import EventRow, FineTuneJob, SessionModelStats, TrainingExample, TrainingHistory
 from models.users import authenticate, user_by_name
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
 from tests.factories import add_session

@@ -28,10 +28,10 @@ from websockets.typing import Subprotocol
 from schema.execution import SharedEventExecutor
 from server.app import create_app
 from server.graphql_app import ChorusGraphQL
-from server.live import channel_of
 from server.settings import Settings
 from tests.live import InProcessServer, graphql_async, open_socket, send_subscribe
 from tests.support import make_account
+from trainer.live import channel_of
 
 START = "mutation($n: Int!) { startTraining(input: {numExamples: $n, seed: 5}) { sessionId } }"
 CANCEL = "mutation($id: String!) { cancelTraining(sessionId: $id) { status } }"

@@ -15,15 +15,14 @@ from websockets import ClientConnection
 
 from models.base import utcnow
 from models.engine import session_factory
-from models.events import TrainingEvent
-from models.tables import TrainingEvent as EventRow
-from models.tables import TrainingExample, TrainingHistory
+from models.tables import EventRow, TrainingExample, TrainingHistory
 from server.app import create_app
-from server.live import EventHub
 from server.retention import prune_once
 from server.settings import Settings
 from tests.live import InProcessServer, graphql_async, open_socket, send_subscribe
 from tests.support import make_account
+from trainer.events import NumberedEvent, VoteCast
+from trainer.live import EventHub
 
 START = "mutation($n: Int!) { startTraining(input: {numExamples: $n, seed: 3}) { sessionId } }"
 SUBSCRIBE = "subscription($id: String!) { trainingProgress(sessionId: $id) { __typename seq } }"
@@ -169,14 +168,14 @@ async def test_events_read_from_the_log_are_the_objects_other_subscribers_hold()
     """So that an event is converted and executed once for all of them; an event nobody
     holds any more is not kept."""
 
-    def read_from_the_log(seq: int) -> TrainingEvent:
-        return TrainingEvent("s1", seq, "VoteCast", utcnow(), {"voter": "a", "candidate": "b"})
+    def read_from_the_log(seq: int) -> NumberedEvent:
+        return NumberedEvent("s1", seq, utcnow(), VoteCast(index=0, voter="a", candidate="b"))
 
     hub = EventHub("memory://")
     await hub.start()
     try:
         async with hub.feed("s1") as live, hub.feed("s1") as behind:
-            await hub.publish("s1", [read_from_the_log(1), read_from_the_log(2)])
+            await hub.publish("s1", [read_from_the_log(1).stored(), read_from_the_log(2).stored()])
             arrived = await live.take(5)
             assert [event.seq for event in arrived] == [1, 2]
             copies = [read_from_the_log(seq) for seq in (1, 2, 3)]
@@ -187,7 +186,7 @@ async def test_events_read_from_the_log_are_the_objects_other_subscribers_hold()
             del arrived, shared
             # Once the pump has moved on to later events, and the feeds have handed theirs
             # out, nobody holds the first ones.
-            await hub.publish("s1", [read_from_the_log(3)])
+            await hub.publish("s1", [read_from_the_log(3).stored()])
             await live.take(5)
             await behind.take(5)
             gc.collect()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,13 +16,27 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.base import Base
 from models.engine import create_engine, session_factory
-from models.enums import SessionStatus, VotingStrategy
+from models.enums import Genre, SessionStatus, VotingStrategy
+from models.events import events_after
 from models.fulltext import include_name
-from models.tables import SessionModelStats, TrainingHistory, User
+from models.tables import EventRow, SessionModelStats, TrainingHistory, User
 from server import migrate
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
 from tests.factories import T0
 from tests.test_totals import assert_statistics_as_summed, assert_totals_match_sessions
+from trainer.events import (
+    ExampleFailed,
+    ExampleScored,
+    ExampleStarted,
+    FineTuningTriggered,
+    NumberedEvent,
+    SessionEvent,
+    SessionFinished,
+    SessionProgress,
+    SessionStarted,
+    TeacherResponded,
+    VoteCast,
+)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -120,3 +136,136 @@ async def test_upgrading_fills_the_totals_from_the_sessions_stored(
         await assert_totals_match_sessions(db)
         for user_id in (ann, ben, cid):
             await assert_statistics_as_summed(db, user_id)
+
+
+# Events as the log stored them before 0007, under their GraphQL names, and what they are.
+LOGGED_BEFORE_0007: list[tuple[str, dict[str, Any], SessionEvent]] = [
+    (
+        "SessionStarted",
+        {"numExamples": 2, "teachers": ["alpha", "beta"], "votingStrategy": "JURY"},
+        SessionStarted(
+            num_examples=2, teachers=("alpha", "beta"), voting_strategy=VotingStrategy.JURY
+        ),
+    ),
+    (
+        "ExampleStarted",
+        {"index": 0, "genre": "FANTASY", "prompt": "A lighthouse keeper", "style": None},
+        ExampleStarted(index=0, genre=Genre.FANTASY, prompt="A lighthouse keeper", style=None),
+    ),
+    (
+        "TeacherResponded",
+        {
+            "index": 0,
+            "model": "alpha",
+            "ok": True,
+            "latencyMs": 310,
+            "textQuality": 7.5,
+            "error": None,
+        },
+        TeacherResponded(
+            index=0, model="alpha", ok=True, latency_ms=310, text_quality=7.5, error=None
+        ),
+    ),
+    (
+        "VoteCast",
+        {"index": 0, "voter": "beta", "candidate": "alpha"},
+        VoteCast(index=0, voter="beta", candidate="alpha"),
+    ),
+    (
+        "ExampleScored",
+        {
+            "index": 0,
+            "winner": "alpha",
+            "textQuality": 7.5,
+            "confidence": 1.0,
+            "finalQuality": 8.25,
+            "savedToDatabase": True,
+            "storedInMemory": False,
+            "text": "The lamp went out at midnight.",
+        },
+        ExampleScored(
+            index=0,
+            winner="alpha",
+            text_quality=7.5,
+            confidence=1.0,
+            final_quality=8.25,
+            saved_to_database=True,
+            stored_in_memory=False,
+            text="The lamp went out at midnight.",
+        ),
+    ),
+    (
+        "ExampleFailed",
+        {"index": 1, "error": "no valid output (alpha: refused)"},
+        ExampleFailed(index=1, error="no valid output (alpha: refused)"),
+    ),
+    (
+        "SessionProgress",
+        {"completed": 1, "failed": 1, "total": 2, "etaSeconds": None},
+        SessionProgress(completed=1, failed=1, total=2, eta_seconds=None),
+    ),
+    (
+        "FineTuningTriggered",
+        {"examplesCollected": 50, "jobId": 7},
+        FineTuningTriggered(examples_collected=50, job_id=7),
+    ),
+    ("SessionFinished", {"status": "COMPLETED"}, SessionFinished(status=SessionStatus.COMPLETED)),
+]
+
+
+async def test_upgrading_renames_the_logged_event_fields(empty_engine: AsyncEngine) -> None:
+    await migrate.upgrade(empty_engine, "0006")
+    # More rows than one batch of the migration's, so that it goes on past the first.
+    batch = importlib.import_module("migrations.versions.0007_event_fields_snake_case").BATCH
+    fillers = [
+        (
+            "TeacherResponded",
+            {
+                "index": 2,
+                "model": f"teacher-{n}",
+                "ok": False,
+                "latencyMs": n,
+                "textQuality": None,
+                "error": "invalid: repetitive",
+            },
+        )
+        for n in range(batch)
+    ]
+    logged = [(kind, payload) for kind, payload, _ in LOGGED_BEFORE_0007] + fillers
+    async with session_factory(empty_engine)() as db:
+        await db.execute(insert(User), [{"name": "ann"}])
+        ann = await db.scalar(select(User.id))
+        assert ann is not None
+        await db.execute(insert(TrainingHistory), [_stored_session(ann, 1, 8.0)])
+        history_id = await db.scalar(select(TrainingHistory.id))
+        assert history_id is not None
+        await db.execute(
+            insert(EventRow),
+            [
+                {"history_id": history_id, "seq": seq, "type": kind, "payload": payload, "at": T0}
+                for seq, (kind, payload) in enumerate(logged, start=1)
+            ],
+        )
+        await db.commit()
+
+    await migrate.upgrade(empty_engine)
+    async with session_factory(empty_engine)() as db:
+        stored = await events_after(db, history_id, 0, limit=len(logged) + 1)
+    read = [NumberedEvent.from_stored("before-totals-1", event) for event in stored]
+    assert [event.seq for event in read] == list(range(1, len(logged) + 1))
+    assert [event.event for event in read[: len(LOGGED_BEFORE_0007)]] == [
+        event for _, _, event in LOGGED_BEFORE_0007
+    ]
+    assert read[-1].event == TeacherResponded(
+        index=2,
+        model=f"teacher-{batch - 1}",
+        ok=False,
+        latency_ms=batch - 1,
+        text_quality=None,
+        error="invalid: repetitive",
+    )
+
+    await migrate.downgrade(empty_engine, "0006")
+    async with session_factory(empty_engine)() as db:
+        restored = await events_after(db, history_id, 0, limit=len(logged) + 1)
+    assert [(event.type, event.payload) for event in restored] == logged

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.engine import session_factory
 from models.enums import ExampleStatus, FineTuneStatus, Genre, SessionStatus, VotingStrategy
-from models.events import TrainingEvent
 from models.tables import (
     FineTuneJob,
     MemoryEntry,
@@ -30,7 +29,21 @@ from models.tables import (
 from tests.factories import add_session
 from tests.fake_provider import FakeProvider, hang, server_error
 from tests.support import make_account
-from trainer.events import CollectingSink, Emitter
+from trainer.events import (
+    CollectingSink,
+    Emitter,
+    ExampleFailed,
+    ExampleScored,
+    ExampleStarted,
+    FineTuningTriggered,
+    NumberedEvent,
+    SessionEvent,
+    SessionFinished,
+    SessionProgress,
+    SessionStarted,
+    TeacherResponded,
+    VoteCast,
+)
 from trainer.plan import make_plan
 from trainer.recorder import create_session
 from trainer.session import RunnerOptions, SessionRunner
@@ -44,6 +57,12 @@ from trainer.training import train
 def offline_teachers(latency_ms: int = 0) -> dict[str, Teacher]:
     teachers = build_ensemble(offline_ensemble(), env={}, offline_latency_ms=latency_ms)
     return {teacher.name: teacher for teacher in teachers}
+
+
+def index_of(event: SessionEvent) -> int:
+    """The example an event is about; -1 for the session's own events."""
+    index: int = getattr(event, "index", -1)
+    return index
 
 
 async def assert_record_agrees(engine: AsyncEngine, history_id: int) -> None:
@@ -182,25 +201,25 @@ async def test_an_offline_session_of_fifty_examples(engine: AsyncEngine) -> None
 
     events = sink.events
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    assert events[0].type == "SessionStarted"
-    assert events[-1].type == "SessionFinished"
-    assert events[-1].payload == {"status": "COMPLETED"}
-    kinds = Counter(e.type for e in events)
-    assert kinds["ExampleStarted"] == 50
-    assert kinds["TeacherResponded"] == 50 * 7
-    assert kinds["ExampleScored"] + kinds["ExampleFailed"] == 50
-    assert kinds["SessionProgress"] == 50
-    assert kinds["FineTuningTriggered"] == 1
-    assert kinds["VoteCast"] > 0
-    genres = {e.payload["genre"] for e in events if e.type == "ExampleStarted"}
-    assert genres == {"FANTASY", "HORROR"}
+    assert isinstance(events[0].event, SessionStarted)
+    assert isinstance(events[-1].event, SessionFinished)
+    assert events[-1].event == SessionFinished(status=SessionStatus.COMPLETED)
+    kinds = Counter(type(e.event) for e in events)
+    assert kinds[ExampleStarted] == 50
+    assert kinds[TeacherResponded] == 50 * 7
+    assert kinds[ExampleScored] + kinds[ExampleFailed] == 50
+    assert kinds[SessionProgress] == 50
+    assert kinds[FineTuningTriggered] == 1
+    assert kinds[VoteCast] > 0
+    genres = {e.event.genre for e in events if isinstance(e.event, ExampleStarted)}
+    assert genres == {Genre.FANTASY, Genre.HORROR}
     # Every example's events stay between its start and its score.
     for index in range(50):
-        mine = [e for e in events if e.payload.get("index") == index]
-        assert mine[0].type == "ExampleStarted"
-        assert mine[-1].type in ("ExampleScored", "ExampleFailed")
-    last_progress = [e for e in events if e.type == "SessionProgress"][-1]
-    assert last_progress.payload["etaSeconds"] == 0.0
+        mine = [e for e in events if index_of(e.event) == index]
+        assert isinstance(mine[0].event, ExampleStarted)
+        assert isinstance(mine[-1].event, ExampleScored | ExampleFailed)
+    last_progress = [e.event for e in events if isinstance(e.event, SessionProgress)][-1]
+    assert last_progress.eta_seconds == 0.0
 
 
 async def test_the_same_seed_gives_the_same_session(engine: AsyncEngine) -> None:
@@ -232,9 +251,9 @@ class ProgressWatcher(CollectingSink):
         self.after = after
         self.reached = asyncio.Event()
 
-    async def emit(self, event: TrainingEvent) -> None:
+    async def emit(self, event: NumberedEvent) -> None:
         await super().emit(event)
-        if sum(e.type == "SessionProgress" for e in self.events) >= self.after:
+        if sum(isinstance(e.event, SessionProgress) for e in self.events) >= self.after:
             self.reached.set()
 
 
@@ -264,8 +283,8 @@ async def test_cancelling_keeps_finished_examples(engine: AsyncEngine) -> None:
     assert stored.status is SessionStatus.CANCELLED
     assert 5 <= (count or 0) < 200
     assert stored.num_examples_successful + stored.num_examples_failed == count
-    assert sink.events[-1].type == "SessionFinished"
-    assert sink.events[-1].payload == {"status": "CANCELLED"}
+    assert isinstance(sink.events[-1].event, SessionFinished)
+    assert sink.events[-1].event == SessionFinished(status=SessionStatus.CANCELLED)
     assert [e.seq for e in sink.events] == list(range(1, len(sink.events) + 1))
     await assert_record_agrees(engine, history.id)
 
@@ -275,20 +294,20 @@ class Watcher(CollectingSink):
 
     def __init__(self) -> None:
         super().__init__()
-        self._arrivals: dict[tuple[str, int], asyncio.Event] = {}
+        self._arrivals: dict[tuple[type[SessionEvent], int], asyncio.Event] = {}
 
-    async def emit(self, event: TrainingEvent) -> None:
+    async def emit(self, event: NumberedEvent) -> None:
         await super().emit(event)
-        self._arrival(event.type, event.payload.get("index", -1)).set()
+        self._arrival(type(event.event), index_of(event.event)).set()
 
-    def _arrival(self, type: str, index: int) -> asyncio.Event:
-        return self._arrivals.setdefault((type, index), asyncio.Event())
+    def _arrival(self, kind: type[SessionEvent], index: int) -> asyncio.Event:
+        return self._arrivals.setdefault((kind, index), asyncio.Event())
 
-    async def seen(self, type: str, index: int) -> None:
-        await asyncio.wait_for(self._arrival(type, index).wait(), 10)
+    async def seen(self, kind: type[SessionEvent], index: int) -> None:
+        await asyncio.wait_for(self._arrival(kind, index).wait(), 10)
 
-    def indexes(self, *types: str) -> list[int]:
-        return [e.payload["index"] for e in self.events if e.type in types]
+    def indexes(self, *kinds: type[SessionEvent]) -> list[int]:
+        return [index_of(e.event) for e in self.events if isinstance(e.event, kinds)]
 
 
 @asynccontextmanager
@@ -337,9 +356,9 @@ async def two_examples_held_up(
         engine, examples=4, concurrency=1, latency_ms=50
     )
     task = asyncio.create_task(runner.run())
-    await sink.seen("ExampleStarted", 0)
+    await sink.seen(ExampleStarted, 0)
     async with session_row_locked(engine, history_id):
-        await sink.seen("ExampleStarted", 1)
+        await sink.seen(ExampleStarted, 1)
         await asyncio.sleep(1.0)  # example 1 takes about 100 ms
         yield runner, sink, history_id, task
 
@@ -351,11 +370,11 @@ async def test_examples_go_on_while_finished_ones_wait_to_be_written(
     more finished examples wait for the writer than there are examples in flight."""
     async with two_examples_held_up(engine) as (_, sink, history_id, task):
         # Example 1 finished too: with example 0 unwritten, nothing more starts.
-        assert sink.indexes("ExampleStarted") == [0, 1]
-        assert sink.indexes("ExampleScored", "ExampleFailed") == []
+        assert sink.indexes(ExampleStarted) == [0, 1]
+        assert sink.indexes(ExampleScored, ExampleFailed) == []
     assert await task is SessionStatus.COMPLETED
-    assert sink.indexes("ExampleStarted") == [0, 1, 2, 3]
-    assert sorted(sink.indexes("ExampleScored", "ExampleFailed")) == [0, 1, 2, 3]
+    assert sink.indexes(ExampleStarted) == [0, 1, 2, 3]
+    assert sorted(sink.indexes(ExampleScored, ExampleFailed)) == [0, 1, 2, 3]
     await assert_record_agrees(engine, history_id)
 
 
@@ -368,7 +387,7 @@ async def test_cancelling_keeps_examples_that_wait_to_be_written(engine: AsyncEn
             select(TrainingExample.index).where(TrainingExample.history_id == history_id)
         )
         assert sorted(indexes) == [0, 1]
-    assert sorted(sink.indexes("ExampleScored", "ExampleFailed")) == [0, 1]
+    assert sorted(sink.indexes(ExampleScored, ExampleFailed)) == [0, 1]
     await assert_record_agrees(engine, history_id)
 
 
@@ -410,8 +429,8 @@ async def test_a_failed_write_stops_the_session(engine: AsyncEngine) -> None:
     assert "no space left on device" in stored.error
     assert count == 0
     # Workers stop at their next example: those in flight when the write failed finish.
-    assert len(sink.indexes("ExampleStarted")) <= 6
-    assert sink.events[-1].payload == {"status": "FAILED"}
+    assert len(sink.indexes(ExampleStarted)) <= 6
+    assert sink.events[-1].event == SessionFinished(status=SessionStatus.FAILED)
 
 
 async def test_a_session_over_every_protocol_with_faults(engine: AsyncEngine) -> None:
@@ -466,6 +485,6 @@ async def test_a_session_over_every_protocol_with_faults(engine: AsyncEngine) ->
     assert len(flaky) == 4
     assert all(o.error == "no answer within 0.3s" for o in flaky)
     assert {"gpt", "groq", "ollama", "tgi", "claude"} <= set(protocols)
-    responded = [e for e in sink.events if e.type == "TeacherResponded"]
+    responded = [e.event for e in sink.events if isinstance(e.event, TeacherResponded)]
     assert len(responded) == 4 * 7
-    assert any(e.payload["model"] == "flaky" and not e.payload["ok"] for e in responded)
+    assert any(e.model == "flaky" and not e.ok for e in responded)

@@ -14,11 +14,13 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models.events import TrainingEvent, append_events
+from models.events import StoredEvent, append_events
+from trainer.events import NumberedEvent
 
 logger = logging.getLogger("chorus.events")
 
-Publish = Callable[[str, Sequence[TrainingEvent]], Awaitable[None]]
+# Publishes a session's events as the log stored them (`trainer.live.EventHub.publish`).
+Publish = Callable[[str, Sequence[StoredEvent]], Awaitable[None]]
 # Beyond this many unwritten events the session waits for the log to catch up.
 MAX_PENDING = 5000
 MAX_WRITE_ATTEMPTS = 12
@@ -29,24 +31,24 @@ class EventLogWriter:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        db: async_sessionmaker[AsyncSession],
         history_id: int,
         publish: Publish | None = None,
         *,
         retry_wait_s: float = 0.2,
     ) -> None:
-        self._sessions = sessions
+        self._db = db
         self._history_id = history_id
         self._publish = publish
         self._retry_wait_s = retry_wait_s
-        self._pending: list[TrainingEvent] = []
+        self._pending: list[NumberedEvent] = []
         self._arrived = asyncio.Event()
         self._drained = asyncio.Event()
         self._drained.set()
         self._closing = False
         self._task = asyncio.create_task(self._run())
 
-    async def emit(self, event: TrainingEvent) -> None:
+    async def emit(self, event: NumberedEvent) -> None:
         if self._closing:
             raise RuntimeError("the event log writer is closed")
         if self._task.done():
@@ -72,19 +74,21 @@ class EventLogWriter:
             self._arrived.clear()
             if self._pending:
                 batch, self._pending = self._pending, []
-                await self._write(batch)
+                # Stored once, for the log and the broadcast both.
+                stored = [event.stored() for event in batch]
+                await self._write(batch[0].session_id, stored)
                 if self._publish is not None:
-                    await self._publish(batch[0].session_id, batch)
+                    await self._publish(batch[0].session_id, stored)
             if not self._pending:
                 self._drained.set()
                 if self._closing:
                     return
 
-    async def _write(self, batch: list[TrainingEvent]) -> None:
+    async def _write(self, session_id: str, batch: list[StoredEvent]) -> None:
         attempt = 0
         while True:
             try:
-                async with self._sessions() as db:
+                async with self._db() as db:
                     await append_events(db, self._history_id, batch)
                     await db.commit()
                 return
@@ -96,14 +100,14 @@ class EventLogWriter:
                         "not in the event log, and replays will miss them",
                         batch[0].seq,
                         batch[-1].seq,
-                        batch[0].session_id,
+                        session_id,
                         attempt,
                     )
                     return
                 logger.exception(
                     "writing %d events of session %s failed (attempt %d); retrying",
                     len(batch),
-                    batch[0].session_id,
+                    session_id,
                     attempt,
                 )
                 await asyncio.sleep(min(self._retry_wait_s * 2**attempt, 5.0))

@@ -1,24 +1,224 @@
 """What a running session tells its watchers, in order, each event with a gap-free `seq`.
 
-The payload of each event is what the GraphQL event type shows, in its field names, so the
-log can be replayed to a subscriber as it was emitted.
+Each kind of event is a frozen dataclass here, and everything else is derived from these
+classes: the names and fields the event log stores (`fields_of`, `event_of`), the broadcast's
+messages (`trainer.live`) and the GraphQL event types (`schema.events`). A session's
+`Emitter` numbers its events; a `NumberedEvent` is one event of one session with its `seq`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import enum
+import operator
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Protocol
 
 from models.base import utcnow
-from models.events import EVENT_TYPES, TrainingEvent
+from models.enums import Genre, SessionStatus, VotingStrategy
+from models.events import StoredEvent
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """Something that happened in a session; the subclasses below are every kind there is."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted(SessionEvent):
+    num_examples: int
+    teachers: tuple[str, ...]
+    voting_strategy: VotingStrategy
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleStarted(SessionEvent):
+    index: int
+    genre: Genre
+    prompt: str
+    style: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TeacherResponded(SessionEvent):
+    """One per teacher per example: `error` says why its story did not take part."""
+
+    index: int
+    model: str
+    ok: bool
+    latency_ms: int
+    text_quality: float | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VoteCast(SessionEvent):
+    index: int
+    voter: str
+    candidate: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleScored(SessionEvent):
+    index: int
+    winner: str
+    text_quality: float
+    confidence: float
+    final_quality: float
+    saved_to_database: bool
+    stored_in_memory: bool
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleFailed(SessionEvent):
+    index: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionProgress(SessionEvent):
+    """After each example: how many are done, and the estimated seconds left."""
+
+    completed: int
+    failed: int
+    total: int
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FineTuningTriggered(SessionEvent):
+    examples_collected: int
+    job_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFinished(SessionEvent):
+    """The last event of a session's run; a resumed session runs on after an INTERRUPTED."""
+
+    status: SessionStatus
+
+
+EVENT_TYPES: Mapping[str, type[SessionEvent]] = {
+    kind.__name__: kind
+    for kind in (
+        SessionStarted,
+        ExampleStarted,
+        TeacherResponded,
+        VoteCast,
+        ExampleScored,
+        ExampleFailed,
+        SessionProgress,
+        FineTuningTriggered,
+        SessionFinished,
+    )
+}
+
+# Stored fields are JSON: an enum is stored by its name, a tuple as a list, and the plain
+# values as they are.
+_Convert = Callable[[Any], Any]
+_PLAIN = (int, float, str, bool)
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """How one event type is stored, worked out once from its dataclass fields."""
+
+    names: tuple[str, ...]
+    to_stored: tuple[tuple[str, _Convert], ...]
+    from_stored: tuple[tuple[str, _Convert], ...]
+
+
+def _optional(convert: _Convert) -> _Convert:
+    return lambda value: None if value is None else convert(value)
+
+
+def _conversions(hint: Any) -> tuple[_Convert, _Convert] | None:
+    """How a field of type `hint` is stored and read back; None when it is stored as it is."""
+    arguments = typing.get_args(hint)
+    if hint in _PLAIN:
+        return None
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return operator.attrgetter("name"), hint.__getitem__
+    if typing.get_origin(hint) is tuple and arguments[1:] == (...,) and arguments[0] in _PLAIN:
+        return list, tuple
+    if isinstance(hint, types.UnionType) and len(arguments) == 2 and arguments[1] is type(None):
+        inner = _conversions(arguments[0])
+        return None if inner is None else (_optional(inner[0]), _optional(inner[1]))
+    raise TypeError(f"an event field of type {hint} cannot be stored")
+
+
+def _layout_of(kind: type[SessionEvent]) -> _Layout:
+    hints = typing.get_type_hints(kind)
+    names = tuple(f.name for f in fields(kind))
+    converted = [
+        (name, conversions) for name in names if (conversions := _conversions(hints[name]))
+    ]
+    return _Layout(
+        names,
+        tuple((name, to_stored) for name, (to_stored, _) in converted),
+        tuple((name, from_stored) for name, (_, from_stored) in converted),
+    )
+
+
+_LAYOUTS: dict[type[SessionEvent], _Layout] = {
+    kind: _layout_of(kind) for kind in EVENT_TYPES.values()
+}
+
+
+def fields_of(event: SessionEvent) -> dict[str, Any]:
+    """The event's fields as stored: JSON-ready, keyed by field name."""
+    layout = _LAYOUTS[type(event)]
+    stored = {name: getattr(event, name) for name in layout.names}
+    for name, convert in layout.to_stored:
+        stored[name] = convert(stored[name])
+    return stored
+
+
+def event_of(type_name: str, stored: Mapping[str, Any]) -> SessionEvent:
+    """The event of the given type with the stored fields: the inverse of `fields_of`."""
+    kind = EVENT_TYPES[type_name]
+    layout = _LAYOUTS[kind]
+    if not layout.from_stored:
+        return kind(**stored)
+    values = dict(stored)
+    for name, convert in layout.from_stored:
+        values[name] = convert(values[name])
+    return kind(**values)
+
+
+@dataclass(frozen=True, slots=True, weakref_slot=True)
+class NumberedEvent:
+    """One event of a session with its place in the session's stream."""
+
+    session_id: str
+    seq: int
+    at: datetime
+    event: SessionEvent
+    # What readers derive from the event (its GraphQL object), made once for all who hold
+    # this object rather than once each; not part of the event's value.
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_last(self) -> bool:
+        return type(self.event) is SessionFinished
+
+    def stored(self) -> StoredEvent:
+        return StoredEvent(self.seq, type(self.event).__name__, self.at, fields_of(self.event))
+
+    @classmethod
+    def from_stored(cls, session_id: str, stored: StoredEvent) -> NumberedEvent:
+        return cls(session_id, stored.seq, stored.at, event_of(stored.type, stored.payload))
 
 
 class EventSink(Protocol):
     """Where a session's events go: the event log, the broadcast, a test's list."""
 
-    async def emit(self, event: TrainingEvent) -> None: ...
+    async def emit(self, event: NumberedEvent) -> None: ...
 
 
 class Emitter:
@@ -42,21 +242,22 @@ class Emitter:
         self._clock = clock
         self._lock = asyncio.Lock()
 
-    async def emit(self, type: str, **payload: Any) -> TrainingEvent:
-        if type not in EVENT_TYPES:
-            raise ValueError(f"unknown event type {type!r}")
+    async def emit(self, event: SessionEvent) -> NumberedEvent:
+        if type(event) not in _LAYOUTS:
+            # Caught here, where it is made, rather than when the log writer stores it.
+            raise TypeError(f"{type(event).__name__} is not in trainer.events.EVENT_TYPES")
         async with self._lock:
-            event = TrainingEvent(self.session_id, self.last_seq + 1, type, self._clock(), payload)
-            await self._sink.emit(event)
-            self.last_seq = event.seq
-            return event
+            numbered = NumberedEvent(self.session_id, self.last_seq + 1, self._clock(), event)
+            await self._sink.emit(numbered)
+            self.last_seq = numbered.seq
+            return numbered
 
 
 class CollectingSink:
     """Keeps every event in memory: for the command line's progress and for tests."""
 
     def __init__(self) -> None:
-        self.events: list[TrainingEvent] = []
+        self.events: list[NumberedEvent] = []
 
-    async def emit(self, event: TrainingEvent) -> None:
+    async def emit(self, event: NumberedEvent) -> None:
         self.events.append(event)

@@ -12,7 +12,14 @@ from typing import Any
 
 from models.enums import VotingStrategy
 from trainer.catalog import GENRE_LABELS, Sample
-from trainer.events import Emitter
+from trainer.events import (
+    Emitter,
+    ExampleFailed,
+    ExampleScored,
+    ExampleStarted,
+    TeacherResponded,
+    VoteCast,
+)
 from trainer.quality import final_quality, text_quality
 from trainer.teachers.base import GenerationRequest, Teacher, TeacherError
 from trainer.validity import invalid_reason
@@ -69,6 +76,32 @@ class ExampleOutcome:
     def confidence(self) -> float | None:
         return self.result.confidence if self.result else None
 
+    def scored(self, *, saved_to_database: bool, stored_in_memory: bool) -> ExampleScored:
+        """The event of this example's success, once it is recorded."""
+        if (
+            self.result is None
+            or self.text is None
+            or self.text_quality is None
+            or self.final_quality is None
+        ):
+            raise ValueError(f"example {self.index} has no winner: {self.error}")
+        return ExampleScored(
+            index=self.index,
+            winner=self.result.winner,
+            text_quality=self.text_quality,
+            confidence=self.result.confidence,
+            final_quality=self.final_quality,
+            saved_to_database=saved_to_database,
+            stored_in_memory=stored_in_memory,
+            text=self.text,
+        )
+
+    def failed(self) -> ExampleFailed:
+        """The event of this example's failure, once it is recorded."""
+        if self.error is None:
+            raise ValueError(f"example {self.index} did not fail")
+        return ExampleFailed(index=self.index, error=self.error)
+
     def weakest_valid_output(self) -> OutputRecord | None:
         """The lowest-scored valid output other than the winner: a preference pair's loser."""
         losers = [
@@ -113,11 +146,7 @@ async def run_example(
     """Write, check, vote and score one example, emitting its events as they happen."""
     seed = example_seed(session_seed, index)
     await emitter.emit(
-        "ExampleStarted",
-        index=index,
-        genre=sample.genre.name,
-        prompt=sample.prompt,
-        style=sample.style,
+        ExampleStarted(index=index, genre=sample.genre, prompt=sample.prompt, style=sample.style)
     )
     request = writing_request(sample, seed)
     outputs: list[OutputRecord] = []
@@ -125,13 +154,14 @@ async def run_example(
         output = await finished
         outputs.append(output)
         await emitter.emit(
-            "TeacherResponded",
-            index=index,
-            model=output.teacher,
-            ok=output.error is None,
-            latencyMs=output.latency_ms,
-            textQuality=output.text_quality,
-            error=output.error,
+            TeacherResponded(
+                index=index,
+                model=output.teacher,
+                ok=output.error is None,
+                latency_ms=output.latency_ms,
+                text_quality=output.text_quality,
+                error=output.error,
+            )
         )
     outputs.sort(key=lambda output: output.teacher)
     valid = [
@@ -148,7 +178,7 @@ async def run_example(
     judges: Mapping[str, Teacher] = {teacher.name: teacher for teacher in teachers}
     result = await vote(valid, voting, prompt=sample.prompt, rng=random.Random(seed), judges=judges)
     for cast in result.votes:
-        await emitter.emit("VoteCast", index=index, voter=cast.voter, candidate=cast.candidate)
+        await emitter.emit(VoteCast(index=index, voter=cast.voter, candidate=cast.candidate))
     winner = next(output for output in valid if output.teacher == result.winner)
     config = judges[result.winner].config
     return ExampleOutcome(

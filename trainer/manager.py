@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from models.base import utcnow
 from models.enums import SessionStatus
 from models.errors import Conflict, NotFound
-from models.events import TrainingEvent, last_seq
+from models.events import last_seq
 from models.history import session_by_id
 from models.sessions import (
     claim_orphan,
@@ -32,7 +32,7 @@ from models.sessions import (
 )
 from models.tables import TrainingHistory, User
 from trainer.eventlog import EventLogWriter, Publish
-from trainer.events import Emitter
+from trainer.events import Emitter, NumberedEvent, SessionFinished
 from trainer.latency import LatencyBook
 from trainer.plan import SessionPlan
 from trainer.recorder import create_session, set_status
@@ -237,9 +237,7 @@ class SessionManager:
             seq = await last_seq(db, history_id)
         writer = EventLogWriter(self._db, history_id, self._publish)
         await writer.emit(
-            TrainingEvent(
-                history.session_id, seq + 1, "SessionFinished", utcnow(), {"status": status.name}
-            )
+            NumberedEvent(history.session_id, seq + 1, utcnow(), SessionFinished(status=status))
         )
         await writer.aclose()
         finished = self._finished.pop(history_id, None)

@@ -17,7 +17,13 @@ from models.examples import recorded_indexes
 from models.sessions import stored_session
 from models.tables import TrainingHistory
 from trainer.catalog import Sample, Sampler
-from trainer.events import Emitter
+from trainer.events import (
+    Emitter,
+    FineTuningTriggered,
+    SessionFinished,
+    SessionProgress,
+    SessionStarted,
+)
 from trainer.example import ExampleOutcome, run_example
 from trainer.latency import LatencyBook
 from trainer.plan import SessionPlan
@@ -96,10 +102,9 @@ class SessionRunner:
         self._history = history
         self._plan = plan
         await self._emitter.emit(
-            "SessionStarted",
-            numExamples=plan.num_examples,
-            teachers=list(plan.teachers),
-            votingStrategy=plan.voting.name,
+            SessionStarted(
+                num_examples=plan.num_examples, teachers=plan.teachers, voting_strategy=plan.voting
+            )
         )
         samples = Sampler(plan.genres, plan.seed).sample_many(plan.num_examples)
         todo = [index for index in range(plan.num_examples) if index not in done]
@@ -202,33 +207,30 @@ class SessionRunner:
             if outcome.succeeded:
                 completed += 1
                 await self._emitter.emit(
-                    "ExampleScored",
-                    index=outcome.index,
-                    winner=outcome.winner,
-                    textQuality=outcome.text_quality,
-                    confidence=outcome.confidence,
-                    finalQuality=outcome.final_quality,
-                    savedToDatabase=recorded.story_id is not None,
-                    storedInMemory=recorded.stored_in_memory,
-                    text=outcome.text,
+                    outcome.scored(
+                        saved_to_database=recorded.story_id is not None,
+                        stored_in_memory=recorded.stored_in_memory,
+                    )
                 )
             else:
                 failed += 1
-                await self._emitter.emit("ExampleFailed", index=outcome.index, error=outcome.error)
+                await self._emitter.emit(outcome.failed())
             if recorded.fine_tune_job_id is not None:
                 await self._emitter.emit(
-                    "FineTuningTriggered",
-                    examplesCollected=recorded.examples_collected,
-                    jobId=recorded.fine_tune_job_id,
+                    FineTuningTriggered(
+                        examples_collected=recorded.examples_collected,
+                        job_id=recorded.fine_tune_job_id,
+                    )
                 )
                 if self._fine_tuner is not None:
                     self._fine_tuner.submit(recorded.fine_tune_job_id)
             await self._emitter.emit(
-                "SessionProgress",
-                completed=completed,
-                failed=failed,
-                total=self._plan.num_examples,
-                etaSeconds=self._eta(),
+                SessionProgress(
+                    completed=completed,
+                    failed=failed,
+                    total=self._plan.num_examples,
+                    eta_seconds=self._eta(),
+                )
             )
 
     def _eta(self) -> float | None:
@@ -244,7 +246,7 @@ class SessionRunner:
     async def _finish(self, status: SessionStatus, error: str | None) -> None:
         async with self._db() as db:
             await set_status(db, self._history_id, status, error=error)
-        await self._emitter.emit("SessionFinished", status=status.name)
+        await self._emitter.emit(SessionFinished(status=status))
 
     @property
     def tally(self) -> SessionTally:

@@ -7,11 +7,10 @@ from collections.abc import Callable, Mapping
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.enums import SessionStatus
-from models.events import TrainingEvent
 from models.sessions import stored_session
 from models.tables import TrainingHistory
 from trainer.eventlog import EventLogWriter
-from trainer.events import Emitter, EventSink
+from trainer.events import Emitter, EventSink, NumberedEvent
 from trainer.latency import LatencyBook
 from trainer.plan import SessionPlan
 from trainer.recorder import create_session
@@ -59,6 +58,6 @@ class _Both:
         self._log = log
         self._watcher = watcher
 
-    async def emit(self, event: TrainingEvent) -> None:
+    async def emit(self, event: NumberedEvent) -> None:
         await self._log.emit(event)
         await self._watcher.emit(event)

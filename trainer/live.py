@@ -1,5 +1,6 @@
 """Live session events across processes: publish after the event log has them, and fan them
-out to this process's subscribers with bounded memory.
+out to this process's subscribers with bounded memory. The trainer publishes and the API's
+subscriptions read, so the hub sits with the trainer, below the GraphQL edge.
 
 broadcaster hands every subscriber an unbounded queue, and its listener task dies silently
 when the backend fails. So each process holds one broadcaster subscription per watched
@@ -25,7 +26,8 @@ import orjson
 from broadcaster import Broadcast
 
 from models.engine import json_text
-from models.events import TrainingEvent
+from models.events import StoredEvent
+from trainer.events import NumberedEvent, event_of
 
 logger = logging.getLogger("chorus.live")
 
@@ -37,7 +39,8 @@ def channel_of(session_id: str) -> str:
     return f"chorus.session.{session_id}"
 
 
-def encode(events: Sequence[TrainingEvent]) -> str:
+def encode(events: Sequence[StoredEvent]) -> str:
+    """A message of events as the log stores them: the log and the broadcast say the same."""
     return json_text(
         [
             {"seq": e.seq, "type": e.type, "at": e.at.isoformat(), "payload": e.payload}
@@ -46,14 +49,13 @@ def encode(events: Sequence[TrainingEvent]) -> str:
     )
 
 
-def decode(session_id: str, message: str) -> list[TrainingEvent]:
+def decode(session_id: str, message: str) -> list[NumberedEvent]:
     return [
-        TrainingEvent(
+        NumberedEvent(
             session_id,
             item["seq"],
-            item["type"],
             datetime.fromisoformat(item["at"]),
-            item["payload"],
+            event_of(item["type"], item["payload"]),
         )
         for item in orjson.loads(message)
     ]
@@ -65,11 +67,11 @@ class Feed:
     def __init__(self, capacity: int, held: _Held) -> None:
         self._capacity = capacity
         self._held = held
-        self._events: list[TrainingEvent] = []
+        self._events: list[NumberedEvent] = []
         self._arrived = asyncio.Event()
         self.overflowed = False
 
-    def offer(self, events: Sequence[TrainingEvent]) -> None:
+    def offer(self, events: Sequence[NumberedEvent]) -> None:
         if self.overflowed:
             return
         if len(self._events) + len(events) > self._capacity:
@@ -80,7 +82,7 @@ class Feed:
             self._events.extend(events)
         self._arrived.set()
 
-    async def take(self, patience_s: float) -> list[TrainingEvent]:
+    async def take(self, patience_s: float) -> list[NumberedEvent]:
         """What arrived since the last call, waiting up to `patience_s` for something."""
         if not self._events and not self.overflowed:
             with contextlib.suppress(TimeoutError):
@@ -93,7 +95,7 @@ class Feed:
         """The subscriber has caught up from the log: live delivery starts again."""
         self.overflowed = False
 
-    def shared(self, events: Sequence[TrainingEvent]) -> list[TrainingEvent]:
+    def shared(self, events: Sequence[NumberedEvent]) -> list[NumberedEvent]:
         """`events` read from the log, as the objects other subscribers already hold."""
         return self._held.shared(events)
 
@@ -104,11 +106,11 @@ class _Held:
     an entry goes when the last holder lets go of the event."""
 
     def __init__(self) -> None:
-        self._events: weakref.WeakValueDictionary[int, TrainingEvent] = (
+        self._events: weakref.WeakValueDictionary[int, NumberedEvent] = (
             weakref.WeakValueDictionary()
         )
 
-    def shared(self, events: Sequence[TrainingEvent]) -> list[TrainingEvent]:
+    def shared(self, events: Sequence[NumberedEvent]) -> list[NumberedEvent]:
         return [self._events.setdefault(event.seq, event) for event in events]
 
 
@@ -174,9 +176,10 @@ class EventHub:
             await self._broadcast.disconnect()
         self.healthy = False
 
-    async def publish(self, session_id: str, events: Sequence[TrainingEvent]) -> None:
-        """Tell every process; a failure is logged and training goes on. Once the backend
-        has failed, subscribers read the event log, and publishing stops until a restart."""
+    async def publish(self, session_id: str, events: Sequence[StoredEvent]) -> None:
+        """Tell every process of the session's events, as the log stored them; a failure is
+        logged and training goes on. Once the backend has failed, subscribers read the event
+        log, and publishing stops until a restart."""
         if not self.healthy:
             return
         try:
