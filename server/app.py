@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from models.engine import ping
 from schema import build_schema
 from server import autotrain, downloads, rest
-from server.dashboard import dashboard_routes
+from server.dashboard import dashboard_routes, graphiql_page
 from server.graphql_app import ChorusGraphQL
 from server.services import Services, services_of
 from server.settings import Settings
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         max_tokens=settings.query_max_tokens,
         max_aliases=settings.query_max_aliases,
     )
-    graphql = ChorusGraphQL(schema, settings)
+    graphql = ChorusGraphQL(schema, settings, graphiql_page(settings.dashboard_dir))
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),

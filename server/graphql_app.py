@@ -7,11 +7,12 @@ import asyncio
 import contextlib
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import strawberry
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -93,7 +94,9 @@ def _token_of(params: dict[str, Any] | None) -> str | None:
 
 
 class ChorusGraphQL(GraphQL[Context, None]):
-    def __init__(self, schema: strawberry.Schema, settings: Settings) -> None:
+    def __init__(
+        self, schema: strawberry.Schema, settings: Settings, graphiql_page: Path | None = None
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql",
@@ -107,6 +110,16 @@ class ChorusGraphQL(GraphQL[Context, None]):
             {"ping_interval_s": settings.ws_ping_interval_s},
         )
         self.graphql_transport_ws_handler_class = handler
+        self._graphiql_page = graphiql_page
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """The GraphiQL built with the dashboard, which needs no internet, else Strawberry's.
+
+        Read on each request, like the dashboard's files: a rebuild changes the assets it names.
+        """
+        if self._graphiql_page is not None and self._graphiql_page.is_file():
+            return HTMLResponse(self._graphiql_page.read_text(encoding="utf-8"))
+        return await super().render_graphql_ide(request)
 
     def encode_json(self, data: object) -> str:
         """Compact JSON. A subscription result that many subscribers share (schema.execution)
