@@ -145,7 +145,7 @@ def owner_for(caller: User, requested: int | None, field: str = "userId") -> int
         return caller.id
     if not caller.is_admin:
         raise Forbidden(
-            f"Only an admin may name another user in `{field}`; leave it out for your own."
+            f"Only an admin may name another user in `{field}`; your own user id is {caller.id}."
         )
     return requested
 

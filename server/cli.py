@@ -142,6 +142,7 @@ def serve(
 ) -> None:
     """Serve the API, GraphiQL and the dashboard."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from server.app import create_app
     from server.logs import configure_logging
@@ -151,7 +152,7 @@ def serve(
     with _one_line_errors(settings):
         load_teacher_configs(settings.teachers_file, os.environ)
         asyncio.run(_check_database(settings))
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     application = create_app(settings)
     settle_heap()
     uvicorn.run(
@@ -159,6 +160,8 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
+        # Uvicorn's own lines (start-up, access) go through the JSON formatter too.
+        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
         ws_ping_interval=20,
         # Events are small JSON; compressing each frame costs more CPU than it saves bytes.
         ws_per_message_deflate=False,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,10 @@ from models.users import missing_token_message
 from resolvers.context import Context
 from schema.execution import RenderedData, compact_json
 from server.auth import user_for
+from server.logs import bind_request
 from server.services import services_of
 from server.settings import Settings
+from trainer import log_context
 
 
 class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -138,7 +139,7 @@ class ChorusGraphQL(GraphQL[Context, None]):
         services = services_of(request)
         authorization = request.headers.get("authorization")
         user = await user_for(services.db, authorization)
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        request_id = bind_request(request, user.id if user else None)
         return Context(
             services=services,
             user=user,
@@ -153,6 +154,7 @@ class ChorusGraphQL(GraphQL[Context, None]):
         token = _token_of(context.connection_params)
         if token is not None:
             context.user = await user_for(context.services.db, token)
+            log_context.user_id.set(context.user.id if context.user else None)
         if context.user is None:
             message = missing_token_message(token is not None or context.token_given)
             raise ConnectionRejectionError({"message": message})
