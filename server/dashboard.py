@@ -15,7 +15,8 @@ NOT_BUILT = """<!doctype html>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem}
 code{background:#f3f3f3;padding:.1rem .3rem;border-radius:3px}</style></head>
 <body><h1>Chorus</h1>
-<p>The API is up: open <a href="/graphql">GraphiQL at /graphql</a>.</p>
+<p>The API is up: open <a href="/graphql">GraphiQL at /graphql</a> (until the dashboard is
+built, that page loads GraphiQL from a CDN, so it needs internet).</p>
 <p>The dashboard has not been built. It needs Node.js 20.19 or newer; then run
 <code>make dashboard</code> (or <code>npm ci &amp;&amp; npm run build</code> in
 <code>client-examples/dashboard/</code>) and reload this page.
