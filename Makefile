@@ -4,29 +4,62 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DASHBOARD := client-examples/dashboard
 
-.PHONY: serve test install install-test lint dashboard dashboard-lint dashboard-test bench bench-smoke clean
+.PHONY: serve serve-dashboard test install install-test lint dashboard dashboard-lint dashboard-test bench bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-install: $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# Chorus is installed in editable mode, so its packages are installed again only when
+# pyproject.toml changes; each stamp records the last install. The test extras include the rest.
+INSTALLED := $(VENV)/.installed
+INSTALLED_TEST := $(VENV)/.installed-test
 
-install-test: $(BIN)/python
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(INSTALLED_TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
+	@touch $@ $(INSTALLED)
+
+install: $(INSTALLED)
+
+install-test: $(INSTALLED_TEST)
 
 # The dashboard is built when Node.js is there; without it the server says how at `/`. Its
-# packages are installed again only when package-lock.json changes.
+# packages are installed again only when package-lock.json changes (from npm's cache when it
+# has them), and it is built again only when its sources or the schema change.
 NPM := $(shell command -v npm 2>/dev/null)
 DASHBOARD_PACKAGES := $(DASHBOARD)/node_modules/.package-lock.json
+DASHBOARD_BUILT := $(DASHBOARD)/dist/index.html
+DASHBOARD_SOURCES := schema/schema.graphql \
+	$(wildcard $(DASHBOARD)/*.html $(DASHBOARD)/*.ts $(DASHBOARD)/*.json) \
+	$(shell find $(DASHBOARD)/src -path $(DASHBOARD)/src/api/generated -prune -o -type f -print)
+DASHBOARD_LOG := $(VENV)/dashboard-build.log
 
 ifdef NPM
 $(DASHBOARD_PACKAGES): $(DASHBOARD)/package-lock.json
-	cd $(DASHBOARD) && npm ci --no-audit --no-fund --loglevel=error
+	cd $(DASHBOARD) && npm ci --prefer-offline --no-audit --no-fund --loglevel=error
 
-dashboard: $(DASHBOARD_PACKAGES)
+$(DASHBOARD_BUILT): $(DASHBOARD_PACKAGES) $(DASHBOARD_SOURCES)
 	cd $(DASHBOARD) && npm run build
+
+dashboard: $(DASHBOARD_BUILT)
+
+# For `make serve`: a dashboard that cannot be built (npm's registry out of reach, say) is one
+# line, not the end of `make serve`; the one built before is served, or the API alone. npm gives
+# up at its first failed request here, where it would retry each package for minutes.
+serve-dashboard:
+	@$(MAKE) --no-print-directory --question $(DASHBOARD_BUILT) 2>/dev/null || { \
+	  echo "Building the dashboard (output in $(DASHBOARD_LOG))"; \
+	  npm_config_fetch_retries=0 npm_config_fetch_timeout=20000 \
+	  $(MAKE) --no-print-directory $(DASHBOARD_BUILT) > $(DASHBOARD_LOG) 2>&1 || \
+	  if [ -f $(DASHBOARD_BUILT) ]; then \
+	    echo "Could not rebuild the dashboard (see $(DASHBOARD_LOG)): serving the one built before."; \
+	  else \
+	    echo "Could not build the dashboard (see $(DASHBOARD_LOG)): serving the API without it; / says how to build it."; \
+	  fi; }
 
 # Checks the GraphQL documents against schema/schema.graphql, the types and the formatting.
 dashboard-lint: $(DASHBOARD_PACKAGES)
@@ -37,9 +70,12 @@ dashboard-test: $(DASHBOARD_PACKAGES)
 else
 dashboard dashboard-lint dashboard-test:
 	@echo "Node.js/npm not found: skipping $@ (the API works without the dashboard)"
+
+serve-dashboard:
+	@echo "Node.js/npm not found: serving the API without the dashboard; / says how to build it."
 endif
 
-serve: install dashboard
+serve: install serve-dashboard
 	$(BIN)/chorus serve
 
 lint: install-test dashboard-lint

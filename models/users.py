@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,8 +47,23 @@ async def create_user(db: AsyncSession, name: str, *, is_admin: bool = False) ->
         await db.flush()
     except IntegrityError as error:
         await db.rollback()
-        raise Conflict(f"A user named {name!r} already exists.", field="name") from error
+        raise Conflict(
+            f"A user named {name!r} already exists; `chorus tokens create {name}` makes it "
+            "another token.",
+            field="name",
+        ) from error
     return user
+
+
+async def users_with_token_counts(db: AsyncSession) -> Sequence[tuple[User, int]]:
+    """Every user, by id, with how many live (unrevoked) tokens it has."""
+    live_tokens = (
+        select(func.count(ApiToken.id))
+        .where(ApiToken.user_id == User.id, ApiToken.revoked_at.is_(None))
+        .scalar_subquery()
+    )
+    rows = await db.execute(select(User, live_tokens).order_by(User.id))
+    return [(user, int(count)) for user, count in rows.tuples()]
 
 
 async def user_by_name(db: AsyncSession, name: str) -> User:
@@ -130,7 +145,7 @@ def owner_for(caller: User, requested: int | None, field: str = "userId") -> int
         return caller.id
     if not caller.is_admin:
         raise Forbidden(
-            f"Only an admin may name another user in `{field}`; leave it out for your own."
+            f"Only an admin may name another user in `{field}`; your own user id is {caller.id}."
         )
     return requested
 

@@ -112,7 +112,13 @@ class Query:
     def genres(self, info: Info) -> list[types.GenreInfo]:
         return [convert.genre_info(entry) for entry in catalog.genres(info)]
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "The ensemble: every configured teacher, available or not. Offline teachers "
+            "(`offline: true`) write without a language model; their stories and scores are for "
+            "demonstration only."
+        )
+    )
     def teachers(self, info: Info) -> list[types.Teacher]:
         return [convert.teacher(status) for status in catalog.teachers(info)]
 

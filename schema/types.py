@@ -19,6 +19,11 @@ from schema.enums import ExampleStatus, FineTuneStatus, Genre, SessionStatus, Vo
 from schema.node import Node
 from schema.pagination import PageInfo
 
+NO_WINS = (
+    "0.0 when it won none: no score rather than a score of zero (the contract makes the field "
+    "non-null), which the dashboard and `chorus train` show as a dash."
+)
+
 
 @strawberry.type
 class User(Node):
@@ -37,7 +42,13 @@ class Teacher:
     )
     model: str
     available: bool
-    offline: bool = strawberry.field(description="Writes locally, without a language model.")
+    offline: bool = strawberry.field(
+        description=(
+            "Writes locally, without a language model, so that Chorus works with no network: "
+            "its stories are stitched from templates, and their scores and votes are for "
+            "demonstration only."
+        )
+    )
     max_concurrency: int
     average_latency_ms: float | None = strawberry.field(
         description="Mean latency of this teacher's calls since the server started."
@@ -56,7 +67,7 @@ class ModelPerformance:
     model: str
     wins: int = strawberry.field(description="Examples this model's output won.")
     average_quality: float = strawberry.field(
-        description="Mean final quality of the examples it won."
+        description=f"Mean final quality of the examples it won. {NO_WINS}"
     )
     total_quality: float = strawberry.field(
         description="Sum of final quality of the examples it won."
@@ -242,7 +253,9 @@ class TrainingStats:
 class ModelLeaderboardEntry:
     model: str
     wins: int
-    average_quality: float
+    average_quality: float = strawberry.field(
+        description=f"Mean final quality of the examples it won, over every session. {NO_WINS}"
+    )
     sessions: int
 
 

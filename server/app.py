@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -16,10 +17,11 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from models.engine import ping
 from schema import build_schema
 from server import autotrain, downloads, rest
-from server.dashboard import dashboard_routes
+from server.dashboard import dashboard_routes, graphiql_page
 from server.graphql_app import ChorusGraphQL
 from server.services import Services, services_of
 from server.settings import Settings
+from trainer.teachers.ensemble import unavailable_teachers
 
 logger = logging.getLogger("chorus")
 
@@ -34,8 +36,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             logger.info(
                 "Chorus ready: database %s, teachers %s",
                 services.engine.url.render_as_string(hide_password=True),
-                ", ".join(teacher.name for teacher in services.teachers),
+                ", ".join(t.name for t in services.teachers if t.available) or "none available",
             )
+            unavailable = unavailable_teachers(services.teachers, os.environ)
+            if unavailable:
+                logger.info("Teachers configured but unavailable: %s", _by_reason(unavailable))
             yield
 
     schema = build_schema(
@@ -43,7 +48,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         max_tokens=settings.query_max_tokens,
         max_aliases=settings.query_max_aliases,
     )
-    graphql = ChorusGraphQL(schema, settings)
+    graphql = ChorusGraphQL(schema, settings, graphiql_page(settings.dashboard_dir))
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
@@ -62,6 +67,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+def _by_reason(unavailable: dict[str, str]) -> str:
+    """`a, b (GROQ_API_KEY is not set); c (HF_TOKEN is not set)`: one clause per reason."""
+    names_by_reason: dict[str, list[str]] = {}
+    for name, reason in unavailable.items():
+        names_by_reason.setdefault(reason, []).append(name)
+    return "; ".join(f"{', '.join(names)} ({reason})" for reason, names in names_by_reason.items())
 
 
 async def healthz(request: Request) -> Response:

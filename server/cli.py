@@ -3,30 +3,56 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Annotated, TypeVar
 
 import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.engine import create_engine, is_mysql, session_factory
-from models.errors import ChorusError
-from models.users import create_token, create_user, revoke_token, user_by_name
+from models.engine import create_engine, is_mysql, ping, session_factory
+from models.errors import BadUserInput, ChorusError
+from models.tables import User
+from models.users import (
+    create_token,
+    create_user,
+    revoke_token,
+    user_by_name,
+    users_with_token_counts,
+)
 from server import migrate
+from server.database_problems import database_problem
 from server.settings import Settings, SettingsError, load_settings
 from trainer.teachers.ensemble import load_teacher_configs
 
 T = TypeVar("T")
 YOUNG_GENERATION_THRESHOLD = 10_000
+# The option of `chorus train` behind each field a training request's errors name.
+TRAIN_OPTIONS = {
+    "numExamples": "--examples",
+    "teachers": "--teacher",
+    "genres": "--genre",
+    "seed": "--seed",
+}
 
+# Plain help, each value named by what it is (`--examples N`), where Typer's panels would show
+# Python types (`<int>`, and `<bool>` beside every flag).
 app = typer.Typer(
-    help="Chorus: ensemble auto-training for a story-writing model.", no_args_is_help=True
+    help="Chorus: ensemble auto-training for a story-writing model.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
-users = typer.Typer(help="Create users.", no_args_is_help=True)
-tokens = typer.Typer(help="Create and revoke API tokens.", no_args_is_help=True)
+users = typer.Typer(help="Create and list users.", no_args_is_help=True, rich_markup_mode=None)
+tokens = typer.Typer(
+    help="Create and revoke API tokens.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(users, name="users")
 app.add_typer(tokens, name="tokens")
 
@@ -58,14 +84,33 @@ def _settings() -> Settings:
         raise _fail(str(error)) from None
 
 
-async def _check_schema(settings: Settings) -> None:
-    """A MySQL schema must be current before serving; SQLite is migrated at start."""
-    if is_mysql(settings.database_url):
-        engine = create_engine(settings.database_url)
-        try:
+@contextlib.contextmanager
+def _one_line_errors(settings: Settings) -> Iterator[None]:
+    """A mistake in the request, the settings or the database, as one line on stderr and exit
+    code 1, where it would be a traceback."""
+    try:
+        yield
+    except ChorusError as error:
+        raise _fail(error.message) from None
+    except migrate.SchemaBehind as error:
+        raise _fail(str(error)) from None
+    except DBAPIError as error:
+        raise _fail(database_problem(error, settings.database_url)) from None
+    except ArgumentError as error:
+        raise _fail(f"CHORUS_DATABASE_URL: {error}") from None
+
+
+async def _check_database(settings: Settings) -> None:
+    """The database must answer, and a MySQL schema be current, before serving; SQLite is
+    migrated at start."""
+    engine = create_engine(settings.database_url)
+    try:
+        if is_mysql(settings.database_url):
             await migrate.ensure_current(engine)
-        finally:
-            await engine.dispose()
+        else:
+            await ping(engine)
+    finally:
+        await engine.dispose()
 
 
 def _with_db(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -84,35 +129,30 @@ def _with_db(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         finally:
             await engine.dispose()
 
-    try:
+    with _one_line_errors(settings):
         return asyncio.run(run())
-    except ChorusError as error:
-        raise _fail(error.message) from None
-    except migrate.SchemaBehind as error:
-        raise _fail(str(error)) from None
 
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind (CHORUS_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (CHORUS_PORT).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (CHORUS_HOST).", metavar="ADDRESS")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (CHORUS_PORT).", metavar="PORT")] = None,
 ) -> None:
     """Serve the API, GraphiQL and the dashboard."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from server.app import create_app
     from server.logs import configure_logging
 
     settings = _settings()
     # Checked here too so that a mistake is one clear line, not a failed startup's traceback.
-    try:
+    with _one_line_errors(settings):
         load_teacher_configs(settings.teachers_file, os.environ)
-        asyncio.run(_check_schema(settings))
-    except ChorusError as error:
-        raise _fail(error.message) from None
-    except migrate.SchemaBehind as error:
-        raise _fail(str(error)) from None
-    configure_logging(settings.log_level)
+        asyncio.run(_check_database(settings))
+    configure_logging(settings.log_level, settings.log_format)
     application = create_app(settings)
     settle_heap()
     uvicorn.run(
@@ -120,6 +160,8 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
+        # Uvicorn's own lines (start-up, access) go through the JSON formatter too.
+        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
         ws_ping_interval=20,
         # Events are small JSON; compressing each frame costs more CPU than it saves bytes.
         ws_per_message_deflate=False,
@@ -140,7 +182,8 @@ def migrate_database() -> None:
         finally:
             await engine.dispose()
 
-    revision = asyncio.run(run())
+    with _one_line_errors(settings):
+        revision = asyncio.run(run())
     typer.echo(f"database at revision {revision}")
 
 
@@ -154,16 +197,22 @@ def schema() -> None:
 
 @app.command()
 def train(
-    user: Annotated[str, typer.Option(help="Name of the user the session is for.")],
-    examples: Annotated[int, typer.Option(help="How many examples, 1 to 1000.")] = 10,
+    user: Annotated[str, typer.Option(help="Name of the user the session is for.", metavar="NAME")],
+    examples: Annotated[int, typer.Option(help="How many examples, 1 to 1000.", metavar="N")] = 10,
     genre: Annotated[
-        list[str] | None, typer.Option(help="A genre to train on (repeat); none: all 25.")
+        list[str] | None,
+        typer.Option(help="A genre to train on (repeat); none: all 25.", metavar="GENRE"),
     ] = None,
     teacher: Annotated[
-        list[str] | None, typer.Option(help="A teacher to use (repeat); none: every available.")
+        list[str] | None,
+        typer.Option(help="A teacher to use (repeat); none: every available.", metavar="NAME"),
     ] = None,
-    voting: Annotated[str, typer.Option(help="jury, consensus or quality.")] = "jury",
-    seed: Annotated[int | None, typer.Option(help="Makes the sampling reproducible.")] = None,
+    voting: Annotated[
+        str, typer.Option(help="jury, consensus or quality.", metavar="STRATEGY")
+    ] = "jury",
+    seed: Annotated[
+        int | None, typer.Option(help="Makes the sampling reproducible.", metavar="N")
+    ] = None,
     save_to_database: Annotated[
         bool, typer.Option("--save-to-database", help="Save stories of quality 8.0 or more.")
     ] = False,
@@ -171,12 +220,11 @@ def train(
         bool, typer.Option("--store-in-memory", help="Remember examples of quality 7.0 or more.")
     ] = False,
 ) -> None:
-    """Run a training session here, with a live progress bar on stderr, then print the
-    session's model-performance table."""
-    from rich.console import Console
+    """Run a training session here.
 
+    A live progress bar goes to stderr; then the session's outcome and model-performance table
+    are printed. The session is recorded like one started through the API."""
     from models.enums import VotingStrategy
-    from models.errors import BadUserInput
     from server.training_cli import run_training
     from trainer.catalog import parse_genre
 
@@ -187,35 +235,37 @@ def train(
     try:
         genres = [parse_genre(name) for name in genre or []]
     except BadUserInput as error:
-        raise _fail(error.message) from None
+        raise _fail(f"--genre: {error.message}") from None
+    settings = _settings()
     settle_heap()
-    try:
-        asyncio.run(
-            run_training(
-                user,
-                examples,
-                genres,
-                teacher,
-                strategy,
-                seed,
-                save_to_database,
-                store_in_memory,
-                console=Console(stderr=True),
-                out=Console(),
+    with _one_line_errors(settings):
+        try:
+            asyncio.run(
+                run_training(
+                    settings,
+                    user,
+                    examples,
+                    genres,
+                    teacher,
+                    strategy,
+                    seed,
+                    save_to_database,
+                    store_in_memory,
+                    console=Console(stderr=True),
+                    out=Console(),
+                )
             )
-        )
-    except ChorusError as error:
-        raise _fail(error.message) from None
-    except migrate.SchemaBehind as error:
-        raise _fail(str(error)) from None
+        except BadUserInput as error:
+            option = TRAIN_OPTIONS.get(error.field or "")
+            raise _fail(f"{option}: {error.message}" if option else error.message) from None
 
 
 @users.command("create")
 def users_create(
-    name: str,
+    name: Annotated[str, typer.Argument(metavar="NAME", hidden=True)],
     admin: Annotated[bool, typer.Option("--admin", help="May read every user's data.")] = False,
 ) -> None:
-    """Create a user and print its first token (alone on stdout)."""
+    """Create the user NAME and print its first token (alone on stdout)."""
 
     async def work(db: AsyncSession) -> str:
         user = await create_user(db, name, is_admin=admin)
@@ -224,11 +274,45 @@ def users_create(
     typer.echo(_with_db(work))
 
 
+@users.command("list")
+def users_list(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON array, for scripts and other programs.")
+    ] = False,
+) -> None:
+    """List the users.
+
+    Each with its id, name, whether it is an admin, and how many live tokens it has."""
+
+    async def work(db: AsyncSession) -> Sequence[tuple[User, int]]:
+        return await users_with_token_counts(db)
+
+    listed = _with_db(work)
+    if as_json:
+        rows = [
+            {"userId": user.id, "name": user.name, "isAdmin": user.is_admin, "tokens": tokens}
+            for user, tokens in listed
+        ]
+        typer.echo(json.dumps(rows))
+        return
+    table = Table(box=None)
+    table.add_column("Id", justify="right")
+    table.add_column("Name")
+    table.add_column("Admin")
+    table.add_column("Live tokens", justify="right")
+    for user, tokens in listed:
+        table.add_row(str(user.id), user.name, "yes" if user.is_admin else "", str(tokens))
+    Console().print(table)
+
+
 @tokens.command("create")
 def tokens_create(
-    name: str, label: Annotated[str | None, typer.Option(help="What the token is for.")] = None
+    name: Annotated[str, typer.Argument(metavar="NAME", hidden=True)],
+    label: Annotated[
+        str | None, typer.Option(help="What the token is for.", metavar="TEXT")
+    ] = None,
 ) -> None:
-    """Create another token for a user and print it."""
+    """Create another token for the user NAME and print it."""
 
     async def work(db: AsyncSession) -> str:
         return await create_token(db, await user_by_name(db, name), label=label)
@@ -237,7 +321,9 @@ def tokens_create(
 
 
 @tokens.command("revoke")
-def tokens_revoke(token_prefix: str) -> None:
+def tokens_revoke(
+    token_prefix: Annotated[str, typer.Argument(metavar="TOKEN_PREFIX", hidden=True)],
+) -> None:
     """Revoke the token that starts with TOKEN_PREFIX (at least 10 characters)."""
 
     async def work(db: AsyncSession) -> str:

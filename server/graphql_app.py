@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
+from pathlib import Path
 from typing import Any
 
 import strawberry
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -28,8 +28,10 @@ from models.users import missing_token_message
 from resolvers.context import Context
 from schema.execution import RenderedData, compact_json
 from server.auth import user_for
+from server.logs import bind_request
 from server.services import services_of
 from server.settings import Settings
+from trainer import log_context
 
 
 class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -93,7 +95,9 @@ def _token_of(params: dict[str, Any] | None) -> str | None:
 
 
 class ChorusGraphQL(GraphQL[Context, None]):
-    def __init__(self, schema: strawberry.Schema, settings: Settings) -> None:
+    def __init__(
+        self, schema: strawberry.Schema, settings: Settings, graphiql_page: Path | None = None
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql",
@@ -107,6 +111,16 @@ class ChorusGraphQL(GraphQL[Context, None]):
             {"ping_interval_s": settings.ws_ping_interval_s},
         )
         self.graphql_transport_ws_handler_class = handler
+        self._graphiql_page = graphiql_page
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """The GraphiQL built with the dashboard, which needs no internet, else Strawberry's.
+
+        Read on each request, like the dashboard's files: a rebuild changes the assets it names.
+        """
+        if self._graphiql_page is not None and self._graphiql_page.is_file():
+            return HTMLResponse(self._graphiql_page.read_text(encoding="utf-8"))
+        return await super().render_graphql_ide(request)
 
     def encode_json(self, data: object) -> str:
         """Compact JSON. A subscription result that many subscribers share (schema.execution)
@@ -125,7 +139,7 @@ class ChorusGraphQL(GraphQL[Context, None]):
         services = services_of(request)
         authorization = request.headers.get("authorization")
         user = await user_for(services.db, authorization)
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        request_id = bind_request(request, user.id if user else None)
         return Context(
             services=services,
             user=user,
@@ -140,6 +154,7 @@ class ChorusGraphQL(GraphQL[Context, None]):
         token = _token_of(context.connection_params)
         if token is not None:
             context.user = await user_for(context.services.db, token)
+            log_context.user_id.set(context.user.id if context.user else None)
         if context.user is None:
             message = missing_token_message(token is not None or context.token_given)
             raise ConnectionRejectionError({"message": message})

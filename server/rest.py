@@ -24,7 +24,9 @@ from models.external_sessions import record_session, recorded_session
 from models.tables import TrainingHistory, User
 from models.users import owner_for, owner_of
 from server.auth import require_user
+from server.logs import bind_request
 from server.services import services_of
+from trainer import log_context
 from trainer.catalog import parse_genre
 
 MAX_PAGE_SIZE = 100
@@ -163,8 +165,10 @@ def _path_user(request: Request, caller: User) -> int:
 def routes() -> list[BaseRoute]:
     def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
+            bind_request(request, user_id=None)
             try:
                 caller = await require_user(services_of(request).db, request.headers)
+                log_context.user_id.set(caller.id)
                 return await handler(request, caller)
             except ChorusError as error:
                 return error_json(error)

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+LogFormat = Literal["text", "json"]
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -20,6 +22,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: LogFormat = "text"
 
     teachers_file: Path | None = None
     offline_latency_ms: int = Field(300, ge=0)

@@ -12,7 +12,7 @@ from models.history import model_stats_for
 from models.tables import SessionModelStats, TrainingHistory
 from models.users import user_by_name
 from server.services import Services
-from server.settings import load_settings
+from server.settings import Settings
 from trainer.events import ExampleFailed, ExampleScored, NumberedEvent
 from trainer.plan import make_plan
 from trainer.session import RunnerOptions
@@ -39,15 +39,20 @@ class ProgressDisplay:
                 self._progress.update(self._task, advance=1)
 
 
-def summary_table(history: TrainingHistory, stats: list[SessionModelStats]) -> Table:
-    table = Table(
-        title=(
-            f"Session {history.session_id}: {history.status.name}, "
-            f"{history.num_examples_successful}/{history.num_examples_requested} examples, "
-            f"average quality {history.average_quality}, "
-            f"{history.stories_saved_count} stories saved"
-        )
-    )
+def summary_lines(history: TrainingHistory) -> list[str]:
+    """The session's outcome in short lines, which a narrow terminal does not break mid-phrase."""
+    average = "-" if history.average_quality is None else f"{history.average_quality:.2f}"
+    stories = history.stories_saved_count
+    return [
+        f"Session {history.session_id}: {history.status.name}",
+        f"{history.num_examples_successful}/{history.num_examples_requested} examples, "
+        f"average quality {average}",
+        f"{stories} {'story' if stories == 1 else 'stories'} saved",
+    ]
+
+
+def summary_table(stats: list[SessionModelStats]) -> Table:
+    table = Table(title="Model performance")
     table.add_column("Model")
     table.add_column("Wins", justify="right")
     table.add_column("Avg quality", justify="right")
@@ -59,6 +64,7 @@ def summary_table(history: TrainingHistory, stats: list[SessionModelStats]) -> T
 
 
 async def run_training(
+    settings: Settings,
     user: str,
     examples: int,
     genres: list[Genre],
@@ -70,8 +76,7 @@ async def run_training(
     console: Console,
     out: Console,
 ) -> TrainingHistory:
-    async with Services.open(load_settings(), serving=False) as services:
-        settings = services.settings
+    async with Services.open(settings, serving=False) as services:
         plan = make_plan(
             services.teachers,
             num_examples=examples,
@@ -105,5 +110,7 @@ async def run_training(
         await services.fine_tuner.wait_idle()
         async with services.db() as db:
             stats = (await model_stats_for(db, [history.id])).get(history.id, [])
-        out.print(summary_table(history, stats))
+        for line in summary_lines(history):
+            out.print(line, highlight=False)
+        out.print(summary_table(stats))
         return history

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -12,14 +13,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pymysql
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from models.engine import create_engine, session_factory
 from models.enums import FineTuneStatus, SessionStatus
 from models.tables import EventRow, FineTuneJob, SessionModelStats, TrainingExample, TrainingHistory
 from models.users import authenticate, user_by_name
-from tests.conftest import BACKENDS, drop_database, fresh_database_url
+from tests.conftest import (
+    BACKENDS,
+    MARIADB_URL,
+    drop_database,
+    fresh_database_url,
+    mariadb_admin,
+    unavailable,
+)
 from tests.factories import add_session
 from tests.test_session import assert_record_agrees
 
@@ -69,6 +79,7 @@ def test_users_and_tokens(empty_url: str) -> None:
     again = chorus(empty_url, "users", "create", "alice")
     assert again.returncode == 1
     assert "already exists" in again.stderr
+    assert "`chorus tokens create alice`" in again.stderr
 
     second = chorus(empty_url, "tokens", "create", "alice", "--label", "ci").stdout.strip()
     assert who(empty_url, second) == "alice"
@@ -100,6 +111,30 @@ def test_an_admin_is_created_with_the_flag(empty_url: str) -> None:
     assert asyncio.run(is_admin())
 
 
+def test_users_are_listed_with_their_live_tokens(empty_url: str) -> None:
+    chorus(empty_url, "migrate")
+    root_token = chorus(empty_url, "users", "create", "root", "--admin").stdout.strip()
+    chorus(empty_url, "users", "create", "alice")
+    chorus(empty_url, "tokens", "create", "alice")
+    chorus(empty_url, "tokens", "revoke", root_token)
+
+    listed = chorus(empty_url, "users", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    users = json.loads(listed.stdout)
+    assert [(u["name"], u["isAdmin"], u["tokens"]) for u in users] == [
+        ("root", True, 0),
+        ("alice", False, 2),
+    ]
+    assert users[0]["userId"] < users[1]["userId"]
+
+    table = chorus(empty_url, "users", "list")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["Id", "Name", "Admin", "Live", "tokens"]
+    assert lines[1].split() == [str(users[0]["userId"]), "root", "yes", "0"]
+    assert lines[2].split() == [str(users[1]["userId"]), "alice", "2"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -116,6 +151,54 @@ def test_serve_refuses_a_mysql_schema_that_is_behind(tmp_path: Path) -> None:
         assert chorus(url, "migrate").returncode == 0
     finally:
         drop_database(url)
+
+
+def _mariadb_or_skip() -> None:
+    try:
+        mariadb_admin().close()
+    except pymysql.err.OperationalError as error:
+        unavailable(f"MariaDB is not reachable at {MARIADB_URL}: {error}")
+
+
+def _unusable_database(problem: str) -> str:
+    """A URL of the test MariaDB server that Chorus cannot use, for `problem`."""
+    url = make_url(MARIADB_URL).set(query={"charset": "utf8mb4"})
+    missing = f"chorus_missing_{os.urandom(4).hex()}"
+    if problem == "missing database":
+        return str(url.set(database=missing))
+    if problem == "nothing listens":
+        return str(url.set(port=free_port(), database="chorus"))
+    assert problem == "unknown user"
+    return str(url.set(username=f"nobody_{os.urandom(4).hex()}", password="x", database=missing))
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate"])
+@pytest.mark.parametrize(
+    ("problem", "advice"),
+    [
+        ("missing database", "CREATE DATABASE `chorus_missing_"),
+        ("nothing listens", "Cannot reach the MySQL/MariaDB server"),
+        ("unknown user", "CREATE USER 'nobody_"),
+    ],
+)
+def test_an_unusable_database_is_one_line_that_says_what_to_do(
+    command: str, problem: str, advice: str, tmp_path: Path
+) -> None:
+    _mariadb_or_skip()
+    url = _unusable_database(problem)
+    args = ["serve", "--port", str(free_port())] if command == "serve" else ["migrate"]
+    result = chorus(url, *args, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert advice in result.stderr
+    if problem == "missing database":
+        assert "chorus migrate" in result.stderr
+    if problem == "nothing listens":
+        assert "CHORUS_DATABASE_URL" in result.stderr
+    if problem == "unknown user":
+        assert "GRANT ALL PRIVILEGES ON `chorus_missing_" in result.stderr
 
 
 def test_serve_migrates_the_embedded_database_by_itself(tmp_path: Path) -> None:
@@ -275,6 +358,10 @@ def test_train_refuses_bad_input_and_writes_nothing(empty_url: str) -> None:
         result = chorus(empty_url, "train", "--user", "alice", *args)
         assert result.returncode == 1
         assert message in result.stderr, result.stderr
+        # Errors name the option given, not the API's field, and there is no server here.
+        assert args[0] in result.stderr, result.stderr
+        assert "numExamples" not in result.stderr
+        assert "server" not in result.stderr
     missing = chorus(empty_url, "train", "--user", "nobody")
     assert "No user named" in missing.stderr
 

@@ -1,9 +1,11 @@
-"""The web dashboard in a real browser.
+"""The web dashboard, and the GraphiQL built with it, in a real browser.
 
-Runs the Node scenario in `client-examples/dashboard/e2e/` with headless Chromium against a
-real server: two users, and a history recorded through the REST API before the browser opens.
-It needs the built dashboard (`make dashboard`), Node.js with the dashboard's packages, and
-Chromium; outside CI a missing one skips the test with the reason, with CI=true it fails.
+Runs the Node scenarios in `client-examples/dashboard/e2e/` with headless Chromium against a
+real server: for the dashboard, two users and a history recorded through the REST API before
+the browser opens; for GraphiQL, a query and a subscription with every request off this
+machine refused. They need the built dashboard (`make dashboard`), Node.js with the
+dashboard's packages, and Chromium; outside CI a missing one skips the test with the reason,
+with CI=true it fails.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from typing import Any
 import httpx
 import pytest
 
+from server.app import create_app
+from server.settings import Settings
 from tests.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "client-examples" / "dashboard"
 SCENARIO = "e2e/dashboard.test.mjs"
+GRAPHIQL_SCENARIO = "e2e/graphiql.test.mjs"
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 FILTER_GENRE = "HORROR"
@@ -233,3 +238,56 @@ def test_the_dashboard_in_a_browser(prerequisites: None, server: Server) -> None
         f"the browser scenario failed; screenshots are in {ARTIFACTS}\n"
         f"{result.stdout}\n{result.stderr}"
     )
+
+
+def test_graphiql_works_offline_in_a_browser(prerequisites: None, server: Server) -> None:
+    alice = _chorus(server.database_url, "users", "create", "alice")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        ["node", "--test", "--test-reporter=spec", GRAPHIQL_SCENARIO],
+        cwd=DASHBOARD,
+        env={
+            **os.environ,
+            "CHORUS_URL": server.url,
+            "CHORUS_TOKEN": alice,
+            "CHORUS_ARTIFACTS": str(ARTIFACTS),
+            "CHROMIUM": str(CHROMIUM),
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"the GraphiQL scenario failed; screenshots are in {ARTIFACTS}\n"
+        f"{result.stdout}\n{result.stderr}"
+    )
+
+
+async def _browser_page_at_graphql(settings: Settings) -> str:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://chorus.test") as http:
+            response = await http.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    return response.text
+
+
+async def test_graphql_serves_the_built_graphiql_else_strawberrys(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'chorus.db'}",
+        dashboard_dir=tmp_path / "dist",
+        data_dir=tmp_path / "data",
+        _env_file=None,
+    )
+    # Without a built dashboard, Strawberry's page, which loads GraphiQL from a CDN.
+    assert "unpkg.com" in await _browser_page_at_graphql(settings)
+
+    built = tmp_path / "dist"
+    (built / "assets").mkdir(parents=True)
+    (built / "index.html").write_text("<!doctype html><title>Chorus</title>")
+    page = '<!doctype html><title>GraphiQL</title><script src="/assets/graphiql.js"></script>'
+    (built / "graphiql.html").write_text(page)
+    assert await _browser_page_at_graphql(settings) == page

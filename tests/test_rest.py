@@ -134,7 +134,10 @@ async def test_auth_and_scoping(client: httpx.AsyncClient, engine: AsyncEngine) 
         assert anonymous.headers["www-authenticate"] == "Bearer"
         bad = await client.get(path, headers={"Authorization": "Bearer chorus_nope"})
         assert bad.status_code == 401
-        assert (await client.get(path, headers=bob.headers)).status_code == 403
+        forbidden = await client.get(path, headers=bob.headers)
+        assert forbidden.status_code == 403
+        # A path cannot leave the id out: the answer says which id is the caller's.
+        assert forbidden.json()["message"].endswith(f"your own user id is {bob.id}.")
         assert (await client.get(path, headers=admin.headers)).status_code == 200
     session_path = f"/api/training-history/session/{secret.session_id}"
     assert (await client.get(session_path, headers=bob.headers)).status_code == 404

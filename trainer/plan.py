@@ -40,7 +40,7 @@ def make_plan(
 ) -> SessionPlan:
     if not 1 <= num_examples <= MAX_EXAMPLES:
         raise BadUserInput(
-            f"`numExamples` must be between 1 and {MAX_EXAMPLES}; got {num_examples}.",
+            f"The number of examples must be between 1 and {MAX_EXAMPLES}; got {num_examples}.",
             field="numExamples",
         )
     by_name = {teacher.name: teacher for teacher in ensemble}
@@ -48,23 +48,23 @@ def make_plan(
         chosen = [teacher.name for teacher in ensemble if teacher.available]
         if not chosen:
             raise BadUserInput(
-                "No teacher of this server's ensemble is available; set a provider key or "
-                "use the offline teachers.",
+                "No teacher of the ensemble is available; set a provider key or use the "
+                "offline teachers.",
                 field="teachers",
             )
     else:
         unknown = [name for name in teachers if name not in by_name]
         if unknown:
             raise BadUserInput(
-                f"Unknown teacher(s) {', '.join(map(repr, unknown))}; this server has "
-                f"{', '.join(by_name) or 'none'}.",
+                f"Unknown teacher(s) {', '.join(map(repr, unknown))}; the ensemble is "
+                f"{', '.join(by_name) or 'empty'}.",
                 field="teachers",
             )
         unavailable = [name for name in teachers if not by_name[name].available]
         if unavailable:
             raise BadUserInput(
                 f"Teacher(s) {', '.join(map(repr, unavailable))} are not available: their "
-                "key or host is not configured on this server.",
+                "key or host is not set.",
                 field="teachers",
             )
         chosen = list(dict.fromkeys(teachers))

@@ -9,7 +9,8 @@
 
     final quality = 0.7 * text quality + 0.3 * 10 * ensemble confidence
 
-Scores keep their full precision; callers round them for display.
+Text quality and confidence keep their full precision; the final quality is rounded to two
+decimals, as it is stored and shown (7.31, not 7.3100000000000005).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ STRUCTURE_BONUS = 0.5
 DESCRIPTIVE_BONUS = 0.5
 DIALOGUE_BONUS = 0.3
 MAX_TEXT_QUALITY = BASE_SCORE + LENGTH_BONUS + STRUCTURE_BONUS + DESCRIPTIVE_BONUS + DIALOGUE_BONUS
+FINAL_QUALITY_DECIMALS = 2
 
 MIN_GOOD_LENGTH = 200
 MAX_GOOD_LENGTH = 800
@@ -154,4 +156,4 @@ def text_quality(text: str) -> float:
 
 def final_quality(text_quality: float, confidence: float) -> float:
     """The example's score: text quality blended with the ensemble's confidence (0-1)."""
-    return 0.7 * text_quality + 0.3 * confidence * 10
+    return round(0.7 * text_quality + 0.3 * confidence * 10, FINAL_QUALITY_DECIMALS)

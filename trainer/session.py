@@ -16,6 +16,7 @@ from models.enums import SessionStatus
 from models.examples import recorded_indexes
 from models.sessions import stored_session
 from models.tables import TrainingHistory
+from trainer import log_context
 from trainer.catalog import Sample, Sampler
 from trainer.events import (
     Emitter,
@@ -101,6 +102,7 @@ class SessionRunner:
             await set_status(db, history.id, SessionStatus.RUNNING)
         self._history = history
         self._plan = plan
+        log_context.bind_session(history.session_id, history.user_id)
         await self._emitter.emit(
             SessionStarted(
                 num_examples=plan.num_examples, teachers=plan.teachers, voting_strategy=plan.voting
@@ -109,6 +111,14 @@ class SessionRunner:
         samples = Sampler(plan.genres, plan.seed).sample_many(plan.num_examples)
         todo = [index for index in range(plan.num_examples) if index not in done]
         self._remaining = len(todo)
+        logger.info(
+            "session %s started: %d of %d examples to run, %s voting by %s",
+            history.session_id,
+            len(todo),
+            plan.num_examples,
+            plan.voting.name,
+            ", ".join(plan.teachers),
+        )
         self._recorder = asyncio.create_task(self._record_finished())
         self._work = asyncio.create_task(self._run_examples(todo, samples))
         status, error = SessionStatus.COMPLETED, None
@@ -246,6 +256,14 @@ class SessionRunner:
     async def _finish(self, status: SessionStatus, error: str | None) -> None:
         async with self._db() as db:
             await set_status(db, self._history_id, status, error=error)
+        logger.info(
+            "session %s ended %s: %d examples scored, %d failed%s",
+            self._history.session_id,
+            status.name,
+            self._tally.successful,
+            self._tally.failed,
+            f"; {error}" if error else "",
+        )
         await self._emitter.emit(SessionFinished(status=status))
 
     @property

@@ -130,9 +130,12 @@ def test_every_bonus_together_reaches_the_maximum() -> None:
     assert text_quality(story) == MAX_TEXT_QUALITY == pytest.approx(9.3)
 
 
-def test_scores_are_not_rounded() -> None:
-    assert final_quality(8.3, 2 / 3) == pytest.approx(0.7 * 8.3 + 2.0)
-    assert final_quality(8.3, 2 / 3) != round(final_quality(8.3, 2 / 3), 2)
+def test_the_final_quality_is_rounded_to_two_decimals() -> None:
+    assert final_quality(8.3, 2 / 3) == pytest.approx(0.7 * 8.3 + 2.0, abs=0.005)
+    assert final_quality(8.3, 2 / 3) == round(0.7 * 8.3 + 2.0, 2) == 7.81
+    # 0.7 * 8.3 + 1.5 is 7.3100000000000005 in floating point.
+    assert 0.7 * 8.3 + 1.5 != 7.31
+    assert final_quality(8.3, 0.5) == 7.31
 
 
 @pytest.mark.parametrize(

@@ -106,9 +106,23 @@ def load_teacher_configs(path: Path | None, env: Mapping[str, str]) -> list[Teac
 
 def is_available(config: TeacherConfig, env: Mapping[str, str]) -> bool:
     """Whether the key or host the teacher needs is set (offline teachers always are)."""
+    return unmet_requirement(config, env) is None
+
+
+def unmet_requirement(config: TeacherConfig, env: Mapping[str, str]) -> str | None:
+    """What the teacher needs and does not have (e.g. "GROQ_API_KEY is not set"), or None."""
     if config.provider == "offline":
-        return True
-    return _http_teacher_type(config).unmet_requirement(config, env) is None
+        return None
+    return _http_teacher_type(config).unmet_requirement(config, env)
+
+
+def unavailable_teachers(teachers: Iterable[Teacher], env: Mapping[str, str]) -> dict[str, str]:
+    """The teachers of the ensemble that cannot write, each with what it lacks."""
+    return {
+        teacher.name: unmet_requirement(teacher.config, env) or "not available"
+        for teacher in teachers
+        if not teacher.available
+    }
 
 
 def build_teacher(

@@ -41,6 +41,12 @@ describe("the Chorus dashboard", () => {
     await page.getByTestId("sign-in-submit").click();
     await page.getByTestId("sign-in-error").waitFor();
     assert.match(await page.getByTestId("sign-in-error").innerText(), /not accepted/);
+    // The server quotes commands in backticks; they show as code.
+    assert.doesNotMatch(await page.getByTestId("sign-in-error").innerText(), /`/);
+    assert.equal(
+      await page.getByTestId("sign-in-error").locator("code").first().innerText(),
+      "chorus tokens create NAME",
+    );
     await screenshot(page, "sign-in");
   });
 
@@ -57,6 +63,7 @@ describe("the Chorus dashboard", () => {
     await page.getByText(/^Estimated time: .* with this ensemble$/).waitFor();
     assert.equal(await page.getByTestId("save-to-database").getAttribute("aria-checked"), "true");
     assert.match(await page.getByTestId("genre-summary").innerText(), /balanced random/);
+    assert.match(await page.getByTestId("offline-teachers-note").innerText(), /demonstration only/);
     for (const genre of TRAINED_GENRES) await page.getByTestId(`genre-${genre}`).click();
     await page.getByTestId("genre-ROMANCE").click();
     await page.getByTestId("genre-ROMANCE").click();

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { ApiError, graphqlRequest } from "./api/client";
 import { VIEWER } from "./api/documents";
+import { ServerMessage } from "./components/feedback";
 import { asApiError } from "./hooks";
 import type { Viewer } from "./session";
 
@@ -55,7 +56,7 @@ export function SignIn({ notice, onSignedIn }: Props) {
         {error && (
           <p className="field-error" role="alert" data-testid="sign-in-error">
             {error.kind === "unauthenticated" ? "This token was not accepted. " : ""}
-            {error.message}
+            <ServerMessage text={error.message} />
           </p>
         )}
         <button

@@ -25,6 +25,11 @@ export function formatQualityRange(min: number | null, average: number | null, m
   return `${formatQuality(min)} – ${formatQuality(average)} – ${formatQuality(max)}`;
 }
 
+/** "1 story", "2 stories". */
+export function countOf(count: number, one: string, many: string): string {
+  return `${formatNumber(count)} ${count === 1 ? one : many}`;
+}
+
 export function formatPercent(fraction: number): string {
   return `${Math.round(fraction * 100)}%`;
 }

@@ -28,11 +28,18 @@ export const winsColumn: ModelColumn<{ wins: number }> = {
   cell: (row) => row.wins,
 };
 
-/** A model's quality is the mean of the examples it won, so it means nothing without a win. */
+/**
+ * A model's quality is the mean of the examples it won, so it means nothing without a win: the API
+ * answers 0.0 there, shown as a dash.
+ */
+export function winnersQuality(row: { wins: number; averageQuality: number } | undefined): string {
+  return row?.wins ? formatQuality(row.averageQuality) : "—";
+}
+
 export const averageQualityColumn: ModelColumn<{ wins: number; averageQuality: number }> = {
   label: "Avg quality",
   className: "number",
-  cell: (row) => (row.wins ? formatQuality(row.averageQuality) : "—"),
+  cell: winnersQuality,
 };
 
 export function ModelTable<Row extends { model: string }>({

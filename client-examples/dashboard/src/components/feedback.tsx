@@ -15,7 +15,9 @@ export function ErrorNotice({ error, onRetry }: { error: ApiError; onRetry?: () 
   return (
     <div className="notice notice-error" role="alert" data-testid="error">
       <strong>{title}</strong>
-      <p>{error.message}</p>
+      <p>
+        <ServerMessage text={error.message} />
+      </p>
       {onRetry && (
         <button type="button" className="button small" onClick={onRetry}>
           Retry
@@ -23,6 +25,16 @@ export function ErrorNotice({ error, onRetry }: { error: ApiError; onRetry?: () 
       )}
     </div>
   );
+}
+
+/**
+ * A message from the server. Its messages quote commands and fields in backticks
+ * (`chorus tokens create NAME`); they are shown as code.
+ */
+export function ServerMessage({ text }: { text: string }) {
+  const parts = text.split("`");
+  if (parts.length % 2 === 0) return text; // an unpaired backtick: the text as it is
+  return parts.map((part, index) => (index % 2 ? <code key={index}>{part}</code> : part));
 }
 
 export function Empty({ children }: { children: ReactNode }) {

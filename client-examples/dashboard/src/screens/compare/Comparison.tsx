@@ -4,7 +4,7 @@ import { COMPARE } from "../../api/documents";
 import type { SessionRecordFragment as SessionRecord } from "../../api/generated/graphql";
 import { ChartView } from "../../components/ChartView";
 import { ErrorNotice, Loading } from "../../components/feedback";
-import { ModelTable, type ModelColumn } from "../../components/ModelTable";
+import { ModelTable, winnersQuality, type ModelColumn } from "../../components/ModelTable";
 import { StatusBadge } from "../../components/StatusBadge";
 import {
   formatDateTime,
@@ -116,9 +116,9 @@ function winsChart(
 
 const PAIR_COLUMNS: ModelColumn<ModelPair>[] = [
   { label: "A wins", className: "number", cell: (pair) => pair.a?.wins ?? 0 },
-  { label: "A avg", className: "number", cell: (pair) => formatQuality(pair.a?.averageQuality) },
+  { label: "A avg", className: "number", cell: (pair) => winnersQuality(pair.a) },
   { label: "B wins", className: "number", cell: (pair) => pair.b?.wins ?? 0 },
-  { label: "B avg", className: "number", cell: (pair) => formatQuality(pair.b?.averageQuality) },
+  { label: "B avg", className: "number", cell: (pair) => winnersQuality(pair.b) },
 ];
 
 function ByModel({ a, b }: { a: SessionRecord; b: SessionRecord }) {

@@ -3,7 +3,7 @@ import { GENRES } from "../../api/enums";
 import type { SessionRecordFragment as SessionRecord } from "../../api/generated/graphql";
 import { ErrorNotice, Loading } from "../../components/feedback";
 import { ModelBreakdown } from "../../components/ModelBreakdown";
-import { formatDateTime, genreLabel } from "../../format";
+import { countOf, formatDateTime, genreLabel } from "../../format";
 import { useMutation, useQuery } from "../../hooks";
 import { navigate } from "../../route";
 import { watchSession } from "../../storage";
@@ -102,7 +102,7 @@ export function SessionDetails({ sessionId }: { sessionId: string }) {
           <dt>Storage</dt>
           <dd data-testid="details-storage">
             memory {yesNo(session.storedInMemory)} · database {yesNo(session.savedToDatabase)} ·{" "}
-            {session.storiesSavedCount} stories saved
+            {countOf(session.storiesSavedCount, "story", "stories")} saved
           </dd>
         </div>
         <div>

@@ -1,7 +1,7 @@
 import { STATS } from "../../api/documents";
 import { ErrorNotice, Loading } from "../../components/feedback";
 import { StatCard } from "../../components/StatCard";
-import { formatDuration, formatNumber, formatQuality } from "../../format";
+import { countOf, formatDuration, formatNumber, formatQuality } from "../../format";
 import { useQuery } from "../../hooks";
 
 export function StatsCards() {
@@ -28,7 +28,7 @@ export function StatsCards() {
         rawValue={stats.totalExamplesGenerated}
         detail={
           <span data-testid="stat-stories-saved" data-value={stats.totalStoriesSaved}>
-            {formatNumber(stats.totalStoriesSaved)} stories saved
+            {countOf(stats.totalStoriesSaved, "story", "stories")} saved
           </span>
         }
         testId="stat-total-examples"

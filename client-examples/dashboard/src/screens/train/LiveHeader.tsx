@@ -3,7 +3,7 @@ import type { SessionStatus } from "../../api/generated/graphql";
 import { ErrorNotice } from "../../components/feedback";
 import { ProgressBar } from "../../components/ProgressBar";
 import { StatusBadge } from "../../components/StatusBadge";
-import { formatDuration, formatPercent, formatQuality, shortId, statusLabel } from "../../format";
+import { countOf, formatDuration, formatPercent, formatQuality, shortId, statusLabel } from "../../format";
 import { useMutation } from "../../hooks";
 import { isActive, type LiveState } from "./progress";
 import type { StreamStatus } from "./useTrainingProgress";
@@ -120,7 +120,7 @@ export function LiveHeader({ sessionId, live, stream, onResumed, onNewSession }:
           {live.completed} scored · {live.failed} failed
         </span>
         <span>average quality {formatQuality(live.completed ? live.qualitySum / live.completed : null)}</span>
-        <span>{live.storiesSaved} stories saved</span>
+        <span>{countOf(live.storiesSaved, "story", "stories")} saved</span>
         <span className="eta" data-testid="eta">
           {timing(live)}
         </span>

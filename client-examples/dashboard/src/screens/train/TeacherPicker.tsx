@@ -37,7 +37,11 @@ export function TeacherPicker({ teachers, selected, onChange }: Props) {
               <span className="teacher-name">{teacher.name}</span>
               <span className="teacher-model">{teacher.model}</span>
               <span className="teacher-tags">
-                {teacher.offline && <span className="tag">offline</span>}
+                {teacher.offline && (
+                  <span className="tag" title="No language model: for demonstration only">
+                    offline
+                  </span>
+                )}
                 {!teacher.available && <span className="tag tag-warning">unavailable</span>}
                 {teacher.averageLatencyMs != null && (
                   <span className="tag tag-muted">~{Math.round(teacher.averageLatencyMs)} ms</span>
@@ -47,6 +51,12 @@ export function TeacherPicker({ teachers, selected, onChange }: Props) {
           </li>
         ))}
       </ul>
+      {teachers.some((teacher) => teacher.offline) && (
+        <p className="hint" data-testid="offline-teachers-note">
+          Offline teachers write without a language model, so that Chorus works with no network: their stories
+          and scores are for demonstration only.
+        </p>
+      )}
     </fieldset>
   );
 }
