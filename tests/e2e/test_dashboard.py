@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import unavailable
+from tests.support.databases import unavailable
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "client-examples" / "dashboard"
 SCENARIO = "e2e/dashboard.test.mjs"
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
