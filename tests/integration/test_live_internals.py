@@ -27,8 +27,10 @@ SUBSCRIBE = "subscription($id: String!) { trainingProgress(sessionId: $id) { __t
 
 async def open_subscription(url: str, token: str, session_id: str) -> ClientConnection:
     # max_queue=1: the client stops reading the socket when one message waits unread, so a
-    # test that does not read makes a slow subscriber the server has to cope with.
-    ws = await open_socket(url, token, max_queue=1)
+    # test that does not read makes a slow subscriber the server has to cope with. Such a
+    # client cannot finish the closing handshake either: it drops the connection after
+    # close_timeout, one second here rather than websockets' ten.
+    ws = await open_socket(url, token, max_queue=1, close_timeout=1)
     await send_subscribe(ws, "1", SUBSCRIBE, id=session_id)
     return ws
 
