@@ -1,10 +1,11 @@
-# Chorus: `make serve` runs the server on the embedded defaults; `make test` runs every check.
+# Chorus: `make serve` runs the server on the embedded defaults; `make test` runs every check;
+# `make test-fast` the unit and integration tests on SQLite, for day-to-day work.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DASHBOARD := client-examples/dashboard
 
-.PHONY: serve serve-dashboard test install install-test lint dashboard dashboard-lint dashboard-test bench bench-smoke clean
+.PHONY: serve serve-dashboard test test-fast install install-test lint dashboard dashboard-lint dashboard-test bench bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +87,11 @@ lint: install-test dashboard-lint
 
 test: lint dashboard dashboard-test
 	$(BIN)/pytest
+
+# tests/unit and tests/integration on SQLite with the in-memory broadcast: no MariaDB, Redis,
+# server processes or browser, and no lint. The levels and servers are markers (tests/conftest.py).
+test-fast: install-test
+	$(BIN)/pytest -m "not mariadb and not redis" tests/unit tests/integration
 
 # Needs MariaDB and Redis; writes bench/RESULTS.md. See bench/README.md.
 bench: install-test

@@ -19,9 +19,9 @@ from bench.procs import python_child, settle
 from bench.profile import sampled
 from bench.report import Bar, Section, median
 from models.engine import create_engine
-from tests.factories import add_session
-from tests.live import LiveServer, graphql_async
 from tests.support import Account, make_account
+from tests.support.factories import add_session
+from tests.support.live import LiveServer, graphql_async
 
 SESSION = """query($id: String!) { trainingSession(sessionId: $id) {
   sessionId status averageQuality bestPerformingModel modelPerformance { model wins averageQuality }

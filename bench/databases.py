@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 from bench.procs import WORK
 from models.engine import create_engine
 from server import migrate
-from tests.conftest import MARIADB_URL, REDIS_URL, mariadb_admin
+from tests.support.databases import MARIADB_URL, REDIS_URL, mariadb_admin
 
 
 def mariadb_url(name: str) -> str:

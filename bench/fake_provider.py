@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from tests.fake_provider import FakeProvider, ReceivedRequest
+from tests.support.fake_provider import FakeProvider, ReceivedRequest
 
 
 class _Forgotten(list[ReceivedRequest]):

@@ -27,9 +27,9 @@ from bench.profile import sampled
 from bench.report import Bar, Section, percentile
 from models.engine import create_engine
 from models.tables import EventRow, TrainingHistory
-from tests.conftest import REDIS_URL
-from tests.live import LiveServer, graphql_async
 from tests.support import Account, make_account
+from tests.support.databases import REDIS_URL
+from tests.support.live import LiveServer, graphql_async
 
 START = """mutation($input: StartTrainingInput!) {
   startTraining(input: $input) { sessionId status } }"""

@@ -27,8 +27,8 @@ from models.enums import HistoryOrder
 from models.keyset import PageArgs
 from models.tables import TrainingHistory, User
 from models.users import create_token
-from tests.conftest import mariadb_admin
-from tests.live import LiveServer
+from tests.support.databases import mariadb_admin
+from tests.support.live import LiveServer
 
 HEAVY_USER = 1
 PAGE = 20

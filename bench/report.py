@@ -15,7 +15,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
-from tests.conftest import REDIS_URL, mariadb_admin
+from tests.support.databases import REDIS_URL, mariadb_admin
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 

@@ -27,8 +27,8 @@ from models.enums import SessionStatus, VotingStrategy
 from server.cli import settle_heap
 from server.services import Services
 from server.settings import Settings
-from tests.fake_provider import story
 from tests.support import make_account
+from tests.support.fake_provider import story
 from trainer.plan import make_plan
 from trainer.session import RunnerOptions
 from trainer.teachers.base import (

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from websockets import ClientConnection, ConnectionClosed, connect
 
-from tests.live import TRANSPORT_WS, send_subscribe
+from tests.support.live import TRANSPORT_WS, send_subscribe
 
 PROGRESS = """subscription($id: String!) {
   trainingProgress(sessionId: $id) { __typename seq at } }"""

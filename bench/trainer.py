@@ -30,8 +30,8 @@ from bench.report import Bar, Section, median
 from models.engine import create_engine
 from models.enums import SessionStatus
 from models.tables import TrainingHistory
-from tests.live import LiveServer, graphql_async
 from tests.support import Account, make_account
+from tests.support.live import LiveServer, graphql_async
 
 TEACHERS = (
     ("gemini", "bench-gemini-pro"),

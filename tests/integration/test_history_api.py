@@ -15,8 +15,8 @@ from models.enums import Genre, SessionStatus
 from models.tables import TrainingHistory
 from server.app import create_app
 from server.settings import Settings
-from tests.factories import T0, add_session
 from tests.support import error_codes, graphql, graphql_data, make_account
+from tests.support.factories import T0, add_session
 
 HISTORY = """
 query($first: Int, $after: String, $last: Int, $before: String,

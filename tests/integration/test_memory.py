@@ -21,9 +21,9 @@ from models.enums import Genre
 from models.tables import MemoryEntry, TrainingExample
 from schema.node import global_id
 from server import migrate
-from tests.conftest import BACKENDS, drop_database, fresh_database_url
-from tests.factories import T0, add_session
 from tests.support import Account, error_codes, graphql, graphql_data, make_account
+from tests.support.databases import BACKENDS, drop_database, fresh_database_url
+from tests.support.factories import T0, add_session
 
 SEARCH = """
 query($text: String!, $limit: Int!) {

@@ -28,9 +28,9 @@ import pytest
 
 from server.app import create_app
 from server.settings import Settings
-from tests.conftest import unavailable
+from tests.support.databases import unavailable
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "client-examples" / "dashboard"
 SCENARIO = "e2e/dashboard.test.mjs"
 GRAPHIQL_SCENARIO = "e2e/graphiql.test.mjs"

@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import unavailable
-from tests.live import LiveServer, graphql_http, progress_events
 from tests.support import Account, make_account
+from tests.support.databases import unavailable
+from tests.support.live import LiveServer, graphql_http, progress_events
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PYTHON_EXAMPLES = ROOT / "client-examples" / "python"
 WATCH = PYTHON_EXAMPLES / "watch_training.py"
 EXPORT = PYTHON_EXAMPLES / "export_history.py"

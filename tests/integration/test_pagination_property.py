@@ -17,7 +17,7 @@ from models.enums import HistoryOrder, SessionStatus, VotingStrategy
 from models.history import HistoryFilter, history_page
 from models.keyset import PageArgs
 from models.tables import TrainingHistory, User
-from tests.factories import T0
+from tests.support.factories import T0
 
 rows_strategy = st.lists(
     st.tuples(

@@ -230,10 +230,15 @@ async def open_socket(
     *,
     headers: Mapping[str, str] | None = None,
     max_queue: int = 16,
+    close_timeout: float = 10,
 ) -> ClientConnection:
     """A raw graphql-transport-ws connection; with a token, initialised and acknowledged."""
     ws = await connect(
-        url, subprotocols=[TRANSPORT_WS], additional_headers=headers, max_queue=max_queue
+        url,
+        subprotocols=[TRANSPORT_WS],
+        additional_headers=headers,
+        max_queue=max_queue,
+        close_timeout=close_timeout,
     )
     if token is not None:
         await ws.send(

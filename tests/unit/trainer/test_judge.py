@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.fake_provider import TGI_MODEL, FakeProvider, error, reply, server_error
+from tests.support.fake_provider import TGI_MODEL, FakeProvider, error, reply, server_error
 from trainer.teachers.anthropic import AnthropicTeacher
 from trainer.teachers.base import Candidate, JudgeRequest, TeacherConfig
 from trainer.teachers.gemini import GeminiTeacher

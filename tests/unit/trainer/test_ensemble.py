@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from models.errors import BadUserInput
-from tests.fake_provider import TGI_MODEL, run_fake_provider
+from tests.support.fake_provider import TGI_MODEL, run_fake_provider
 from trainer.teachers.base import GenerationRequest, TeacherConfig
 from trainer.teachers.ensemble import (
     DEFAULT_ENSEMBLE,

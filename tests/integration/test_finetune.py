@@ -19,9 +19,9 @@ from starlette.applications import Starlette
 from models.engine import session_factory
 from models.enums import ExampleStatus, FineTuneStatus, Genre
 from models.tables import FineTuneJob, TeacherOutput, TrainingExample
-from tests.factories import T0, add_session
-from tests.fake_provider import FILES_MODEL, FakeProvider, Fault, error, server_error
 from tests.support import make_account
+from tests.support.factories import T0, add_session
+from tests.support.fake_provider import FILES_MODEL, FakeProvider, Fault, error, server_error
 from trainer.catalog import Sample
 from trainer.example import writing_request
 from trainer.finetune import INTERRUPTED, FineTuner

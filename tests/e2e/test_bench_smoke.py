@@ -7,7 +7,7 @@ import pytest
 
 from bench.__main__ import main
 from bench.databases import unreachable
-from tests.conftest import unavailable
+from tests.support.databases import unavailable
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.redis]
 

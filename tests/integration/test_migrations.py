@@ -21,9 +21,9 @@ from models.events import events_after
 from models.fulltext import include_name
 from models.tables import EventRow, SessionModelStats, TrainingHistory, User
 from server import migrate
-from tests.conftest import BACKENDS, drop_database, fresh_database_url
-from tests.factories import T0
-from tests.test_totals import assert_statistics_as_summed, assert_totals_match_sessions
+from tests.integration.test_totals import assert_statistics_as_summed, assert_totals_match_sessions
+from tests.support.databases import BACKENDS, drop_database, fresh_database_url
+from tests.support.factories import T0
 from trainer.events import (
     ExampleFailed,
     ExampleScored,

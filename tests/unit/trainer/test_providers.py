@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.fake_provider import (
+from tests.support.fake_provider import (
     TGI_MODEL,
     FakeProvider,
     daily_quota,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.engine import session_factory
 from models.tables import TrainingHistory
 from tests.support import make_account
-from tests.test_session import assert_record_agrees
+from tests.support.records import assert_record_agrees
 
 
 async def test_a_session_runs_and_answers_with_the_original_fields(

@@ -9,9 +9,9 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.rest import TrainingHistoryBody
-from tests.factories import T0, add_session
+from tests.integration.test_recording import original_fields
 from tests.support import make_account
-from tests.test_recording import original_fields
+from tests.support.factories import T0, add_session
 
 # The request body exactly as the original documentation shows it.
 ORIGINAL_EXAMPLE = """{

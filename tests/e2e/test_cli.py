@@ -22,7 +22,8 @@ from models.engine import create_engine, session_factory
 from models.enums import FineTuneStatus, SessionStatus
 from models.tables import EventRow, FineTuneJob, SessionModelStats, TrainingExample, TrainingHistory
 from models.users import authenticate, user_by_name
-from tests.conftest import (
+from schema import export_sdl
+from tests.support.databases import (
     BACKENDS,
     MARIADB_URL,
     drop_database,
@@ -30,8 +31,8 @@ from tests.conftest import (
     mariadb_admin,
     unavailable,
 )
-from tests.factories import add_session
-from tests.test_session import assert_record_agrees
+from tests.support.factories import add_session
+from tests.support.records import assert_record_agrees
 
 
 @pytest.fixture(params=BACKENDS)
@@ -141,6 +142,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.mariadb
 def test_serve_refuses_a_mysql_schema_that_is_behind(tmp_path: Path) -> None:
     url = fresh_database_url("mariadb", tmp_path)
     try:
@@ -423,3 +425,10 @@ def test_a_settled_heap_is_frozen_and_collected_less_often() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_chorus_schema_prints_the_sdl() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", "schema"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout == export_sdl()

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.engine import session_factory
 from models.tables import TrainingExample, TrainingHistory
-from tests.conftest import REDIS_URL, redis_reachable, require_redis, unavailable
-from tests.live import (
+from tests.support import Account, make_account
+from tests.support.databases import REDIS_URL, redis_reachable, require_redis, unavailable
+from tests.support.live import (
     LiveServer,
     free_port,
     graphql_http,
@@ -25,8 +26,7 @@ from tests.live import (
     progress_events,
     send_subscribe,
 )
-from tests.support import Account, make_account
-from tests.test_session import assert_record_agrees
+from tests.support.records import assert_record_agrees
 
 START = """
 mutation($input: StartTrainingInput!) {
@@ -256,6 +256,7 @@ async def test_a_killed_server_leaves_sessions_interrupted_and_resumable(
         assert again["errors"][0]["extensions"]["code"] == "CONFLICT"
 
 
+@pytest.mark.redis
 async def test_two_processes_share_live_events_over_redis(
     engine: AsyncEngine, database_url: str
 ) -> None:
@@ -312,6 +313,7 @@ def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     process.wait()
 
 
+@pytest.mark.redis
 async def test_training_goes_on_when_the_broadcast_fails(
     engine: AsyncEngine, database_url: str, private_redis: tuple[str, subprocess.Popen[bytes]]
 ) -> None:

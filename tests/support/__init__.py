@@ -1,4 +1,11 @@
-"""Helpers for tests: users with tokens, and GraphQL calls that fail loudly."""
+"""Helpers shared by the tests of every level and by the benchmarks.
+
+Here: users with tokens, and GraphQL calls that fail loudly. In the modules beside it:
+`databases` (the test servers, and databases created and dropped), `factories` (stored
+sessions), `records` (checks that a stored session agrees with itself), `fake_provider`
+(the teachers' protocols over loopback HTTP) and `live` (a real server process and its
+clients). None of them imports the app (`server.app`); import them, never a conftest.
+"""
 
 from __future__ import annotations
 

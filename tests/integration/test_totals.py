@@ -23,12 +23,12 @@ from models.enums import SessionStatus, VotingStrategy
 from models.tables import TrainingHistory, User
 from server.app import create_app
 from server.settings import Settings
-from tests.factories import T0, add_session
+from tests.integration.test_finetune import eventually
+from tests.integration.test_recording import RECORD, session_input
+from tests.integration.test_rest import payload
+from tests.integration.test_session import offline_teachers
 from tests.support import Account, graphql_data, make_account
-from tests.test_finetune import eventually
-from tests.test_recording import RECORD, session_input
-from tests.test_rest import payload
-from tests.test_session import offline_teachers
+from tests.support.factories import T0, add_session
 from trainer.plan import make_plan
 from trainer.recorder import create_session, set_status
 from trainer.training import train
