@@ -192,6 +192,13 @@ class LeaderboardEntry:
     sessions: int
 
 
+def mean_quality(total_quality: float, count: int) -> float:
+    """The mean of `count` final qualities summing to `total_quality`, to two decimals; 0.0
+    for none. Qualities are kept to two decimals, so the sum is rounded to them first: the
+    float error of adding them up in one order or another must not tip a mean at .xx5."""
+    return round(round(total_quality, 2) / count, 2) if count else 0.0
+
+
 async def model_leaderboard(db: AsyncSession, user_id: int) -> list[LeaderboardEntry]:
     """Every model that took part in the user's sessions, most wins first."""
     totals = UserModelTotals
@@ -204,7 +211,7 @@ async def model_leaderboard(db: AsyncSession, user_id: int) -> list[LeaderboardE
         LeaderboardEntry(
             model=model,
             wins=wins,
-            average_quality=round(total_quality / wins, 2) if wins else 0.0,
+            average_quality=mean_quality(total_quality, wins),
             sessions=sessions,
         )
         for model, wins, total_quality, sessions in rows

@@ -23,6 +23,7 @@ from models.history import (
     LeaderboardEntry,
     QualityPoint,
     TrainingStats,
+    mean_quality,
 )
 from resolvers import sessions
 from resolvers.account import Owned
@@ -99,7 +100,7 @@ def model_performance(row: tables.SessionModelStats) -> types.ModelPerformance:
     return types.ModelPerformance(
         model=row.model,
         wins=row.wins,
-        average_quality=round(row.total_quality / row.wins, 2) if row.wins else 0.0,
+        average_quality=mean_quality(row.total_quality, row.wins),
         total_quality=round(row.total_quality, 2),
     )
 

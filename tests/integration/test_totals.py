@@ -111,7 +111,7 @@ async def assert_statistics_as_summed(db: AsyncSession, user_id: int) -> None:
         history.LeaderboardEntry(
             model=model,
             wins=int(wins),
-            average_quality=round(float(quality) / int(wins), 2) if wins else 0.0,
+            average_quality=history.mean_quality(float(quality), int(wins)),
             sessions=int(sessions),
         )
         for model, wins, quality, sessions in await db.execute(
