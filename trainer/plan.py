@@ -25,6 +25,8 @@ class SessionPlan:
     seed: int
     store_in_memory: bool = False
     save_to_database: bool = False
+    # The session takes no example that would bring its projected cost past this.
+    max_cost_usd: float | None = None
 
 
 def make_plan(

@@ -37,6 +37,7 @@ from trainer.teachers.base import (
     TeacherConfig,
     TeacherError,
     Timeout,
+    Verdict,
 )
 from trainer.teachers.retry import RetryPolicy, retry_hint
 
@@ -161,7 +162,7 @@ class HttpTeacher(ABC):
         )
         return await self._complete(call)
 
-    async def judge(self, request: JudgeRequest) -> str | None:
+    async def judge(self, request: JudgeRequest) -> Verdict:
         labels = [candidate.label for candidate in request.candidates]
         call = ChatCall(
             system=JUDGE_SYSTEM,
@@ -174,8 +175,10 @@ class HttpTeacher(ABC):
         try:
             answer = await self._complete(call)
         except TeacherError:
-            return None
-        return parse_label(answer.text, labels)
+            return Verdict(None)
+        return Verdict(
+            parse_label(answer.text, labels), answer.prompt_tokens, answer.completion_tokens
+        )
 
     async def aclose(self) -> None:
         if self._http is not None:
