@@ -1,5 +1,5 @@
-"""A teacher's prices and limits in the teachers file, what its calls cost, and how its
-calls are paced in this process."""
+"""A teacher's prices and limits in the teachers file, what its calls cost, how its calls
+are paced in this process, and a session's budget."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 
 from models.errors import BadUserInput
+from trainer.budget import Budget
+from trainer.plan import SessionPlan, make_plan
 from trainer.spend import Spend, call_spend
-from trainer.teachers.base import TeacherConfig
-from trainer.teachers.ensemble import load_teacher_configs
+from trainer.teachers.base import Teacher, TeacherConfig
+from trainer.teachers.ensemble import build_ensemble, load_teacher_configs
+from trainer.teachers.offline import offline_ensemble
 from trainer.teachers.pacing import MemoryPacing, call_tokens, open_pacing, pieces, window
 
 TEACHER = '[[teachers]]\nname = "t"\nprovider = "openai"\nmodel = "m"\n'
@@ -170,3 +173,78 @@ async def test_each_teacher_has_one_pace() -> None:
     pacing = MemoryPacing()
     config = TeacherConfig("t", "openai", "m", requests_per_minute=30)
     assert pacing.pace(config) is pacing.pace(config)
+
+
+async def test_an_example_starts_while_its_projected_cost_fits() -> None:
+    budget = Budget(1.0, estimate_usd=0.3)
+    assert [await budget.admit() for _ in range(3)] == [True, True, True]
+    # A fourth would bring the projection to 1.2: it waits for those in flight, which cost
+    # less than the estimate.
+    fourth = asyncio.create_task(budget.admit())
+    await asyncio.sleep(0)
+    assert not fourth.done()
+    await budget.finished(0.1)
+    assert await fourth
+    assert not budget.reached
+
+
+async def test_once_an_example_cannot_fit_the_session_takes_no_more() -> None:
+    budget = Budget(1.0, estimate_usd=0.4, spent_usd=0.5, finished=1)
+    # Projected at 0.5 an example, the spent 0.5 leaves room for one.
+    assert await budget.admit()
+    waiting = asyncio.create_task(budget.admit())
+    await budget.finished(0.45)
+    assert not await waiting
+    assert budget.reached
+    assert not await budget.admit()
+
+
+async def test_examples_are_decided_in_the_order_they_ask() -> None:
+    budget = Budget(1.0, estimate_usd=0.6)
+    assert await budget.admit()
+    asked = [asyncio.create_task(budget.admit()) for _ in range(3)]
+    await asyncio.sleep(0)
+    await budget.finished(0.2)
+    assert [await task for task in asked] == [True, True, True]
+    assert budget.per_example == pytest.approx(0.2)
+
+
+def offline_plan(max_cost_usd: float) -> SessionPlan:
+    teachers = build_ensemble(offline_ensemble(), env={})
+    return make_plan(teachers, num_examples=5, max_cost_usd=max_cost_usd)
+
+
+def http_teachers(price_per_mtok: float | None = None) -> list[Teacher]:
+    config = TeacherConfig(
+        "t",
+        "openai",
+        "m",
+        "http://127.0.0.1:9",
+        "KEY",
+        input_price_per_mtok=price_per_mtok,
+        output_price_per_mtok=price_per_mtok,
+    )
+    return build_ensemble([config], env={"KEY": "k"})
+
+
+def test_offline_teachers_cost_nothing_so_any_budget_covers_them() -> None:
+    assert offline_plan(0.01).max_cost_usd == 0.01
+
+
+@pytest.mark.parametrize("budget", [0.0, -1.0])
+def test_a_budget_is_more_than_nothing(budget: float) -> None:
+    with pytest.raises(BadUserInput, match="must be more than 0") as caught:
+        offline_plan(budget)
+    assert caught.value.field == "maxCostUsd"
+
+
+def test_a_budget_needs_every_teachers_price() -> None:
+    with pytest.raises(BadUserInput, match="needs every teacher's price, and t has none"):
+        make_plan(http_teachers(), num_examples=1, max_cost_usd=10)
+
+
+def test_a_budget_must_cover_one_example() -> None:
+    teachers = http_teachers(price_per_mtok=1000)
+    with pytest.raises(BadUserInput, match=r"does not cover one example, which may cost"):
+        make_plan(teachers, num_examples=1, max_cost_usd=0.01)
+    assert make_plan(teachers, num_examples=1, max_cost_usd=5).max_cost_usd == 5
