@@ -48,12 +48,12 @@ def summary_table(history: TrainingHistory, stats: list[SessionModelStats]) -> T
             f"{history.stories_saved_count} stories saved"
         )
     )
-    table.add_column("Model")
+    table.add_column("Model", no_wrap=True)
     table.add_column("Wins", justify="right")
     table.add_column("Avg quality", justify="right")
     table.add_column("Total quality", justify="right")
     table.add_column("Tokens", justify="right")
-    table.add_column("Cost (USD)", justify="right")
+    table.add_column("Cost", justify="right")
     for row in stats:
         average = f"{row.total_quality / row.wins:.2f}" if row.wins else "-"
         tokens = (
