@@ -86,7 +86,8 @@ function spendChart(points: readonly QualityPoint[]): MixedChart {
         {
           type: "line",
           label: "Tokens",
-          data: points.map((point) => (point.sessions ? point.promptTokens + point.completionTokens : null)),
+          // Days whose sessions were recorded by an external trainer have no tokens counted.
+          data: points.map((point) => point.promptTokens + point.completionTokens || null),
           borderColor: "#6d4aff",
           backgroundColor: "#6d4aff",
           spanGaps: true,
