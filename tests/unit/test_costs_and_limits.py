@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from models.enums import VotingStrategy
 from models.errors import BadUserInput
 from trainer.budget import Budget
+from trainer.estimate import estimate
 from trainer.plan import SessionPlan, make_plan
 from trainer.spend import Spend, call_spend
 from trainer.teachers.base import Teacher, TeacherConfig
@@ -248,3 +251,51 @@ def test_a_budget_must_cover_one_example() -> None:
     with pytest.raises(BadUserInput, match=r"does not cover one example, which may cost"):
         make_plan(teachers, num_examples=1, max_cost_usd=0.01)
     assert make_plan(teachers, num_examples=1, max_cost_usd=5).max_cost_usd == 5
+
+
+def test_the_time_estimate_accounts_for_the_rate_limits() -> None:
+    def teachers(rpm: int | None) -> list[Teacher]:
+        configs = [
+            TeacherConfig(name, "openai", "m", "http://127.0.0.1:9", requests_per_minute=rpm)
+            for name in ("a", "b")
+        ]
+        return build_ensemble(configs, env={})
+
+    def seconds(ensemble: list[Teacher]) -> float:
+        return estimate(
+            ensemble,
+            VotingStrategy.JURY,
+            20,
+            latency_ms=lambda _: 1000.0,
+            max_concurrent_examples=8,
+        ).seconds
+
+    # Unlimited: three waves of eight examples, each two rounds of a second.
+    assert seconds(teachers(None)) == 6.0
+    # 30 requests a minute: each example's story and vote take 4 s of a teacher's limit.
+    assert seconds(teachers(30)) == 80.0
+
+
+def test_the_estimate_of_tokens_and_cost_is_per_example_times_examples() -> None:
+    config = TeacherConfig(
+        "a", "openai", "m", "http://127.0.0.1:9", input_price_per_mtok=1, output_price_per_mtok=2
+    )
+    ensemble = build_ensemble([config, replace(config, name="b")], env={})
+    one = estimate(
+        ensemble, VotingStrategy.JURY, 1, latency_ms=lambda _: 1.0, max_concurrent_examples=1
+    )
+    ten = estimate(
+        ensemble, VotingStrategy.JURY, 10, latency_ms=lambda _: 1.0, max_concurrent_examples=1
+    )
+    assert ten.prompt_tokens == 10 * one.prompt_tokens
+    # Each writes at most max_tokens and reads the other's story at its longest.
+    assert one.completion_tokens == 2 * (600 + 16)
+    assert one.cost_usd is not None
+    assert ten.cost_usd == pytest.approx(10 * one.cost_usd)
+    unpriced = build_ensemble([replace(config, input_price_per_mtok=None)], env={})
+    assert (
+        estimate(
+            unpriced, VotingStrategy.QUALITY, 1, latency_ms=lambda _: 1.0, max_concurrent_examples=1
+        ).cost_usd
+        is None
+    )
