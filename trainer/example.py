@@ -56,7 +56,7 @@ class OutputRecord:
     error: str | None = None
     judge_prompt_tokens: int | None = None
     judge_completion_tokens: int | None = None
-    cost_usd: float | None = 0.0
+    cost_usd: float | None = None
 
     @property
     def spend(self) -> Spend:
@@ -68,13 +68,13 @@ class OutputRecord:
 
     def with_verdict(self, verdict: Verdict, config: TeacherConfig) -> OutputRecord:
         """This output with what its teacher's judging call used added."""
+        # A judge that failed, or abstained with no tokens reported, is counted as unanswered.
+        answered = any(
+            value is not None
+            for value in (verdict.label, verdict.prompt_tokens, verdict.completion_tokens)
+        )
         judging = call_spend(
-            config,
-            verdict.prompt_tokens,
-            verdict.completion_tokens,
-            answered=verdict.label is not None
-            or verdict.prompt_tokens is not None
-            or verdict.completion_tokens is not None,
+            config, verdict.prompt_tokens, verdict.completion_tokens, answered=answered
         )
         return replace(
             self,
