@@ -28,8 +28,9 @@ from trainer.training import train
 # any second. Teachers are told 240, a little under it, as a user would set them.
 PROVIDER_RPM = 300
 TEACHER_RPM = 240
-# A 429 is retried at once, so that an unpaced run ends quickly but counts its 429s.
-QUICK_RETRY = RetryPolicy(max_attempts=20, base_wait_s=0.01, max_wait_s=0.05, max_total_s=10)
+# A 429 is retried as soon as the fake's hint says a request may go, so that an unpaced
+# run ends but counts its 429s.
+QUICK_RETRY = RetryPolicy(max_attempts=30, base_wait_s=0.01, max_wait_s=1.0, max_total_s=30)
 REQUEST = GenerationRequest(system="Write a story.", prompt="A lighthouse keeper's last night.")
 
 
@@ -83,10 +84,12 @@ async def test_the_fake_answers_429_past_its_limit(fake: FakeProvider) -> None:
     [config] = limited_teachers(fake, 1, requests_per_minute=None)
     teachers = build_ensemble([config], env={"KEY": "k"}, retry=QUICK_RETRY)
     try:
-        await write_at_once(teachers, 8)
+        await write_at_once(teachers, 20)
     finally:
         await close(teachers)
-    assert fake.rate_limits.rejected(config.model) >= 3
+    # Twenty at once where five a second are allowed.
+    assert len(fake.requests_for(config.model)) > 20
+    assert fake.rate_limits.rejected(config.model) > 0
 
 
 async def test_paced_calls_get_no_429(fake: FakeProvider, pacing: Pacing) -> None:
