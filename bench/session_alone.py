@@ -37,6 +37,7 @@ from trainer.teachers.base import (
     JudgeRequest,
     Teacher,
     TeacherConfig,
+    Verdict,
 )
 from trainer.teachers.ensemble import load_teacher_configs
 from trainer.training import train
@@ -61,10 +62,10 @@ class InProcessTeacher:
         text = story(self.config.model, request.prompt)
         return Generation(text, round(self._latency_s * 1000), 60, len(text.split()), "stop")
 
-    async def judge(self, request: JudgeRequest) -> str | None:
+    async def judge(self, request: JudgeRequest) -> Verdict:
         await asyncio.sleep(self._latency_s)
         longest = max(request.candidates, key=lambda candidate: len(candidate.text))
-        return longest.label
+        return Verdict(longest.label)
 
     async def aclose(self) -> None:
         return None

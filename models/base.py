@@ -17,6 +17,10 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 # The original table's DECIMAL(3,1); read back as float.
 Quality = Numeric(3, 1, asdecimal=False)
 
+# US dollars to the nano-dollar: one call to a cheap model costs a few micro-dollars. A
+# DECIMAL, so that sums of costs are exact on MySQL/MariaDB.
+Usd = Numeric(20, 9, asdecimal=False)
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -46,6 +46,13 @@ class SessionStatus(enum.Enum):
         return self not in (SessionStatus.QUEUED, SessionStatus.RUNNING)
 
 
+class EndReason(enum.Enum):
+    """Why a session stopped taking examples, when it was not stopped from outside."""
+
+    ALL_EXAMPLES_RUN = "ALL_EXAMPLES_RUN"
+    BUDGET_REACHED = "BUDGET_REACHED"
+
+
 class ExampleStatus(enum.Enum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"

@@ -57,6 +57,51 @@ async def example_results(db: AsyncSession, history_id: int) -> Sequence[Example
     return rows.all()
 
 
+@dataclass(frozen=True)
+class ModelUsage:
+    """What one model's calls in a session used, over its stored outputs; the cost is None
+    when any of them is not known."""
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+
+
+async def model_usage(db: AsyncSession, history_id: int) -> list[ModelUsage]:
+    """Each model's sums over the session's stored outputs: where a resumed session's
+    tallies start from."""
+    outputs = TeacherOutput
+    rows = await db.execute(
+        select(
+            outputs.model,
+            func.sum(
+                func.coalesce(outputs.prompt_tokens, 0)
+                + func.coalesce(outputs.judge_prompt_tokens, 0)
+            ),
+            func.sum(
+                func.coalesce(outputs.completion_tokens, 0)
+                + func.coalesce(outputs.judge_completion_tokens, 0)
+            ),
+            func.sum(outputs.cost_usd),
+            func.count() - func.count(outputs.cost_usd),
+        )
+        .join(TrainingExample, TrainingExample.id == outputs.example_id)
+        .where(TrainingExample.history_id == history_id)
+        .group_by(outputs.model)
+        .order_by(outputs.model)
+    )
+    return [
+        ModelUsage(
+            model,
+            int(prompt_tokens or 0),
+            int(completion_tokens or 0),
+            None if unknown or cost is None else round(float(cost), 9),
+        )
+        for model, prompt_tokens, completion_tokens, cost, unknown in rows
+    ]
+
+
 async def recorded_indexes(db: AsyncSession, history_id: int) -> set[int]:
     """The indexes of the session's stored examples."""
     rows = await db.scalars(

@@ -139,6 +139,11 @@ class TrainingStats:
     total_training_time_seconds: int
     fine_tuning_sessions_count: int
     fine_tuning_examples: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    # Over the sessions whose cost is known; None when none's is.
+    cost_usd: float | None = None
+    sessions_with_known_cost: int = 0
 
     @property
     def until_next_fine_tuning(self) -> int:
@@ -161,6 +166,10 @@ async def training_stats(db: AsyncSession, user_id: int) -> TrainingStats:
                 totals.training_time_seconds,
                 totals.fine_tuning_sessions,
                 totals.fine_tuning_examples,
+                totals.prompt_tokens,
+                totals.completion_tokens,
+                totals.cost_usd,
+                totals.costed_sessions,
             ).where(totals.user_id == user_id)
         )
     ).one_or_none()
@@ -174,6 +183,10 @@ async def training_stats(db: AsyncSession, user_id: int) -> TrainingStats:
         total_training_time_seconds=row[4],
         fine_tuning_sessions_count=row[5],
         fine_tuning_examples=row[6],
+        prompt_tokens=row[7],
+        completion_tokens=row[8],
+        cost_usd=round(float(row[9]), 9) if row[10] else None,
+        sessions_with_known_cost=row[10],
     )
 
 
@@ -223,6 +236,10 @@ class QualityPoint:
     day: datetime
     sessions: int
     average_quality: float | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    # Over the day's sessions whose cost is known; None when none's is.
+    cost_usd: float | None = None
 
 
 async def quality_trend(
@@ -234,25 +251,37 @@ async def quality_trend(
     start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
     day = func.date(TrainingHistory.started_at)
     rows = await db.execute(
-        select(day, func.count(), func.avg(TrainingHistory.average_quality))
+        select(
+            day,
+            func.count(),
+            func.avg(TrainingHistory.average_quality),
+            func.coalesce(func.sum(TrainingHistory.prompt_tokens), 0),
+            func.coalesce(func.sum(TrainingHistory.completion_tokens), 0),
+            func.sum(TrainingHistory.cost_usd),
+        )
         .where(TrainingHistory.user_id == user_id, TrainingHistory.started_at >= start)
         .group_by(day)
     )
-    by_day: dict[date, tuple[int, float | None]] = {}
-    for raw_day, sessions, average in rows:
+    by_day: dict[date, QualityPoint] = {}
+    for raw_day, sessions, average, prompt_tokens, completion_tokens, cost in rows:
         key = raw_day if isinstance(raw_day, date) else date.fromisoformat(str(raw_day))
-        by_day[key] = (int(sessions), None if average is None else round(float(average), 2))
+        by_day[key] = QualityPoint(
+            day=datetime(key.year, key.month, key.day, tzinfo=UTC),
+            sessions=int(sessions),
+            average_quality=None if average is None else round(float(average), 2),
+            prompt_tokens=int(prompt_tokens),
+            completion_tokens=int(completion_tokens),
+            cost_usd=None if cost is None else round(float(cost), 9),
+        )
     points = []
     for offset in range(days):
         current = first_day + timedelta(days=offset)
-        sessions, average = by_day.get(current, (0, None))
-        points.append(
-            QualityPoint(
-                day=datetime(current.year, current.month, current.day, tzinfo=UTC),
-                sessions=sessions,
-                average_quality=average,
-            )
+        empty = QualityPoint(
+            day=datetime(current.year, current.month, current.day, tzinfo=UTC),
+            sessions=0,
+            average_quality=None,
         )
+        points.append(by_day.get(current, empty))
     return points
 
 

@@ -36,6 +36,7 @@ async def new_session(
     seed: int,
     store_in_memory: bool,
     save_to_database: bool,
+    max_cost_usd: float | None = None,
 ) -> TrainingHistory:
     """The session's row, before its first example, counted in its user's totals; flushed,
     and committed by the caller."""
@@ -61,12 +62,16 @@ async def new_session(
         teachers_json=json.dumps(list(teachers)),
         fine_tuning_examples=0,
         seed=seed,
+        prompt_tokens=0,
+        completion_tokens=0,
+        cost_usd=0.0,
+        max_cost_usd=max_cost_usd,
     )
     db.add(history)
     await db.flush()
     # Every teacher of the session has its row from the start, so leaderboards count the
     # sessions a model took part in, not only those it won.
-    await add_session(db, history, {name: ModelScore(0, 0.0) for name in teachers})
+    await add_session(db, history, {name: ModelScore(0, 0.0, 0, 0, 0.0) for name in teachers})
     return history
 
 

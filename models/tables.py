@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Double,
     Enum,
@@ -30,8 +31,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, BigId, Quality, UTCDateTime, utcnow
-from models.enums import ExampleStatus, FineTuneStatus, Genre, SessionStatus, VotingStrategy
+from models.base import Base, BigId, Quality, Usd, UTCDateTime, utcnow
+from models.enums import (
+    EndReason,
+    ExampleStatus,
+    FineTuneStatus,
+    Genre,
+    SessionStatus,
+    VotingStrategy,
+)
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:
@@ -122,6 +130,13 @@ class TrainingHistory(Base):
     # session whose process stopped saying so is INTERRUPTED by the others.
     runner_id: Mapped[str | None] = mapped_column(String(64))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What its calls used (trainer/spend.py); NULL when not known: recorded from an external
+    # trainer, trained before they were counted, or (cost) a teacher without a price.
+    prompt_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost_usd: Mapped[float | None] = mapped_column(Usd)
+    max_cost_usd: Mapped[float | None] = mapped_column(Usd)
+    end_reason: Mapped[EndReason | None] = mapped_column(_enum(EndReason))
 
 
 class SessionModelStats(Base):
@@ -136,6 +151,10 @@ class SessionModelStats(Base):
     model: Mapped[str] = mapped_column(String(100), primary_key=True)
     wins: Mapped[int] = mapped_column(Integer)
     total_quality: Mapped[float] = mapped_column(Float)
+    # What the model's calls in the session used, won or not; NULL as on the session.
+    prompt_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost_usd: Mapped[float | None] = mapped_column(Usd)
 
 
 class UserTrainingTotals(Base):
@@ -157,6 +176,11 @@ class UserTrainingTotals(Base):
     training_time_seconds: Mapped[int] = mapped_column(Integer)
     fine_tuning_sessions: Mapped[int] = mapped_column(Integer)
     fine_tuning_examples: Mapped[int] = mapped_column(Integer)
+    # Over the sessions whose tokens, or cost, are known.
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cost_usd: Mapped[float] = mapped_column(Usd, server_default="0")
+    costed_sessions: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class UserModelTotals(Base):
@@ -213,6 +237,10 @@ class TrainingExample(Base):
     stored_in_memory: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Summed over its outputs; NULL on examples from before they were counted.
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Usd)
 
 
 class TeacherOutput(Base):
@@ -230,6 +258,11 @@ class TeacherOutput(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     text_quality: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+    # Its teacher's judging call for the same example, with a JURY vote.
+    judge_prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    judge_completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    # What both calls cost.
+    cost_usd: Mapped[float | None] = mapped_column(Usd)
 
 
 class Vote(Base):

@@ -29,10 +29,14 @@ from models.tables import SessionModelStats, TrainingHistory, UserModelTotals, U
 
 @dataclass(frozen=True)
 class ModelScore:
-    """A model's wins and the summed quality of its winning examples in one session."""
+    """A model's wins and the summed quality of its winning examples in one session, and
+    what its calls used (None: not known)."""
 
     wins: int
     total_quality: float
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,10 @@ class _SessionSums:
     training_time_seconds: int = 0
     fine_tuning_sessions: int = 0
     fine_tuning_examples: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    costed_sessions: int = 0
 
     def __sub__(self, other: _SessionSums) -> _SessionSums:
         return _SessionSums(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
@@ -59,6 +67,9 @@ _SUMMED_COLUMNS = (
     "total_time_seconds",
     "fine_tuning_triggered",
     "fine_tuning_examples",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
 )
 
 
@@ -68,6 +79,7 @@ def _summed_columns(history: TrainingHistory) -> dict[str, Any]:
 
 def _session_sums(columns: Mapping[str, Any]) -> _SessionSums:
     quality = columns["average_quality"]
+    cost = columns["cost_usd"]
     return _SessionSums(
         sessions=1,
         examples_generated=columns["num_examples_successful"] or 0,
@@ -77,6 +89,10 @@ def _session_sums(columns: Mapping[str, Any]) -> _SessionSums:
         training_time_seconds=columns["total_time_seconds"] or 0,
         fine_tuning_sessions=int(bool(columns["fine_tuning_triggered"])),
         fine_tuning_examples=columns["fine_tuning_examples"] or 0,
+        prompt_tokens=columns["prompt_tokens"] or 0,
+        completion_tokens=columns["completion_tokens"] or 0,
+        cost_usd=cost or 0.0,
+        costed_sessions=int(cost is not None),
     )
 
 
@@ -151,6 +167,9 @@ async def _write_model_rows(
                     "model": model,
                     "wins": score.wins,
                     "total_quality": score.total_quality,
+                    "prompt_tokens": score.prompt_tokens,
+                    "completion_tokens": score.completion_tokens,
+                    "cost_usd": score.cost_usd,
                 }
                 for model, score in sorted(scores.items())
             ],

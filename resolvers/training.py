@@ -1,17 +1,15 @@
-"""Resolvers that start, cancel and resume sessions, and estimate how long one takes."""
+"""Resolvers that start, cancel and resume sessions, and estimate what one takes."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from models.enums import Genre, VotingStrategy
 from models.tables import TrainingHistory
 from resolvers.context import Info
+from trainer.estimate import ASSUMED_LATENCY_MS, Estimate, estimate
 from trainer.plan import make_plan
-
-# Without observations yet: a typical hosted model's time for a story of a few hundred words.
-ASSUMED_LATENCY_MS = 3000.0
+from trainer.teachers.base import Teacher
 
 
 async def start_training(
@@ -24,6 +22,7 @@ async def start_training(
     seed: int | None,
     store_in_memory: bool,
     save_to_database: bool,
+    max_cost_usd: float | None = None,
 ) -> TrainingHistory:
     manager = info.context.services.manager
     plan = make_plan(
@@ -35,6 +34,7 @@ async def start_training(
         seed=seed,
         store_in_memory=store_in_memory,
         save_to_database=save_to_database,
+        max_cost_usd=max_cost_usd,
     )
     return await manager.start(info.context.viewer, plan)
 
@@ -47,28 +47,31 @@ async def resume_training(info: Info, session_id: str) -> TrainingHistory:
     return await info.context.services.manager.resume(info.context.viewer, session_id)
 
 
-def estimate_training_time(
+def training_estimate(
     info: Info,
     num_examples: int,
     teachers: list[str] | None,
     voting: VotingStrategy | None,
-) -> float:
-    """Seconds a session would take: examples run `max_concurrent_examples` at a time, each
-    as slow as its slowest teacher, twice over for a JURY vote."""
+) -> Estimate:
+    """What a session would take: its time from the teachers' observed latencies (or a
+    typical one) and their rate limits, its tokens and cost at most (trainer/estimate.py)."""
     services = info.context.services
     ensemble = services.manager.teachers
     plan = make_plan(ensemble, num_examples=num_examples, teachers=teachers, voting=voting)
     by_name = {teacher.name: teacher for teacher in ensemble}
 
-    def latency_ms(name: str) -> float:
-        observed = services.latencies.average_ms(name)
+    def latency_ms(teacher: Teacher) -> float:
+        observed = services.latencies.average_ms(teacher.name)
         if observed is not None:
             return observed
-        if by_name[name].offline:
+        if teacher.offline:
             return float(services.settings.offline_latency_ms)
         return ASSUMED_LATENCY_MS
 
-    rounds = 2 if plan.voting is VotingStrategy.JURY else 1
-    per_example_s = max(latency_ms(name) for name in plan.teachers) * rounds / 1000
-    waves = math.ceil(num_examples / services.settings.max_concurrent_examples)
-    return round(waves * per_example_s, 1)
+    return estimate(
+        [by_name[name] for name in plan.teachers],
+        plan.voting,
+        num_examples,
+        latency_ms=latency_ms,
+        max_concurrent_examples=services.settings.max_concurrent_examples,
+    )

@@ -34,6 +34,7 @@ from resolvers.paging import CountedPage
 from schema import inputs, types
 from schema.node import Node, global_id
 from schema.pagination import PageInfo
+from trainer.estimate import Estimate
 
 
 def user(row: tables.User) -> types.User:
@@ -79,6 +80,11 @@ def session(row: tables.TrainingHistory) -> types.TrainingSession:
         updated_at=row.updated_at,
         seed=row.seed,
         error=row.error,
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        cost_usd=row.cost_usd,
+        max_cost_usd=row.max_cost_usd,
+        end_reason=row.end_reason,
     )
 
 
@@ -102,6 +108,9 @@ def model_performance(row: tables.SessionModelStats) -> types.ModelPerformance:
         wins=row.wins,
         average_quality=mean_quality(row.total_quality, row.wins),
         total_quality=round(row.total_quality, 2),
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        cost_usd=row.cost_usd,
     )
 
 
@@ -129,6 +138,9 @@ def example(row: tables.TrainingExample) -> types.TrainingExample:
         stored_in_memory=row.stored_in_memory,
         error=row.error,
         best_parameters=cast(JSON, row.best_parameters),
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        cost_usd=row.cost_usd,
     )
 
 
@@ -153,6 +165,9 @@ def output(row: tables.TeacherOutput) -> types.TeacherOutput:
         completion_tokens=row.completion_tokens,
         text_quality=row.text_quality,
         error=row.error,
+        judge_prompt_tokens=row.judge_prompt_tokens,
+        judge_completion_tokens=row.judge_completion_tokens,
+        cost_usd=row.cost_usd,
     )
 
 
@@ -256,6 +271,10 @@ def training_stats(stats: TrainingStats) -> types.TrainingStats:
         fine_tuning_examples=stats.fine_tuning_examples,
         until_next_fine_tuning=stats.until_next_fine_tuning,
         fine_tuning_threshold=FINE_TUNING_THRESHOLD,
+        prompt_tokens=stats.prompt_tokens,
+        completion_tokens=stats.completion_tokens,
+        cost_usd=stats.cost_usd,
+        sessions_with_known_cost=stats.sessions_with_known_cost,
     )
 
 
@@ -270,7 +289,24 @@ def leaderboard_entry(entry: LeaderboardEntry) -> types.ModelLeaderboardEntry:
 
 def quality_point(point: QualityPoint) -> types.QualityPoint:
     return types.QualityPoint(
-        day=point.day, sessions=point.sessions, average_quality=point.average_quality
+        day=point.day,
+        sessions=point.sessions,
+        average_quality=point.average_quality,
+        prompt_tokens=point.prompt_tokens,
+        completion_tokens=point.completion_tokens,
+        cost_usd=point.cost_usd,
+    )
+
+
+def training_estimate(estimate: Estimate, num_examples: int) -> types.TrainingEstimate:
+    return types.TrainingEstimate(
+        seconds=estimate.seconds,
+        prompt_tokens=estimate.prompt_tokens,
+        completion_tokens=estimate.completion_tokens,
+        cost_usd=estimate.cost_usd,
+        cost_per_example_usd=(
+            None if estimate.cost_usd is None else round(estimate.cost_usd / num_examples, 9)
+        ),
     )
 
 
@@ -288,6 +324,10 @@ def teacher(status: TeacherStatus) -> types.Teacher:
         offline=teacher.offline,
         max_concurrency=teacher.config.max_concurrency,
         average_latency_ms=status.average_latency_ms,
+        input_price_per_mtok=teacher.config.input_price_per_mtok,
+        output_price_per_mtok=teacher.config.output_price_per_mtok,
+        requests_per_minute=teacher.config.requests_per_minute,
+        tokens_per_minute=teacher.config.tokens_per_minute,
     )
 
 

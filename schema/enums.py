@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from models.enums import (
+    EndReason,
     ExampleStatus,
     FineTuneStatus,
     Genre,
@@ -21,8 +22,14 @@ strawberry.enum(
 )
 strawberry.enum(FineTuneStatus)
 strawberry.enum(HistoryOrder)
+strawberry.enum(
+    EndReason,
+    description="Why a session took no more examples: it ran every one, or the next would "
+    "have passed its maxCostUsd.",
+)
 
 __all__ = [
+    "EndReason",
     "ExampleStatus",
     "FineTuneStatus",
     "Genre",

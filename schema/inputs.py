@@ -65,3 +65,9 @@ class StartTrainingInput:
         default=None,
         description="Fixes the genre, prompt and style sampling for a reproducible session.",
     )
+    max_cost_usd: float | None = strawberry.field(
+        default=None,
+        description="A budget in US dollars: the session starts no example whose projected "
+        "cost would pass it, and ends COMPLETED with endReason BUDGET_REACHED. Every teacher "
+        "needs a price.",
+    )

@@ -26,6 +26,7 @@ class Mutation:
             seed=input.seed,
             store_in_memory=input.store_in_memory,
             save_to_database=input.save_to_database,
+            max_cost_usd=input.max_cost_usd,
         )
         return convert.session(row)
 

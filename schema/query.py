@@ -123,7 +123,8 @@ class Query:
         return [convert.teacher(status) for status in catalog.teachers(info)]
 
     @strawberry.field(
-        description="Seconds a session would take, from the teachers' observed latencies."
+        description="Seconds a session would take, from the teachers' observed latencies and "
+        "their rate limits."
     )
     def estimate_training_time(
         self,
@@ -132,4 +133,15 @@ class Query:
         teachers: list[str] | None = None,
         voting: VotingStrategy | None = None,
     ) -> float:
-        return training.estimate_training_time(info, num_examples, teachers, voting)
+        return training.training_estimate(info, num_examples, teachers, voting).seconds
+
+    @strawberry.field(description="What a session would take: its time, tokens and cost.")
+    def training_estimate(
+        self,
+        info: Info,
+        num_examples: int,
+        teachers: list[str] | None = None,
+        voting: VotingStrategy | None = None,
+    ) -> types.TrainingEstimate:
+        estimate = training.training_estimate(info, num_examples, teachers, voting)
+        return convert.training_estimate(estimate, num_examples)

@@ -15,7 +15,14 @@ from strawberry.scalars import JSON
 
 from resolvers.context import Info
 from resolvers.paging import Counter
-from schema.enums import ExampleStatus, FineTuneStatus, Genre, SessionStatus, VotingStrategy
+from schema.enums import (
+    EndReason,
+    ExampleStatus,
+    FineTuneStatus,
+    Genre,
+    SessionStatus,
+    VotingStrategy,
+)
 from schema.node import Node
 from schema.pagination import PageInfo
 
@@ -53,6 +60,18 @@ class Teacher:
     average_latency_ms: float | None = strawberry.field(
         description="Mean latency of this teacher's calls since the server started."
     )
+    input_price_per_mtok: float | None = strawberry.field(
+        description="USD per million prompt tokens, from the teachers file; null: no price."
+    )
+    output_price_per_mtok: float | None = strawberry.field(
+        description="USD per million completion tokens, from the teachers file; null: no price."
+    )
+    requests_per_minute: int | None = strawberry.field(
+        description="The provider's limit its calls are paced to; null: none."
+    )
+    tokens_per_minute: int | None = strawberry.field(
+        description="The provider's limit its calls are paced to; null: none."
+    )
 
 
 @strawberry.type
@@ -71,6 +90,18 @@ class ModelPerformance:
     )
     total_quality: float = strawberry.field(
         description="Sum of final quality of the examples it won."
+    )
+    prompt_tokens: int | None = strawberry.field(
+        description="Prompt tokens of the model's calls in the session (its stories and its "
+        "judging, won or not); null when not counted (sessions recorded by an external "
+        "trainer, or trained before tokens were counted)."
+    )
+    completion_tokens: int | None = strawberry.field(
+        description="Completion tokens of the model's calls in the session; null when not counted."
+    )
+    cost_usd: float | None = strawberry.field(
+        description="US dollars; null when not known (a teacher without a price, or "
+        "tokens its provider did not report), never 0 for unknown."
     )
 
 
@@ -98,6 +129,16 @@ class TeacherOutput:
     )
     error: str | None = strawberry.field(
         description="Why this output failed or was excluded from the vote; null when it took part."
+    )
+    judge_prompt_tokens: int | None = strawberry.field(
+        description="Prompt tokens of this teacher's judging call for the same example (JURY)."
+    )
+    judge_completion_tokens: int | None = strawberry.field(
+        description="Completion tokens of this teacher's judging call for the same example."
+    )
+    cost_usd: float | None = strawberry.field(
+        description="What this teacher's calls for the example cost, its story and its judging, "
+        "in US dollars; null when not known."
     )
 
 
@@ -127,6 +168,16 @@ class TrainingExample:
     best_parameters: JSON | None = strawberry.field(
         description="The winning model, the ensemble's confidence, each model's score and the "
         "winner's generation parameters."
+    )
+    prompt_tokens: int | None = strawberry.field(
+        description="Prompt tokens of every call of the example; null when not counted."
+    )
+    completion_tokens: int | None = strawberry.field(
+        description="Completion tokens of every call of the example; null when not counted."
+    )
+    cost_usd: float | None = strawberry.field(
+        description="US dollars; null when not known (a teacher without a price, or "
+        "tokens its provider did not report), never 0 for unknown."
     )
 
     @strawberry.field
@@ -197,6 +248,25 @@ class TrainingSession(Node):
     updated_at: datetime
     seed: int | None
     error: str | None = strawberry.field(description="Why the session failed, when it did.")
+    prompt_tokens: int | None = strawberry.field(
+        description="Prompt tokens of every call of the session, as the providers reported "
+        "them; null when not counted (recorded by an external trainer, or trained before "
+        "tokens were counted)."
+    )
+    completion_tokens: int | None = strawberry.field(
+        description="Completion tokens of every call of the session; null when not counted."
+    )
+    cost_usd: float | None = strawberry.field(
+        description="US dollars; null when not known (a teacher without a price, or "
+        "tokens its provider did not report), never 0 for unknown."
+    )
+    max_cost_usd: float | None = strawberry.field(
+        description="The session's budget: it starts no example whose projected cost would pass it."
+    )
+    end_reason: EndReason | None = strawberry.field(
+        description="Why it took no more examples; null while it runs, and when it was "
+        "cancelled, interrupted or failed with an error."
+    )
 
     @strawberry.field
     async def model_performance(self, info: Info) -> list[ModelPerformance]:
@@ -247,6 +317,19 @@ class TrainingStats:
     fine_tuning_threshold: int = strawberry.field(
         description="Examples collected per fine-tuning run."
     )
+    prompt_tokens: int = strawberry.field(
+        description="Prompt tokens of every session whose tokens were counted."
+    )
+    completion_tokens: int = strawberry.field(
+        description="Completion tokens of every session whose tokens were counted."
+    )
+    cost_usd: float | None = strawberry.field(
+        description="What the sessions whose cost is known cost, in US dollars; null when "
+        "none's is. Compare sessionsWithKnownCost with totalSessions."
+    )
+    sessions_with_known_cost: int = strawberry.field(
+        description="Sessions whose cost is known: trained here with every teacher priced."
+    )
 
 
 @strawberry.type
@@ -264,6 +347,29 @@ class QualityPoint:
     day: datetime
     sessions: int
     average_quality: float | None
+    prompt_tokens: int = strawberry.field(
+        description="Tokens of the day's sessions whose tokens were counted."
+    )
+    completion_tokens: int
+    cost_usd: float | None = strawberry.field(
+        description="What the day's sessions whose cost is known cost; null when none's is."
+    )
+
+
+@strawberry.type(
+    description="What a session would take before it starts. Tokens and cost are at most: "
+    "every story as long as max_tokens allows, judged whole."
+)
+class TrainingEstimate:
+    seconds: float = strawberry.field(
+        description="From the teachers' observed latencies and their rate limits."
+    )
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None = strawberry.field(
+        description="US dollars at most; null when a teacher has no price."
+    )
+    cost_per_example_usd: float | None
 
 
 @strawberry.type

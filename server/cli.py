@@ -40,6 +40,7 @@ TRAIN_OPTIONS = {
     "teachers": "--teacher",
     "genres": "--genre",
     "seed": "--seed",
+    "maxCostUsd": "--max-cost",
 }
 
 # Plain help, each value named by what it is (`--examples N`), where Typer's panels would show
@@ -219,6 +220,13 @@ def train(
     store_in_memory: Annotated[
         bool, typer.Option("--store-in-memory", help="Remember examples of quality 7.0 or more.")
     ] = False,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            help="A budget in US dollars: no example starts whose projected cost would pass "
+            "it. Every teacher needs a price in the teachers file."
+        ),
+    ] = None,
 ) -> None:
     """Run a training session here.
 
@@ -251,6 +259,7 @@ def train(
                     seed,
                     save_to_database,
                     store_in_memory,
+                    max_cost,
                     console=Console(stderr=True),
                     out=Console(),
                 )

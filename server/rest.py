@@ -89,6 +89,11 @@ HISTORY_FIELDS = (
     "voting_strategy",
     "teachers",
     "updated_at",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "max_cost_usd",
+    "end_reason",
 )
 STATS_FIELDS = (
     "total_sessions",
@@ -99,6 +104,10 @@ STATS_FIELDS = (
     "fine_tuning_sessions_count",
     "fine_tuning_examples",
     "until_next_fine_tuning",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "sessions_with_known_cost",
 )
 
 

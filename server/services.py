@@ -27,6 +27,7 @@ from trainer.manager import SessionManager
 from trainer.session import RunnerOptions
 from trainer.teachers.base import Teacher
 from trainer.teachers.ensemble import build_ensemble, load_teacher_configs
+from trainer.teachers.redis_pacing import open_pacing
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,15 @@ class Services:
             stack.push_async_callback(engine.dispose)
             await prepare_database(engine, settings.database_url)
             db = session_factory(engine)
+            # Processes that share live events run sessions side by side, and share each
+            # teacher's budget of calls too.
+            pacing = open_pacing(settings.broadcast_url)
+            stack.push_async_callback(pacing.aclose)
             teachers = build_ensemble(
                 load_teacher_configs(settings.teachers_file, os.environ),
                 env=os.environ,
                 offline_latency_ms=settings.offline_latency_ms,
+                pacing=pacing,
             )
             for teacher in teachers:
                 stack.push_async_callback(teacher.aclose)

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from models.enums import Genre, VotingStrategy
+from models.enums import EndReason, Genre, VotingStrategy
 from models.history import model_stats_for
 from models.tables import SessionModelStats, TrainingHistory
 from models.users import user_by_name
@@ -43,24 +43,46 @@ def summary_lines(history: TrainingHistory) -> list[str]:
     """The session's outcome in short lines, which a narrow terminal does not break mid-phrase."""
     average = "-" if history.average_quality is None else f"{history.average_quality:.2f}"
     stories = history.stories_saved_count
-    return [
+    lines = [
         f"Session {history.session_id}: {history.status.name}",
         f"{history.num_examples_successful}/{history.num_examples_requested} examples, "
         f"average quality {average}",
         f"{stories} {'story' if stories == 1 else 'stories'} saved",
     ]
+    if history.end_reason is EndReason.BUDGET_REACHED:
+        lines.append(
+            f"Stopped at the budget of {usd(history.max_cost_usd)}: the next example would "
+            f"have passed it. Spent {usd(history.cost_usd)}."
+        )
+    return lines
 
 
 def summary_table(stats: list[SessionModelStats]) -> Table:
     table = Table(title="Model performance")
-    table.add_column("Model")
+    table.add_column("Model", no_wrap=True)
     table.add_column("Wins", justify="right")
     table.add_column("Avg quality", justify="right")
     table.add_column("Total quality", justify="right")
+    table.add_column("Tokens", justify="right")
+    table.add_column("Cost", justify="right")
     for row in stats:
         average = f"{row.total_quality / row.wins:.2f}" if row.wins else "-"
-        table.add_row(row.model, str(row.wins), average, f"{row.total_quality:.2f}")
+        tokens = (
+            "-"
+            if row.prompt_tokens is None or row.completion_tokens is None
+            else str(row.prompt_tokens + row.completion_tokens)
+        )
+        table.add_row(
+            row.model, str(row.wins), average, f"{row.total_quality:.2f}", tokens, usd(row.cost_usd)
+        )
     return table
+
+
+def usd(amount: float | None) -> str:
+    """Dollars to the cent, or to four significant digits under a cent; "-" when unknown."""
+    if amount is None:
+        return "-"
+    return f"${amount:.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4g}"
 
 
 async def run_training(
@@ -73,6 +95,7 @@ async def run_training(
     seed: int | None,
     save_to_database: bool,
     store_in_memory: bool,
+    max_cost_usd: float | None,
     console: Console,
     out: Console,
 ) -> TrainingHistory:
@@ -86,6 +109,7 @@ async def run_training(
             seed=seed,
             store_in_memory=store_in_memory,
             save_to_database=save_to_database,
+            max_cost_usd=max_cost_usd,
         )
         async with services.db() as db:
             owner = await user_by_name(db, user)

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from models.base import utcnow
-from models.enums import Genre, SessionStatus, VotingStrategy
+from models.enums import EndReason, Genre, SessionStatus, VotingStrategy
 from models.events import StoredEvent
 
 
@@ -82,12 +82,17 @@ class ExampleFailed(SessionEvent):
 
 @dataclass(frozen=True, slots=True)
 class SessionProgress(SessionEvent):
-    """After each example: how many are done, and the estimated seconds left."""
+    """After each example: how many are done, the estimated seconds left, and what the
+    examples done so far used (a cost of None: not known; see trainer/spend.py)."""
 
     completed: int
     failed: int
     total: int
     eta_seconds: float | None
+    # None in events logged before they were counted.
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +103,11 @@ class FineTuningTriggered(SessionEvent):
 
 @dataclass(frozen=True, slots=True)
 class SessionFinished(SessionEvent):
-    """The last event of a session's run; a resumed session runs on after an INTERRUPTED."""
+    """The last event of a session's run; a resumed session runs on after an INTERRUPTED.
+    `end_reason` says why it took no more examples, when nothing stopped it from outside."""
 
     status: SessionStatus
+    end_reason: EndReason | None = None
 
 
 EVENT_TYPES: Mapping[str, type[SessionEvent]] = {
@@ -187,7 +194,9 @@ def event_of(type_name: str, stored: Mapping[str, Any]) -> SessionEvent:
         return kind(**stored)
     values = dict(stored)
     for name, convert in layout.from_stored:
-        values[name] = convert(values[name])
+        # A field added since the event was logged is not there, and keeps its default.
+        if name in values:
+            values[name] = convert(values[name])
     return kind(**values)
 
 

@@ -7,7 +7,7 @@ import asyncio
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from models.enums import VotingStrategy
@@ -21,7 +21,8 @@ from trainer.events import (
     VoteCast,
 )
 from trainer.quality import final_quality, text_quality
-from trainer.teachers.base import GenerationRequest, Teacher, TeacherError
+from trainer.spend import Spend, call_spend
+from trainer.teachers.base import GenerationRequest, Teacher, TeacherConfig, TeacherError, Verdict
 from trainer.validity import invalid_reason
 from trainer.voting import ScoredOutput, VoteResult, vote
 
@@ -41,7 +42,10 @@ def writing_request(sample: Sample, seed: int) -> GenerationRequest:
 
 @dataclass(frozen=True)
 class OutputRecord:
-    """What one teacher gave for one example; `error` says why it did not take part."""
+    """What one teacher gave for one example; `error` says why it did not take part.
+
+    Its tokens are its story's and, with a JURY vote, its judging's; `cost_usd` is what both
+    calls cost (None when not known, see trainer/spend.py)."""
 
     teacher: str
     text: str | None
@@ -50,6 +54,34 @@ class OutputRecord:
     completion_tokens: int | None = None
     text_quality: float | None = None
     error: str | None = None
+    judge_prompt_tokens: int | None = None
+    judge_completion_tokens: int | None = None
+    cost_usd: float | None = None
+
+    @property
+    def spend(self) -> Spend:
+        return Spend(
+            (self.prompt_tokens or 0) + (self.judge_prompt_tokens or 0),
+            (self.completion_tokens or 0) + (self.judge_completion_tokens or 0),
+            self.cost_usd,
+        )
+
+    def with_verdict(self, verdict: Verdict, config: TeacherConfig) -> OutputRecord:
+        """This output with what its teacher's judging call used added."""
+        # A judge that failed, or abstained with no tokens reported, is counted as unanswered.
+        answered = any(
+            value is not None
+            for value in (verdict.label, verdict.prompt_tokens, verdict.completion_tokens)
+        )
+        judging = call_spend(
+            config, verdict.prompt_tokens, verdict.completion_tokens, answered=answered
+        )
+        return replace(
+            self,
+            judge_prompt_tokens=verdict.prompt_tokens,
+            judge_completion_tokens=verdict.completion_tokens,
+            cost_usd=(Spend(cost_usd=self.cost_usd) + judging).cost_usd,
+        )
 
 
 @dataclass(frozen=True)
@@ -102,6 +134,11 @@ class ExampleOutcome:
             raise ValueError(f"example {self.index} did not fail")
         return ExampleFailed(index=self.index, error=self.error)
 
+    @property
+    def spend(self) -> Spend:
+        """What every call of this example used."""
+        return sum((output.spend for output in self.outputs), Spend())
+
     def weakest_valid_output(self) -> OutputRecord | None:
         """The lowest-scored valid output other than the winner: a preference pair's loser."""
         losers = [
@@ -122,8 +159,14 @@ async def _write(teacher: Teacher, request: GenerationRequest) -> OutputRecord:
         generation = await teacher.generate(request)
     except TeacherError as error:
         elapsed = round((time.perf_counter() - started) * 1000)
-        return OutputRecord(teacher.name, None, elapsed, error=error.reason)
+        unanswered = call_spend(teacher.config, None, None, answered=False)
+        return OutputRecord(
+            teacher.name, None, elapsed, error=error.reason, cost_usd=unanswered.cost_usd
+        )
     reason = invalid_reason(generation.text)
+    spend = call_spend(
+        teacher.config, generation.prompt_tokens, generation.completion_tokens, answered=True
+    )
     return OutputRecord(
         teacher=teacher.name,
         text=generation.text,
@@ -132,6 +175,7 @@ async def _write(teacher: Teacher, request: GenerationRequest) -> OutputRecord:
         completion_tokens=generation.completion_tokens,
         text_quality=None if reason else text_quality(generation.text),
         error=f"invalid: {reason}" if reason else None,
+        cost_usd=spend.cost_usd,
     )
 
 
@@ -179,12 +223,18 @@ async def run_example(
     result = await vote(valid, voting, prompt=sample.prompt, rng=random.Random(seed), judges=judges)
     for cast in result.votes:
         await emitter.emit(VoteCast(index=index, voter=cast.voter, candidate=cast.candidate))
+    judged = tuple(
+        output.with_verdict(result.verdicts[output.teacher], judges[output.teacher].config)
+        if output.teacher in result.verdicts
+        else output
+        for output in outputs
+    )
     winner = next(output for output in valid if output.teacher == result.winner)
     config = judges[result.winner].config
     return ExampleOutcome(
         index=index,
         sample=sample,
-        outputs=tuple(outputs),
+        outputs=judged,
         result=result,
         text=winner.text,
         text_quality=winner.text_quality,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from models.enums import Genre, VotingStrategy
 from models.errors import BadUserInput
+from trainer.budget import example_cost_at_most
 from trainer.teachers.base import Teacher
 
 MAX_EXAMPLES = 1000
@@ -25,6 +26,8 @@ class SessionPlan:
     seed: int
     store_in_memory: bool = False
     save_to_database: bool = False
+    # The session takes no example that would bring its projected cost past this.
+    max_cost_usd: float | None = None
 
 
 def make_plan(
@@ -37,6 +40,7 @@ def make_plan(
     seed: int | None = None,
     store_in_memory: bool = False,
     save_to_database: bool = False,
+    max_cost_usd: float | None = None,
 ) -> SessionPlan:
     if not 1 <= num_examples <= MAX_EXAMPLES:
         raise BadUserInput(
@@ -74,12 +78,16 @@ def make_plan(
             )
     if seed is not None and not 0 <= seed < 2**53:
         raise BadUserInput("`seed` must be between 0 and 2^53 - 1.", field="seed")
+    voting = voting or VotingStrategy.JURY
+    if max_cost_usd is not None:
+        example_cost_at_most([by_name[name] for name in chosen], voting, max_cost_usd)
     return SessionPlan(
         num_examples=num_examples,
         genres=tuple(dict.fromkeys(genres)),
         teachers=tuple(chosen),
-        voting=voting or VotingStrategy.JURY,
+        voting=voting,
         seed=secrets.randbelow(2**31) if seed is None else seed,
         store_in_memory=store_in_memory,
         save_to_database=save_to_database,
+        max_cost_usd=max_cost_usd,
     )

@@ -13,8 +13,15 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
-from models.enums import ExampleStatus, Genre, SessionStatus
-from models.examples import add_examples, add_outputs, add_votes, count_collected, example_results
+from models.enums import EndReason, ExampleStatus, Genre, SessionStatus
+from models.examples import (
+    add_examples,
+    add_outputs,
+    add_votes,
+    count_collected,
+    example_results,
+    model_usage,
+)
 from models.fine_tuning import queue_job
 from models.history import (
     FINE_TUNING_MIN_QUALITY,
@@ -34,6 +41,7 @@ from models.totals import ModelScore, locked_session, update_scores, update_sess
 from trainer.catalog import GENRE_LABELS
 from trainer.example import ExampleOutcome
 from trainer.plan import SessionPlan
+from trainer.spend import Spend
 from trainer.tally import STORY_MIN_QUALITY, SessionTally, one_decimal
 
 
@@ -58,6 +66,7 @@ async def create_session(
         seed=plan.seed,
         store_in_memory=plan.store_in_memory,
         save_to_database=plan.save_to_database,
+        max_cost_usd=plan.max_cost_usd,
     )
 
 
@@ -70,6 +79,7 @@ def plan_of(history: TrainingHistory) -> SessionPlan:
         seed=history.seed if history.seed is not None else 0,
         store_in_memory=history.stored_in_memory,
         save_to_database=history.saved_to_database,
+        max_cost_usd=history.max_cost_usd,
     )
 
 
@@ -228,6 +238,7 @@ async def _store_examples(
                 "stored_in_memory": d.remembers,
                 "error": d.outcome.error,
                 "created_at": now,
+                **_spend_columns(d.outcome.spend),
             }
             for d in decisions
         ],
@@ -250,6 +261,9 @@ async def _store_outputs_and_votes(
                 "completion_tokens": output.completion_tokens,
                 "text_quality": output.text_quality,
                 "error": output.error,
+                "judge_prompt_tokens": output.judge_prompt_tokens,
+                "judge_completion_tokens": output.judge_completion_tokens,
+                "cost_usd": output.cost_usd,
             }
             for d, example_id in zip(decisions, example_ids, strict=True)
             for output in d.outcome.outputs
@@ -349,6 +363,7 @@ def _tally_after(
 ) -> SessionTally:
     for decision in decisions:
         outcome = decision.outcome
+        tally = tally.with_spend({output.teacher: output.spend for output in outcome.outputs})
         if decision.succeeded and outcome.winner is not None and outcome.final_quality is not None:
             tally = tally.with_success(
                 outcome.sample.genre,
@@ -379,6 +394,7 @@ async def _write_summary(
         "genre_distribution_json": tally.genre_distribution_json(),
         "stories_saved_count": tally.stories_saved,
         "fine_tuning_examples": tally.fine_tuning_examples,
+        **_spend_columns(tally.spend),
         "training_examples_after": collected.total,
         "total_time_seconds": max(0, round((now - before.started_at).total_seconds())),
         "updated_at": now,
@@ -392,11 +408,25 @@ async def _count_wins(
     db: AsyncSession, history: TrainingHistory, before: SessionTally, after: SessionTally
 ) -> None:
     changed = {
-        model: ModelScore(tally.wins, tally.total_quality)
+        model: ModelScore(
+            tally.wins,
+            tally.total_quality,
+            tally.spend.prompt_tokens,
+            tally.spend.completion_tokens,
+            tally.spend.cost_usd,
+        )
         for model, tally in after.models.items()
         if before.models.get(model) != tally
     }
     await update_scores(db, history, changed)
+
+
+def _spend_columns(spend: Spend) -> dict[str, object]:
+    return {
+        "prompt_tokens": spend.prompt_tokens,
+        "completion_tokens": spend.completion_tokens,
+        "cost_usd": spend.cost_usd,
+    }
 
 
 async def tally_of(db: AsyncSession, history_id: int) -> SessionTally:
@@ -407,7 +437,11 @@ async def tally_of(db: AsyncSession, history_id: int) -> SessionTally:
             tally = tally.with_success(genre, winner, quality, story_saved=story_id is not None)
         else:
             tally = tally.with_failure(genre)
-    return tally
+    spends = {
+        usage.model: Spend(usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)
+        for usage in await model_usage(db, history_id)
+    }
+    return tally.with_spend(spends)
 
 
 async def set_status(
@@ -416,9 +450,11 @@ async def set_status(
     status: SessionStatus,
     *,
     error: str | None = None,
+    end_reason: EndReason | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Move the session to `status`; a final status sets its completion time and duration."""
+    """Move the session to `status`; a final status sets its completion time and duration,
+    and why it ended."""
     now = now or utcnow()
     if status.is_final:
         # The user's row before the session's, as the recorder takes them: MariaDB checks
@@ -427,6 +463,7 @@ async def set_status(
     history = await locked_session(db, history_id)
     values: dict[str, object] = {"status": status, "updated_at": now, "error": error}
     if status.is_final:
+        values["end_reason"] = end_reason
         values["completed_at"] = now
         values["total_time_seconds"] = max(0, round((now - history.started_at).total_seconds()))
         if history.training_examples_after is None:

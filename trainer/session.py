@@ -12,11 +12,12 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models.enums import SessionStatus
+from models.enums import EndReason, SessionStatus
 from models.examples import recorded_indexes
 from models.sessions import stored_session
 from models.tables import TrainingHistory
 from trainer import log_context
+from trainer.budget import Budget, session_budget
 from trainer.catalog import Sample, Sampler
 from trainer.events import (
     Emitter,
@@ -76,6 +77,7 @@ class SessionRunner:
         self._tally = SessionTally()
         self._remaining = 0
         self._final_status = SessionStatus.RUNNING
+        self._budget: Budget | None = None
         # Finished examples wait here to be written together: one transaction for all that
         # finished while the previous one was being written (group commit). A worker goes on
         # to its next example at once, so a write is never on an example's path, unless
@@ -103,6 +105,12 @@ class SessionRunner:
         self._history = history
         self._plan = plan
         log_context.bind_session(history.session_id, history.user_id)
+        self._budget = session_budget(
+            plan.max_cost_usd,
+            [self._teachers[name] for name in plan.teachers],
+            plan.voting,
+            self._tally,
+        )
         await self._emitter.emit(
             SessionStarted(
                 num_examples=plan.num_examples, teachers=plan.teachers, voting_strategy=plan.voting
@@ -124,19 +132,26 @@ class SessionRunner:
         status, error = SessionStatus.COMPLETED, None
         try:
             await self._work
+            end_reason: EndReason | None = (
+                EndReason.BUDGET_REACHED
+                if self._budget is not None and self._budget.reached
+                else EndReason.ALL_EXAMPLES_RUN
+            )
         except asyncio.CancelledError:
             if not self._cancel_requested:
                 # The server is stopping: what finished is kept, and resumeTraining goes on.
                 await asyncio.shield(self._drain_then_finish(SessionStatus.INTERRUPTED, None))
                 raise
-            status = SessionStatus.CANCELLED
+            status, end_reason = SessionStatus.CANCELLED, None
         except Exception as exc:  # a bug must end the session visibly, not leave it RUNNING
             logger.exception("session %s failed", history.session_id)
-            status, error = SessionStatus.FAILED, f"internal error: {exc}"
-        await asyncio.shield(self._drain_then_finish(status, error))
+            status, error, end_reason = SessionStatus.FAILED, f"internal error: {exc}", None
+        await asyncio.shield(self._drain_then_finish(status, error, end_reason))
         return self._final_status
 
-    async def _drain_then_finish(self, status: SessionStatus, error: str | None) -> None:
+    async def _drain_then_finish(
+        self, status: SessionStatus, error: str | None, end_reason: EndReason | None = None
+    ) -> None:
         """Let finished examples that are still being written land, then close the session."""
         if self._recorder is not None:
             self._recorder_closing = True
@@ -144,10 +159,11 @@ class SessionRunner:
             await self._recorder
         if self._record_failure is not None:
             status, error = SessionStatus.FAILED, f"internal error: {self._record_failure}"
+            end_reason = None
         if status is SessionStatus.COMPLETED and self._tally.successful == 0:
             status, error = SessionStatus.FAILED, "no example produced a valid output"
         self._final_status = status
-        await self._finish(status, error)
+        await self._finish(status, error, end_reason)
 
     async def _run_examples(self, todo: list[int], samples: list[Sample]) -> None:
         pending = iter(todo)
@@ -157,6 +173,8 @@ class SessionRunner:
             for index in pending:
                 if self._record_failure is not None:
                     raise self._record_failure
+                if self._budget is not None and not await self._budget.admit():
+                    return
                 started = time.monotonic()
                 outcome = await run_example(
                     index,
@@ -168,6 +186,8 @@ class SessionRunner:
                 )
                 for output in outcome.outputs:
                     self._latencies.record(output.teacher, output.latency_ms)
+                if self._budget is not None:
+                    await self._budget.finished(outcome.spend.cost_usd)
                 self._example_seconds.append(time.monotonic() - started)
                 # Once an example is finished it is kept whole, even when the session is
                 # cancelled while it waits to be written: the recorder owns it now, before
@@ -210,9 +230,10 @@ class SessionRunner:
             )
         self._tally = batch.tally
         # Each SessionProgress counts the examples up to its own.
-        completed, failed = before.successful, before.failed
+        completed, failed, spend = before.successful, before.failed, before.spend
         for recorded in batch.examples:
             outcome = recorded.outcome
+            spend += outcome.spend
             self._remaining -= 1
             if outcome.succeeded:
                 completed += 1
@@ -240,6 +261,9 @@ class SessionRunner:
                     failed=failed,
                     total=self._plan.num_examples,
                     eta_seconds=self._eta(),
+                    prompt_tokens=spend.prompt_tokens,
+                    completion_tokens=spend.completion_tokens,
+                    cost_usd=spend.cost_usd,
                 )
             )
 
@@ -253,9 +277,11 @@ class SessionRunner:
         in_parallel = min(self._options.max_concurrent_examples, self._remaining)
         return round(per_example * self._remaining / in_parallel, 1)
 
-    async def _finish(self, status: SessionStatus, error: str | None) -> None:
+    async def _finish(
+        self, status: SessionStatus, error: str | None, end_reason: EndReason | None
+    ) -> None:
         async with self._db() as db:
-            await set_status(db, self._history_id, status, error=error)
+            await set_status(db, self._history_id, status, error=error, end_reason=end_reason)
         logger.info(
             "session %s ended %s: %d examples scored, %d failed%s",
             self._history.session_id,
@@ -264,7 +290,7 @@ class SessionRunner:
             self._tally.failed,
             f"; {error}" if error else "",
         )
-        await self._emitter.emit(SessionFinished(status=status))
+        await self._emitter.emit(SessionFinished(status=status, end_reason=end_reason))
 
     @property
     def tally(self) -> SessionTally:

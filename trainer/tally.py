@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from models.enums import Genre
 from models.history import FINE_TUNING_MIN_QUALITY
+from trainer.spend import Spend
 
 STORY_MIN_QUALITY = 8.0
 
@@ -15,6 +17,8 @@ STORY_MIN_QUALITY = 8.0
 class ModelTally:
     wins: int = 0
     total_quality: float = 0.0
+    # What the model's calls used: its stories and its judging, won or not.
+    spend: Spend = field(default_factory=Spend)
 
     @property
     def average_quality(self) -> float:
@@ -42,6 +46,11 @@ class SessionTally:
         return self.quality_sum / self.successful if self.successful else None
 
     @property
+    def spend(self) -> Spend:
+        """What every call of the session used."""
+        return sum((tally.spend for tally in self.models.values()), Spend())
+
+    @property
     def best_performing_model(self) -> str | None:
         """Most wins; ties to the higher total quality, then the lower name."""
         ranked = [(m, t) for m, t in self.models.items() if t.wins > 0]
@@ -58,7 +67,9 @@ class SessionTally:
         previous = self.models.get(winner, ModelTally())
         models = {
             **self.models,
-            winner: ModelTally(previous.wins + 1, previous.total_quality + quality),
+            winner: replace(
+                previous, wins=previous.wins + 1, total_quality=previous.total_quality + quality
+            ),
         }
         return replace(
             self,
@@ -72,6 +83,14 @@ class SessionTally:
             fine_tuning_examples=self.fine_tuning_examples
             + int(quality >= FINE_TUNING_MIN_QUALITY),
         )
+
+    def with_spend(self, spends: Mapping[str, Spend]) -> SessionTally:
+        """This tally with what each model's calls used added."""
+        models = dict(self.models)
+        for model, spend in spends.items():
+            previous = models.get(model, ModelTally())
+            models[model] = replace(previous, spend=previous.spend + spend)
+        return replace(self, models=models)
 
     def model_performance_json(self) -> str:
         """The original format: `{"model": {"count": n, "avg_quality": q}}`, winners only."""

@@ -14,13 +14,13 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 
 from rapidfuzz import fuzz, utils
 
 from models.enums import VotingStrategy
-from trainer.teachers.base import Candidate, JudgeRequest, Teacher, TeacherError
+from trainer.teachers.base import Candidate, JudgeRequest, Teacher, TeacherError, Verdict
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,14 @@ class Vote:
 
 @dataclass(frozen=True)
 class VoteResult:
-    """The winner, the votes cast, the winner's confidence (0-1) and every teacher's score."""
+    """The winner, the votes cast, the winner's confidence (0-1) and every teacher's score;
+    with JURY, each judge's verdict too, for what its call used."""
 
     winner: str
     votes: tuple[Vote, ...]
     confidence: float
     model_scores: dict[str, float]
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
 
 
 async def vote(
@@ -69,14 +71,13 @@ async def vote(
     if strategy is VotingStrategy.QUALITY:
         return _quality_result(outputs)
     if strategy is VotingStrategy.CONSENSUS:
-        ballots = _consensus_ballots(outputs)
-    else:
-        judges = judges or {}
-        missing = [name for name in names if name not in judges]
-        if missing:
-            raise ValueError(f"JURY needs a judge for every output; missing: {missing}")
-        ballots = await _jury_ballots(outputs, judges, prompt, rng)
-    return _tally(outputs, ballots)
+        return _tally(outputs, _consensus_ballots(outputs))
+    judges = judges or {}
+    missing = [name for name in names if name not in judges]
+    if missing:
+        raise ValueError(f"JURY needs a judge for every output; missing: {missing}")
+    hearings = await _jury_verdicts(outputs, judges, prompt, rng)
+    return replace(_tally(outputs, _ballots(hearings)), verdicts=_by_voter(hearings))
 
 
 def _ranking_key(output: ScoredOutput) -> tuple[float, str]:
@@ -147,12 +148,16 @@ def _label(index: int) -> str:
     return label
 
 
-async def _jury_ballots(
+_Hearing = tuple[str, Verdict, Mapping[str, str]]
+
+
+async def _jury_verdicts(
     outputs: Sequence[ScoredOutput],
     judges: Mapping[str, Teacher],
     prompt: str,
     rng: random.Random,
-) -> list[Vote]:
+) -> list[_Hearing]:
+    """Each judge's verdict, with the teachers its labels stood for."""
     # Every random draw happens here, in order, before any judge runs, so the shuffles do
     # not depend on which judge answers first.
     hearings = []
@@ -170,20 +175,30 @@ async def _jury_ballots(
         hearings.append((voter.teacher, request, teacher_by_label))
     async with asyncio.TaskGroup() as group:
         tasks = [
-            group.create_task(_ballot(judges[voter], request, teacher_by_label, voter))
+            (voter, group.create_task(_verdict(judges[voter], request)), teacher_by_label)
             for voter, request, teacher_by_label in hearings
             if request.candidates
         ]
-    return [ballot for task in tasks if (ballot := task.result()) is not None]
+    return [(voter, task.result(), teacher_by_label) for voter, task, teacher_by_label in tasks]
 
 
-async def _ballot(
-    judge: Teacher, request: JudgeRequest, teacher_by_label: Mapping[str, str], voter: str
-) -> Vote | None:
-    """The judge's vote, or None when it abstains, fails, or names no candidate."""
+async def _verdict(judge: Teacher, request: JudgeRequest) -> Verdict:
     try:
-        label = await judge.judge(request)
+        return await judge.judge(request)
     except TeacherError:
-        return None
-    candidate = teacher_by_label.get(label.strip().upper()) if label else None
-    return Vote(voter=voter, candidate=candidate) if candidate else None
+        return Verdict(None)
+
+
+def _ballots(hearings: Sequence[_Hearing]) -> list[Vote]:
+    """The votes of the judges that named a candidate; the others abstained or failed."""
+    ballots = []
+    for voter, verdict, teacher_by_label in hearings:
+        label = verdict.label
+        candidate = teacher_by_label.get(label.strip().upper()) if label else None
+        if candidate:
+            ballots.append(Vote(voter=voter, candidate=candidate))
+    return ballots
+
+
+def _by_voter(hearings: Sequence[_Hearing]) -> dict[str, Verdict]:
+    return {voter: verdict for voter, verdict, _ in hearings}

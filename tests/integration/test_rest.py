@@ -76,6 +76,10 @@ async def test_the_documented_example_is_recorded(
         "fineTuningSessionsCount": 0,
         "fineTuningExamples": 9,
         "untilNextFineTuning": 41,
+        "promptTokens": 0,
+        "completionTokens": 0,
+        "costUsd": None,
+        "sessionsWithKnownCost": 0,
     }
 
 
@@ -227,6 +231,11 @@ ANSWER_FIELDS = [
     "votingStrategy",
     "teachers",
     "updatedAt",
+    "promptTokens",
+    "completionTokens",
+    "costUsd",
+    "maxCostUsd",
+    "endReason",
 ]
 
 
@@ -285,6 +294,11 @@ async def test_answers_keep_the_original_field_order_and_values(
         "status": "COMPLETED",
         "votingStrategy": "JURY",
         "teachers": ["m-1"],
+        "promptTokens": None,
+        "completionTokens": None,
+        "costUsd": None,
+        "maxCostUsd": None,
+        "endReason": None,
     }
     listed = await client.get(f"/api/training-history/user/{alice.id}", headers=alice.headers)
     assert [list(session) for session in listed.json()] == [ANSWER_FIELDS]
@@ -298,6 +312,10 @@ async def test_answers_keep_the_original_field_order_and_values(
         "fineTuningSessionsCount",
         "fineTuningExamples",
         "untilNextFineTuning",
+        "promptTokens",
+        "completionTokens",
+        "costUsd",
+        "sessionsWithKnownCost",
     ]
 
 

@@ -12,7 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.engine import session_factory
-from models.enums import FineTuneStatus, Genre, SessionStatus, VotingStrategy
+from models.enums import (
+    EndReason,
+    FineTuneStatus,
+    Genre,
+    SessionStatus,
+    VotingStrategy,
+)
 from models.tables import (
     FineTuneJob,
     TeacherOutput,
@@ -118,7 +124,9 @@ async def test_an_offline_session_of_fifty_examples(engine: AsyncEngine) -> None
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert isinstance(events[0].event, SessionStarted)
     assert isinstance(events[-1].event, SessionFinished)
-    assert events[-1].event == SessionFinished(status=SessionStatus.COMPLETED)
+    assert events[-1].event == SessionFinished(
+        status=SessionStatus.COMPLETED, end_reason=EndReason.ALL_EXAMPLES_RUN
+    )
     kinds = Counter(type(e.event) for e in events)
     assert kinds[ExampleStarted] == 50
     assert kinds[TeacherResponded] == 50 * 7

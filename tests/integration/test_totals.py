@@ -38,12 +38,15 @@ SUMS_OVER_SESSIONS = """
 SELECT user_id, COUNT(*), SUM(num_examples_successful), SUM(stories_saved_count),
        COALESCE(SUM(average_quality), 0), COUNT(average_quality),
        COALESCE(SUM(total_time_seconds), 0),
-       SUM(CASE WHEN fine_tuning_triggered THEN 1 ELSE 0 END), SUM(fine_tuning_examples)
+       SUM(CASE WHEN fine_tuning_triggered THEN 1 ELSE 0 END), SUM(fine_tuning_examples),
+       COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
+       COALESCE(SUM(cost_usd), 0), COUNT(cost_usd)
 FROM training_history GROUP BY user_id ORDER BY user_id
 """
 USER_TOTALS = """
 SELECT user_id, sessions, examples_generated, stories_saved, quality_sum, scored_sessions,
-       training_time_seconds, fine_tuning_sessions, fine_tuning_examples
+       training_time_seconds, fine_tuning_sessions, fine_tuning_examples,
+       prompt_tokens, completion_tokens, cost_usd, costed_sessions
 FROM user_training_totals ORDER BY user_id
 """
 SUMS_OVER_MODEL_ROWS = """

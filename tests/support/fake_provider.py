@@ -12,6 +12,8 @@ prompt with the label of the longest story. Faults are planned per model name::
         assert fake.requests[0].json["max_tokens"] == 600
 
 A planned fault answers one request, in order; when none is left the model answers normally.
+A model may also be given a requests-per-minute limit, which the fake enforces as providers
+do, with 429s (`fake.rate_limits.limit("m", requests_per_minute=600, window_s=1)`).
 TGI carries no model name, so its requests are planned and logged under `TGI_MODEL`.
 OpenAI's files and fine-tuning jobs are faked too, in `fake.fine_tuning` (`FakeFineTuning`).
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import re
 import socket
@@ -133,6 +136,53 @@ class Faults:
             planned = self._planned.get(model)
             fault = planned.popleft() if planned else None
             return fault, self._latency.get(model, 0.0)
+
+
+class RateLimits:
+    """Requests-per-minute limits per model name, enforced as a provider enforces them: a
+    request past the limit is answered 429 with a `retry-after-ms` hint, and not counted.
+
+    With `window_s` under 60, the limit is quantized as OpenAI documents its own: 600 a
+    minute in one-second windows is at most 10 in any second. The windows move: at most that
+    many requests arrive in any `window_s` seconds.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._limits: dict[str, tuple[float, float]] = {}
+        self._admitted: dict[str, deque[float]] = {}
+        self._rejected: dict[str, int] = {}
+
+    def limit(self, model: str, *, requests_per_minute: int, window_s: float = 60.0) -> None:
+        with self._lock:
+            self._limits[model] = (requests_per_minute * window_s / 60, window_s)
+
+    def rejected(self, model: str) -> int:
+        """How many of the model's requests were answered 429."""
+        with self._lock:
+            return self._rejected.get(model, 0)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._limits.clear()
+            self._admitted.clear()
+            self._rejected.clear()
+
+    def admit(self, model: str) -> float | None:
+        """None when a request for `model` may go on now; else seconds until it may."""
+        now = time.monotonic()
+        with self._lock:
+            if model not in self._limits:
+                return None
+            allowed, window_s = self._limits[model]
+            admitted = self._admitted.setdefault(model, deque())
+            while admitted and admitted[0] <= now - window_s:
+                admitted.popleft()
+            if len(admitted) + 1 > allowed:
+                self._rejected[model] = self._rejected.get(model, 0) + 1
+                return admitted[0] + window_s - now
+            admitted.append(now)
+            return None
 
 
 # Faults, in the shape of the request's provider unless named for one provider.
@@ -648,6 +698,7 @@ class FakeProvider:
 
     def __init__(self) -> None:
         self.faults = Faults()
+        self.rate_limits = RateLimits()
         self.requests: list[ReceivedRequest] = []
         self.fine_tuning = FakeFineTuning(self.faults, self.requests)
         self.url = ""
@@ -676,8 +727,9 @@ class FakeProvider:
         return [request for request in self.requests if request.model == model]
 
     def reset(self) -> None:
-        """Forget the planned faults, latencies and received requests."""
+        """Forget the planned faults, latencies, limits and received requests."""
         self.faults.clear()
+        self.rate_limits.clear()
         self.requests.clear()
         self.fine_tuning.clear()
 
@@ -733,6 +785,9 @@ class FakeProvider:
             denied = dialect.denied(request.headers)
             if denied is not None:
                 return denied
+            wait_s = self.rate_limits.admit(call.model)
+            if wait_s is not None:
+                return rate_limited(retry_after_ms=math.ceil(wait_s * 1000)).render(dialect, call)
             fault, latency = self.faults.take(call.model)
             await _hold(request, latency + (fault.hold_s if fault else 0.0))
             return (fault.render if fault else _normal_answer)(dialect, call)

@@ -34,6 +34,36 @@ class TeacherConfig:
     max_tokens: int = 600
     max_concurrency: int = 8
     timeout_s: float = 60.0
+    # USD per million tokens, from the provider's terms; None: the cost is not known.
+    input_price_per_mtok: float | None = None
+    output_price_per_mtok: float | None = None
+    # The provider's limits; calls are paced to stay within them (trainer/teachers/pacing.py).
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+    @property
+    def priced(self) -> bool:
+        """Whether what its calls cost is known: it has prices, or it runs offline."""
+        return self.provider == "offline" or (
+            self.input_price_per_mtok is not None and self.output_price_per_mtok is not None
+        )
+
+    def cost_usd(self, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
+        """What a call with these token counts cost; None when the teacher has no price or
+        the provider did not report the counts. Offline teachers cost nothing."""
+        if self.provider == "offline":
+            return 0.0
+        if (
+            self.input_price_per_mtok is None
+            or self.output_price_per_mtok is None
+            or prompt_tokens is None
+            or completion_tokens is None
+        ):
+            return None
+        return (
+            prompt_tokens * self.input_price_per_mtok
+            + completion_tokens * self.output_price_per_mtok
+        ) / 1_000_000
 
 
 @dataclass(frozen=True)
@@ -54,6 +84,16 @@ class Generation:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A judge's answer: the label it votes for (None: it abstains or its call failed) and
+    the tokens its call used, when the provider reported them."""
+
+    label: str | None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -139,8 +179,8 @@ class Teacher(Protocol):
         """Write the story, or raise a TeacherError."""
         ...
 
-    async def judge(self, request: JudgeRequest) -> str | None:
-        """The label of the candidate this teacher votes for; None to abstain."""
+    async def judge(self, request: JudgeRequest) -> Verdict:
+        """The label of the candidate this teacher votes for, and what the call used."""
         ...
 
     async def aclose(self) -> None: ...

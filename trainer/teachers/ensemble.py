@@ -10,6 +10,10 @@ A teachers file is TOML with one `[[teachers]]` table per teacher, keyed as Teac
     api_key_env = "GROQ_API_KEY"
     temperature = 0.8
 
+A teacher may also name its prices (`input_price_per_mtok`, `output_price_per_mtok`: USD per
+million tokens), which make its cost known, and its provider's limits (`requests_per_minute`,
+`tokens_per_minute`), which its calls are paced to.
+
 Without a file the ensemble is the original system's seven teachers, each available when its
 key (or, for Ollama, its host) is set; when none is, it is seven offline teachers.
 """
@@ -29,6 +33,7 @@ from trainer.teachers.http import HttpTeacher
 from trainer.teachers.offline import OfflineTeacher, offline_ensemble
 from trainer.teachers.ollama import OllamaTeacher
 from trainer.teachers.openai import OpenAITeacher
+from trainer.teachers.pacing import Pacing
 from trainer.teachers.retry import RetryPolicy
 from trainer.teachers.tgi import TgiTeacher
 
@@ -92,7 +97,12 @@ _KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "max_tokens": ((int,), "an integer"),
     "max_concurrency": ((int,), "an integer"),
     "timeout_s": ((int, float), "a number"),
+    "input_price_per_mtok": ((int, float), "a number"),
+    "output_price_per_mtok": ((int, float), "a number"),
+    "requests_per_minute": ((int,), "an integer"),
+    "tokens_per_minute": ((int,), "an integer"),
 }
+_PRICES = ("input_price_per_mtok", "output_price_per_mtok")
 
 
 def load_teacher_configs(path: Path | None, env: Mapping[str, str]) -> list[TeacherConfig]:
@@ -131,11 +141,14 @@ def build_teacher(
     env: Mapping[str, str],
     offline_latency_ms: int = 0,
     retry: RetryPolicy | None = None,
+    pacing: Pacing | None = None,
 ) -> Teacher:
-    """The teacher a config describes; network teachers get one client each."""
+    """The teacher a config describes; network teachers get one client each, and are paced
+    to their limits by `pacing`."""
     if config.provider == "offline":
         return OfflineTeacher(config, simulated_latency_ms=offline_latency_ms)
-    return _http_teacher_type(config)(config, env=env, retry=retry)
+    pace = pacing.pace(config) if pacing is not None else None
+    return _http_teacher_type(config)(config, env=env, retry=retry, pace=pace)
 
 
 def build_ensemble(
@@ -144,6 +157,7 @@ def build_ensemble(
     env: Mapping[str, str],
     offline_latency_ms: int = 0,
     retry: RetryPolicy | None = None,
+    pacing: Pacing | None = None,
 ) -> list[Teacher]:
     """A teacher per config, in order."""
     return [
@@ -152,6 +166,7 @@ def build_ensemble(
             env=env,
             offline_latency_ms=offline_latency_ms,
             retry=retry,
+            pacing=pacing,
         )
         for config in configs
     ]
@@ -231,6 +246,18 @@ def _teacher_config(table: Any, where: str) -> TeacherConfig:
         raise fail("max_concurrency", f"must be at least 1, got {config.max_concurrency}")
     if config.timeout_s <= 0:
         raise fail("timeout_s", f"must be greater than 0, got {config.timeout_s:g}")
+    for key in _PRICES:
+        price = getattr(config, key)
+        if price is not None and not (0 <= price < 1_000_000):
+            raise fail(key, f"must be a price in USD per million tokens, at least 0, got {price:g}")
+    given = [key for key in _PRICES if key in table]
+    if len(given) == 1:
+        other = next(key for key in _PRICES if key not in table)
+        raise fail(other, f"required with {given[0]}: a cost needs both prices")
+    for key in ("requests_per_minute", "tokens_per_minute"):
+        limit = getattr(config, key)
+        if limit is not None and limit < 1:
+            raise fail(key, f"must be at least 1, got {limit}")
     if config.provider == "tgi" and config.base_url is None:
         raise fail("base_url", "required for provider tgi")
     return config

@@ -37,7 +37,9 @@ from trainer.teachers.base import (
     TeacherConfig,
     TeacherError,
     Timeout,
+    Verdict,
 )
+from trainer.teachers.pacing import Pace, call_tokens
 from trainer.teachers.retry import RetryPolicy, retry_hint
 
 JUDGE_SYSTEM = "You are a strict, fair judge of short stories."
@@ -113,11 +115,13 @@ class HttpTeacher(ABC):
         *,
         env: Mapping[str, str],
         retry: RetryPolicy | None = None,
+        pace: Pace | None = None,
     ) -> None:
         self.config = config
         self._unmet = self.unmet_requirement(config, env)
         self._retry = retry or RetryPolicy()
         self._slots = asyncio.Semaphore(config.max_concurrency)
+        self._pace = pace
         key = env.get(config.api_key_env) if config.api_key_env else None
         self._base = self._base_url(env).rstrip("/")
         self._proxy = env_proxy(self.url)
@@ -161,7 +165,7 @@ class HttpTeacher(ABC):
         )
         return await self._complete(call)
 
-    async def judge(self, request: JudgeRequest) -> str | None:
+    async def judge(self, request: JudgeRequest) -> Verdict:
         labels = [candidate.label for candidate in request.candidates]
         call = ChatCall(
             system=JUDGE_SYSTEM,
@@ -174,8 +178,10 @@ class HttpTeacher(ABC):
         try:
             answer = await self._complete(call)
         except TeacherError:
-            return None
-        return parse_label(answer.text, labels)
+            return Verdict(None)
+        return Verdict(
+            parse_label(answer.text, labels), answer.prompt_tokens, answer.completion_tokens
+        )
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -197,6 +203,9 @@ class HttpTeacher(ABC):
 
     async def _attempt(self, call: ChatCall) -> Generation:
         async with self._slots:
+            if self._pace is not None:
+                # Last, so that a call is sent as soon as its turn comes.
+                await self._pace.wait(call_tokens(call.system, call.prompt, call.max_tokens))
             started = time.perf_counter()
             reply = await fetch(
                 self._session(),

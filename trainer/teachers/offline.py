@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from models.enums import Genre
 from trainer.catalog import GENRE_LABELS, PROMPTS, STYLES
 from trainer.quality import QualityFeatures, quality_features, words
-from trainer.teachers.base import Generation, GenerationRequest, JudgeRequest, TeacherConfig
+from trainer.teachers.base import (
+    Generation,
+    GenerationRequest,
+    JudgeRequest,
+    TeacherConfig,
+    Verdict,
+)
 from trainer.teachers.offline_lexicon import LEXICONS
 
 _TOKENS_PER_WORD = 1.3
@@ -638,7 +644,7 @@ class OfflineTeacher:
             finish_reason="stop",
         )
 
-    async def judge(self, request: JudgeRequest) -> str | None:
+    async def judge(self, request: JudgeRequest) -> Verdict:
         """The candidate this teacher's taste scores highest, never its own story."""
         brief = _Brief.read(request.prompt, request.prompt)
         would_write = self._write(
@@ -649,7 +655,11 @@ class OfflineTeacher:
             for candidate in request.candidates
             if candidate.text != would_write and candidate.text not in self._written
         )
-        return ranked[0][1] if ranked else None
+        # Tokens as if it read the prompt and the stories, and answered with one label.
+        read = " ".join([request.prompt, *(candidate.text for candidate in request.candidates)])
+        return Verdict(
+            ranked[0][1] if ranked else None, prompt_tokens=_tokens(read), completion_tokens=1
+        )
 
     async def aclose(self) -> None:
         return None

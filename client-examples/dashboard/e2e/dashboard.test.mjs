@@ -17,7 +17,7 @@ import {
 const LIVE_TIMEOUT = 90_000;
 const TRAINED_GENRES = ["FANTASY", "MYSTERY", "SCIENCE_FICTION"];
 
-/** @typedef {{ totalSessions: number, totalExamplesGenerated: number, totalStoriesSaved: number, averageQuality: number | null, totalTrainingTimeSeconds: number, fineTuningSessionsCount: number }} Stats */
+/** @typedef {{ totalSessions: number, totalExamplesGenerated: number, totalStoriesSaved: number, averageQuality: number | null, totalTrainingTimeSeconds: number, fineTuningSessionsCount: number, promptTokens: number, completionTokens: number, costUsd: number | null }} Stats */
 
 describe("the Chorus dashboard", () => {
   /** @type {Awaited<ReturnType<typeof openBrowser>>} */
@@ -61,6 +61,11 @@ describe("the Chorus dashboard", () => {
   test("trains ten examples and shows every vote and winner live", async () => {
     await page.getByTestId("examples-input").fill("10");
     await page.getByText(/^Estimated time: .* with this ensemble$/).waitFor();
+    // Offline teachers cost nothing; the estimate says how many tokens at most.
+    assert.match(
+      await page.getByTestId("estimate-cost").innerText(),
+      /^at most [\d,]+ tokens, costing at most \$0\.00$/,
+    );
     assert.equal(await page.getByTestId("save-to-database").getAttribute("aria-checked"), "true");
     assert.match(await page.getByTestId("genre-summary").innerText(), /balanced random/);
     assert.match(await page.getByTestId("offline-teachers-note").innerText(), /demonstration only/);
@@ -80,6 +85,18 @@ describe("the Chorus dashboard", () => {
     await page.getByTestId("session-results").waitFor({ timeout: LIVE_TIMEOUT });
     assert.equal(await live.getAttribute("data-status"), "COMPLETED");
     assert.equal(await page.getByTestId("progress-count").innerText(), "10 of 10 examples");
+    const { trainingSession: spent } = await graphql(
+      config.token,
+      "query ($id: String!) { trainingSession(sessionId: $id) { promptTokens completionTokens costUsd } }",
+      { id: trainedSessionId },
+    );
+    const spend = page.getByTestId("live-spend");
+    assert.equal(
+      await spend.getAttribute("data-tokens"),
+      String(spent.promptTokens + spent.completionTokens),
+    );
+    assert.equal(await spend.getAttribute("data-cost"), "0");
+    assert.equal(await page.getByTestId("result-cost").getAttribute("data-value"), "0");
 
     const cards = page.getByTestId("example-card");
     assert.equal(await cards.count(), 10);
@@ -104,6 +121,7 @@ describe("the Chorus dashboard", () => {
     const first = page.getByTestId("history-row").first();
     await first.waitFor();
     assert.equal(await first.getAttribute("data-session-id"), trainedSessionId);
+    assert.equal(await first.getByTestId("row-cost").innerText(), "$0.00");
     await first.getByTestId("expand").click();
     const breakdown = page.getByTestId("model-breakdown").first();
     await breakdown.waitFor();
@@ -128,6 +146,9 @@ describe("the Chorus dashboard", () => {
             averageQuality
             totalTrainingTimeSeconds
             fineTuningSessionsCount
+            promptTokens
+            completionTokens
+            costUsd
           }
         }
       `,
@@ -140,6 +161,8 @@ describe("the Chorus dashboard", () => {
     assert.equal(await value("stat-stories-saved"), String(stats.totalStoriesSaved));
     assert.equal(await value("stat-average-quality"), String(stats.averageQuality ?? ""));
     assert.equal(await value("stat-training-time"), String(stats.totalTrainingTimeSeconds));
+    assert.equal(await value("stat-tokens"), String(stats.promptTokens + stats.completionTokens));
+    assert.equal(await value("stat-cost"), String(stats.costUsd ?? ""));
     const averageCard = await page.getByTestId("stat-average-quality").innerText();
     assert.ok(averageCard.includes((stats.averageQuality ?? 0).toFixed(1)), averageCard);
   });
@@ -208,6 +231,11 @@ describe("the Chorus dashboard", () => {
     await page.getByTestId("nav-trends").click();
     await page.getByTestId("quality-chart").waitFor();
     await page.getByTestId("leaderboard-chart").waitFor();
+    await page.getByTestId("spend-chart").waitFor();
+    assert.match(
+      await page.getByTestId("spend-summary").innerText(),
+      /^[\d,]+ tokens and \$0\.00 over the last 30 days\.$/,
+    );
     const { modelLeaderboard } = await graphql(config.token, "{ modelLeaderboard { model } }");
     assert.equal(await page.getByTestId("leaderboard").locator("tbody tr").count(), modelLeaderboard.length);
     await screenshot(page, "trends");

@@ -38,6 +38,22 @@ export function formatNumber(value: number): string {
   return value.toLocaleString();
 }
 
+/** US dollars to the cent, or to four significant digits under a cent; a dash when unknown. */
+export function formatCost(usd: number | null | undefined): string {
+  if (usd == null) return "—";
+  if (usd === 0 || usd >= 0.01) return `$${usd.toFixed(2)}`;
+  return `$${usd.toPrecision(4).replace(/0+$/, "")}`;
+}
+
+/** Prompt and completion tokens together; a dash when they were not counted. */
+export function formatTokens(
+  prompt: number | null | undefined,
+  completion: number | null | undefined,
+): string {
+  if (prompt == null || completion == null) return "—";
+  return `${(prompt + completion).toLocaleString()} tokens`;
+}
+
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const dateOnly = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from models.enums import Genre, SessionStatus, VotingStrategy
+from models.enums import EndReason, Genre, SessionStatus, VotingStrategy
 from trainer import events
 from trainer.events import (
     EVENT_TYPES,
@@ -103,18 +103,49 @@ SAMPLES: list[tuple[SessionEvent, dict[str, object]]] = [
     ),
     (ExampleFailed(index=1, error="no valid output"), {"index": 1, "error": "no valid output"}),
     (
-        SessionProgress(completed=1, failed=1, total=3, eta_seconds=4.5),
-        {"completed": 1, "failed": 1, "total": 3, "eta_seconds": 4.5},
+        SessionProgress(
+            completed=1,
+            failed=1,
+            total=3,
+            eta_seconds=4.5,
+            prompt_tokens=900,
+            completion_tokens=400,
+            cost_usd=0.0012,
+        ),
+        {
+            "completed": 1,
+            "failed": 1,
+            "total": 3,
+            "eta_seconds": 4.5,
+            "prompt_tokens": 900,
+            "completion_tokens": 400,
+            "cost_usd": 0.0012,
+        },
     ),
     (
         SessionProgress(completed=0, failed=0, total=3, eta_seconds=None),
-        {"completed": 0, "failed": 0, "total": 3, "eta_seconds": None},
+        {
+            "completed": 0,
+            "failed": 0,
+            "total": 3,
+            "eta_seconds": None,
+            "prompt_tokens": None,
+            "completion_tokens": None,
+            "cost_usd": None,
+        },
     ),
     (
         FineTuningTriggered(examples_collected=50, job_id=7),
         {"examples_collected": 50, "job_id": 7},
     ),
-    (SessionFinished(status=SessionStatus.INTERRUPTED), {"status": "INTERRUPTED"}),
+    (
+        SessionFinished(status=SessionStatus.INTERRUPTED),
+        {"status": "INTERRUPTED", "end_reason": None},
+    ),
+    (
+        SessionFinished(status=SessionStatus.COMPLETED, end_reason=EndReason.BUDGET_REACHED),
+        {"status": "COMPLETED", "end_reason": "BUDGET_REACHED"},
+    ),
 ]
 
 

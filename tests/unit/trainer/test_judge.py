@@ -122,7 +122,7 @@ def model_of(judge: HttpTeacher) -> str:
 
 async def test_judge_votes_through_the_provider(fake: FakeProvider, judge: HttpTeacher) -> None:
     # The fake votes for the longest story.
-    assert await judge.judge(REQUEST) == "B"
+    assert (await judge.judge(REQUEST)).label == "B"
     [sent] = fake.requests
     assert judging_prompt(REQUEST) in sent.prompt
 
@@ -146,31 +146,31 @@ async def test_judge_reads_the_answer_variants(
     fake: FakeProvider, judge: HttpTeacher, answer: str
 ) -> None:
     fake.faults.plan(model_of(judge), reply(answer))
-    assert await judge.judge(REQUEST) == "C"
+    assert (await judge.judge(REQUEST)).label == "C"
 
 
 async def test_judge_abstains_on_an_unreadable_answer(
     fake: FakeProvider, judge: HttpTeacher
 ) -> None:
     fake.faults.plan(model_of(judge), reply("They are all lovely."))
-    assert await judge.judge(REQUEST) is None
+    assert (await judge.judge(REQUEST)).label is None
 
 
 async def test_judge_abstains_when_refused(fake: FakeProvider, judge: HttpTeacher) -> None:
     fake.faults.plan(model_of(judge), error(400, "bad request"))
-    assert await judge.judge(REQUEST) is None
+    assert (await judge.judge(REQUEST)).label is None
     assert len(fake.requests) == 1
 
 
 async def test_judge_retries_then_abstains(fake: FakeProvider, judge: HttpTeacher) -> None:
     fake.faults.plan(model_of(judge), server_error(503), server_error(503))
-    assert await judge.judge(REQUEST) is None
+    assert (await judge.judge(REQUEST)).label is None
     assert len(fake.requests) == 2
 
 
 async def test_judge_retries_then_votes(fake: FakeProvider, judge: HttpTeacher) -> None:
     fake.faults.plan(model_of(judge), server_error(500))
-    assert await judge.judge(REQUEST) == "B"
+    assert (await judge.judge(REQUEST)).label == "B"
 
 
 async def test_an_unavailable_judge_abstains_without_calling(fake: FakeProvider) -> None:
@@ -182,6 +182,6 @@ async def test_an_unavailable_judge_abstains_without_calling(fake: FakeProvider)
         api_key_env="UNSET_KEY",
     )
     teacher = OpenAITeacher(config, env={}, retry=RETRY)
-    assert await teacher.judge(REQUEST) is None
+    assert (await teacher.judge(REQUEST)).label is None
     assert fake.requests == []
     await teacher.aclose()

@@ -190,7 +190,7 @@ async def test_a_judge_never_picks_its_own_story(teachers: list[OfflineTeacher])
             Candidate(label=chr(ord("A") + n), text=text) for n, text in enumerate(texts)
         )
         for own, teacher in zip(texts, teachers, strict=True):
-            label = await teacher.judge(JudgeRequest(sample.prompt, candidates, seed=i))
+            label = (await teacher.judge(JudgeRequest(sample.prompt, candidates, seed=i))).label
             chosen = next(c.text for c in candidates if c.label == label)
             assert chosen != own, teacher.name
 
@@ -198,7 +198,7 @@ async def test_a_judge_never_picks_its_own_story(teachers: list[OfflineTeacher])
 async def test_a_judge_shown_only_its_own_story_abstains(teachers: list[OfflineTeacher]) -> None:
     bard = teachers[0]
     own = (await bard.generate(request_for(SAMPLES[0]))).text
-    assert await bard.judge(JudgeRequest(SAMPLES[0].prompt, (Candidate("A", own),))) is None
+    assert (await bard.judge(JudgeRequest(SAMPLES[0].prompt, (Candidate("A", own),)))).label is None
 
 
 async def test_a_fresh_judge_recognises_what_it_would_write() -> None:
@@ -206,7 +206,8 @@ async def test_a_fresh_judge_recognises_what_it_would_write() -> None:
     prompt = PROMPTS[Genre.HORROR][2]
     own = (await OfflineTeacher(config).generate(GenerationRequest("", prompt, seed=9))).text
     fresh = OfflineTeacher(config)
-    assert await fresh.judge(JudgeRequest(prompt, (Candidate("A", own),), seed=9)) is None
+    verdict = await fresh.judge(JudgeRequest(prompt, (Candidate("A", own),), seed=9))
+    assert verdict.label is None
 
 
 async def test_judges_have_different_tastes(teachers: list[OfflineTeacher]) -> None:
@@ -215,7 +216,7 @@ async def test_judges_have_different_tastes(teachers: list[OfflineTeacher]) -> N
         texts = [(await t.generate(request_for(sample, seed=100 + i))).text for t in teachers]
         candidates = tuple(Candidate(chr(ord("A") + n), text) for n, text in enumerate(texts))
         request = JudgeRequest("an unrelated prompt", candidates, seed=1)
-        picks = {await judge.judge(request) for judge in teachers}
+        picks = {(await judge.judge(request)).label for judge in teachers}
         disagreements += len(picks) > 1
     assert disagreements >= 8
 
@@ -223,7 +224,7 @@ async def test_judges_have_different_tastes(teachers: list[OfflineTeacher]) -> N
 async def test_judge_ties_go_to_the_lower_label(teachers: list[OfflineTeacher]) -> None:
     story = (await teachers[1].generate(request_for(SAMPLES[3]))).text
     request = JudgeRequest("p", (Candidate("B", story), Candidate("A", story)))
-    assert await teachers[0].judge(request) == "A"
+    assert (await teachers[0].judge(request)).label == "A"
 
 
 async def test_no_latency_means_no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:

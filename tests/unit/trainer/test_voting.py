@@ -15,17 +15,18 @@ from trainer.teachers.base import (
     Teacher,
     TeacherConfig,
     Timeout,
+    Verdict,
 )
 from trainer.validity import invalid_reason
 from trainer.voting import ScoredOutput, Vote, vote
 
-Verdict = Callable[[JudgeRequest], str | None]
+Judging = Callable[[JudgeRequest], str | None]
 
 
 class ScriptedJudge:
     """A stand-in for an LLM judge: answers with `verdict` and keeps what it was shown."""
 
-    def __init__(self, name: str, verdict: Verdict) -> None:
+    def __init__(self, name: str, verdict: Judging) -> None:
         self.config = TeacherConfig(name=name, provider="offline", model=f"scripted/{name}")
         self.verdict = verdict
         self.requests: list[JudgeRequest] = []
@@ -45,15 +46,15 @@ class ScriptedJudge:
     async def generate(self, request: GenerationRequest) -> Generation:
         raise AssertionError("the vote never asks for a story")
 
-    async def judge(self, request: JudgeRequest) -> str | None:
+    async def judge(self, request: JudgeRequest) -> Verdict:
         self.requests.append(request)
-        return self.verdict(request)
+        return Verdict(self.verdict(request))
 
     async def aclose(self) -> None:
         return None
 
 
-def prefers(*texts: str) -> Verdict:
+def prefers(*texts: str) -> Judging:
     """Votes for the first of `texts` it is shown."""
 
     def verdict(request: JudgeRequest) -> str | None:
@@ -63,7 +64,7 @@ def prefers(*texts: str) -> Verdict:
     return verdict
 
 
-def answers(label: str | None) -> Verdict:
+def answers(label: str | None) -> Judging:
     return lambda request: label
 
 
@@ -76,7 +77,7 @@ def outputs(*specs: tuple[str, float]) -> list[ScoredOutput]:
     return [ScoredOutput(name, f"story by {name}", quality) for name, quality in specs]
 
 
-def judges(**verdicts: Verdict) -> dict[str, ScriptedJudge]:
+def judges(**verdicts: Judging) -> dict[str, ScriptedJudge]:
     return {name: ScriptedJudge(name, verdict) for name, verdict in verdicts.items()}
 
 
@@ -152,7 +153,7 @@ async def test_lower_case_and_padded_labels_count() -> None:
     "failing", [answers(None), answers("Z"), answers("beta"), answers(""), times_out]
 )
 async def test_a_judge_that_abstains_fails_or_answers_garbage_casts_no_vote(
-    failing: Verdict,
+    failing: Judging,
 ) -> None:
     panel = judges(
         alpha=failing,
@@ -194,13 +195,13 @@ async def test_judges_run_concurrently() -> None:
     everyone_here = asyncio.Event()
 
     class WaitsForTheOthers(ScriptedJudge):
-        async def judge(self, request: JudgeRequest) -> str | None:
+        async def judge(self, request: JudgeRequest) -> Verdict:
             nonlocal arrived
             arrived += 1
             if arrived == 3:
                 everyone_here.set()
             await everyone_here.wait()
-            return "A"
+            return Verdict("A")
 
     panel = {name: WaitsForTheOthers(name, answers("A")) for name in ("a", "b", "c")}
     async with asyncio.timeout(2):
@@ -212,13 +213,13 @@ async def test_cancelling_the_vote_cancels_the_judges() -> None:
     started = asyncio.Event()
 
     class Hangs(ScriptedJudge):
-        async def judge(self, request: JudgeRequest) -> str | None:
+        async def judge(self, request: JudgeRequest) -> Verdict:
             started.set()
             try:
                 await asyncio.Event().wait()
             finally:
                 cancelled.set()
-            return None
+            return Verdict(None)
 
     panel = {name: Hangs(name, answers(None)) for name in ("a", "b")}
     task = asyncio.create_task(jury(outputs(("a", 8.0), ("b", 8.0)), panel))

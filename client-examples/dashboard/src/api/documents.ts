@@ -19,6 +19,11 @@ graphql(`
     totalTimeSeconds
     startedAt
     completedAt
+    promptTokens
+    completionTokens
+    costUsd
+    maxCostUsd
+    endReason
   }
 `);
 
@@ -39,6 +44,9 @@ graphql(`
       wins
       averageQuality
       totalQuality
+      promptTokens
+      completionTokens
+      costUsd
     }
     genreDistribution {
       genre
@@ -58,6 +66,10 @@ graphql(`
     fineTuningExamples
     untilNextFineTuning
     fineTuningThreshold
+    promptTokens
+    completionTokens
+    costUsd
+    sessionsWithKnownCost
   }
 `);
 
@@ -80,13 +92,22 @@ export const TRAIN_OPTIONS = graphql(`
       offline
       maxConcurrency
       averageLatencyMs
+      inputPricePerMtok
+      outputPricePerMtok
+      requestsPerMinute
+      tokensPerMinute
     }
   }
 `);
 
 export const ESTIMATE = graphql(`
   query Estimate($numExamples: Int!, $teachers: [String!], $voting: VotingStrategy) {
-    estimateTrainingTime(numExamples: $numExamples, teachers: $teachers, voting: $voting)
+    trainingEstimate(numExamples: $numExamples, teachers: $teachers, voting: $voting) {
+      seconds
+      promptTokens
+      completionTokens
+      costUsd
+    }
   }
 `);
 
@@ -166,6 +187,9 @@ export const TRAINING_PROGRESS = graphql(`
         failed
         total
         etaSeconds
+        promptTokens
+        completionTokens
+        costUsd
       }
       ... on FineTuningTriggered {
         examplesCollected
@@ -177,6 +201,7 @@ export const TRAINING_PROGRESS = graphql(`
       }
       ... on SessionFinished {
         status
+        endReason
         session {
           ...SessionRecord
         }
@@ -298,6 +323,7 @@ export const SESSION_EXAMPLES = graphql(`
               latencyMs
               textQuality
               error
+              costUsd
             }
           }
         }
@@ -312,6 +338,9 @@ export const TRENDS = graphql(`
       day
       sessions
       averageQuality
+      promptTokens
+      completionTokens
+      costUsd
     }
     modelLeaderboard {
       model

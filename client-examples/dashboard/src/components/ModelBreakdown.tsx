@@ -1,5 +1,5 @@
 import type { SessionRecordFragment } from "../api/generated/graphql";
-import { formatQuality } from "../format";
+import { formatCost, formatQuality, formatTokens } from "../format";
 import { Empty } from "./feedback";
 import { averageQualityColumn, ModelTable, winsColumn, type ModelColumn } from "./ModelTable";
 
@@ -21,6 +21,12 @@ function columns(totalWins: number): ModelColumn<Performance>[] {
       className: "number",
       cell: (entry) => (entry.wins ? formatQuality(entry.totalQuality) : "—"),
     },
+    {
+      label: "Tokens",
+      className: "number",
+      cell: (entry) => formatTokens(entry.promptTokens, entry.completionTokens),
+    },
+    { label: "Cost", className: "number", cell: (entry) => formatCost(entry.costUsd) },
   ];
 }
 

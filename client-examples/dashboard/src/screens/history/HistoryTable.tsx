@@ -3,7 +3,7 @@ import { HISTORY } from "../../api/documents";
 import type { HistoryOrder, TrainingHistoryFilter } from "../../api/generated/graphql";
 import { Empty, ErrorNotice, Loading } from "../../components/feedback";
 import { StatusBadge } from "../../components/StatusBadge";
-import { formatDateTime, formatDuration, formatQualityRange } from "../../format";
+import { formatCost, formatDateTime, formatDuration, formatQualityRange, formatTokens } from "../../format";
 import { useConnection } from "../../hooks";
 import { navigate } from "../../route";
 import { SessionDetails } from "./SessionDetails";
@@ -142,6 +142,9 @@ export function HistoryTable({ filter, filtered, orderBy, onOrderBy, focus }: Pr
             <th scope="col" className="number">
               Duration
             </th>
+            <th scope="col" className="number">
+              Cost
+            </th>
             <th scope="col">Status</th>
             <th scope="col">
               <span className="visually-hidden">Details</span>
@@ -178,6 +181,14 @@ export function HistoryTable({ filter, filtered, orderBy, onOrderBy, focus }: Pr
                   <td data-label="Duration" className="number">
                     {formatDuration(session.totalTimeSeconds)}
                   </td>
+                  <td
+                    data-label="Cost"
+                    className="number"
+                    title={formatTokens(session.promptTokens, session.completionTokens)}
+                    data-testid="row-cost"
+                  >
+                    {formatCost(session.costUsd)}
+                  </td>
                   <td data-label="Status">
                     <StatusBadge status={session.status} />
                   </td>
@@ -195,7 +206,7 @@ export function HistoryTable({ filter, filtered, orderBy, onOrderBy, focus }: Pr
                 </tr>
                 {open && (
                   <tr className="details-row">
-                    <td colSpan={8}>
+                    <td colSpan={9}>
                       <SessionDetails sessionId={session.sessionId} />
                     </td>
                   </tr>

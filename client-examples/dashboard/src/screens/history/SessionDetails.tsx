@@ -3,7 +3,7 @@ import { GENRES } from "../../api/enums";
 import type { SessionRecordFragment as SessionRecord } from "../../api/generated/graphql";
 import { ErrorNotice, Loading } from "../../components/feedback";
 import { ModelBreakdown } from "../../components/ModelBreakdown";
-import { countOf, formatDateTime, genreLabel } from "../../format";
+import { countOf, formatCost, formatDateTime, formatTokens, genreLabel } from "../../format";
 import { useMutation, useQuery } from "../../hooks";
 import { navigate } from "../../route";
 import { watchSession } from "../../storage";
@@ -117,6 +117,14 @@ export function SessionDetails({ sessionId }: { sessionId: string }) {
           <dd data-testid="details-fine-tuning">
             {session.fineTuningTriggered ? "triggered a fine-tuning run" : "not triggered"} · examples
             collected {session.trainingExamplesBefore} → {session.trainingExamplesAfter ?? "—"}
+          </dd>
+        </div>
+        <div>
+          <dt>Cost</dt>
+          <dd data-testid="details-cost">
+            {formatCost(session.costUsd)} · {formatTokens(session.promptTokens, session.completionTokens)}
+            {session.maxCostUsd != null &&
+              ` · budget ${formatCost(session.maxCostUsd)}${session.endReason === "BUDGET_REACHED" ? ", reached" : ""}`}
           </dd>
         </div>
       </dl>

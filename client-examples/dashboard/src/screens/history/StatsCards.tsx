@@ -1,7 +1,14 @@
 import { STATS } from "../../api/documents";
 import { ErrorNotice, Loading } from "../../components/feedback";
 import { StatCard } from "../../components/StatCard";
-import { countOf, formatDuration, formatNumber, formatQuality } from "../../format";
+import {
+  countOf,
+  formatCost,
+  formatDuration,
+  formatNumber,
+  formatQuality,
+  formatTokens,
+} from "../../format";
 import { useQuery } from "../../hooks";
 
 export function StatsCards() {
@@ -10,7 +17,7 @@ export function StatsCards() {
   if (!data) return <Loading label="Loading your statistics…" />;
   const stats = data.trainingStats;
   return (
-    <div className="stat-grid three" data-testid="stats-cards">
+    <div className="stat-grid four" data-testid="stats-cards">
       <StatCard
         label="Training sessions"
         value={formatNumber(stats.totalSessions)}
@@ -43,6 +50,19 @@ export function StatsCards() {
           </span>
         }
         testId="stat-average-quality"
+      />
+      <StatCard
+        label="Cost"
+        value={formatCost(stats.costUsd)}
+        rawValue={stats.costUsd}
+        detail={
+          <span data-testid="stat-tokens" data-value={stats.promptTokens + stats.completionTokens}>
+            {formatTokens(stats.promptTokens, stats.completionTokens)}
+            {stats.sessionsWithKnownCost < stats.totalSessions &&
+              `; cost known for ${stats.sessionsWithKnownCost} of ${stats.totalSessions} sessions`}
+          </span>
+        }
+        testId="stat-cost"
       />
     </div>
   );

@@ -3,7 +3,16 @@ import type { SessionStatus } from "../../api/generated/graphql";
 import { ErrorNotice } from "../../components/feedback";
 import { ProgressBar } from "../../components/ProgressBar";
 import { StatusBadge } from "../../components/StatusBadge";
-import { countOf, formatDuration, formatPercent, formatQuality, shortId, statusLabel } from "../../format";
+import {
+  countOf,
+  formatCost,
+  formatDuration,
+  formatPercent,
+  formatQuality,
+  formatTokens,
+  shortId,
+  statusLabel,
+} from "../../format";
 import { useMutation } from "../../hooks";
 import { isActive, type LiveState } from "./progress";
 import type { StreamStatus } from "./useTrainingProgress";
@@ -121,10 +130,25 @@ export function LiveHeader({ sessionId, live, stream, onResumed, onNewSession }:
         </span>
         <span>average quality {formatQuality(live.completed ? live.qualitySum / live.completed : null)}</span>
         <span>{countOf(live.storiesSaved, "story", "stories")} saved</span>
+        <span
+          data-testid="live-spend"
+          data-tokens={live.spend ? live.spend.promptTokens + live.spend.completionTokens : undefined}
+          data-cost={live.spend?.costUsd ?? undefined}
+        >
+          {live.spend
+            ? `${formatTokens(live.spend.promptTokens, live.spend.completionTokens)} · ${formatCost(live.spend.costUsd)}`
+            : "no tokens yet"}
+        </span>
         <span className="eta" data-testid="eta">
           {timing(live)}
         </span>
       </div>
+      {live.endReason === "BUDGET_REACHED" && (
+        <p className="notice" role="status" data-testid="budget-reached">
+          Stopped at the budget of {formatCost(live.finished?.maxCostUsd)}: the next example would have passed
+          it.
+        </p>
+      )}
     </section>
   );
 }

@@ -4,7 +4,14 @@ import { ErrorNotice, Loading } from "../../components/feedback";
 import { ModelBreakdown } from "../../components/ModelBreakdown";
 import { ProgressBar } from "../../components/ProgressBar";
 import { StatCard } from "../../components/StatCard";
-import { formatNumber, formatPercent, formatQuality, formatQualityRange } from "../../format";
+import {
+  formatCost,
+  formatNumber,
+  formatPercent,
+  formatQuality,
+  formatQualityRange,
+  formatTokens,
+} from "../../format";
 import { useQuery } from "../../hooks";
 import { href } from "../../route";
 import type { FineTuningRun } from "./progress";
@@ -45,6 +52,17 @@ export function SessionResults({ session, fineTuningRuns, onNewSession }: Props)
           rawValue={session.storiesSavedCount}
           detail={session.savedToDatabase ? "quality 8.0 or more" : "saving was off"}
           testId="result-stories-saved"
+        />
+        <StatCard
+          label="Cost"
+          value={formatCost(session.costUsd)}
+          rawValue={session.costUsd}
+          detail={
+            session.costUsd == null
+              ? `${formatTokens(session.promptTokens, session.completionTokens)}; a teacher has no price`
+              : formatTokens(session.promptTokens, session.completionTokens)
+          }
+          testId="result-cost"
         />
         {totals && (
           <>

@@ -4,11 +4,11 @@ import { VOTING_STRATEGIES } from "../../api/enums";
 import type { Genre, VotingStrategy } from "../../api/generated/graphql";
 import { ErrorNotice, Loading } from "../../components/feedback";
 import { Toggle } from "../../components/Toggle";
-import { formatDuration } from "../../format";
+import { formatCost, formatDuration, formatNumber } from "../../format";
 import { useMutation, useQuery } from "../../hooks";
 import { GenreGrid } from "./GenreGrid";
 import { TeacherPicker, type Teacher } from "./TeacherPicker";
-import { useEstimate } from "./useEstimate";
+import { type Estimate, useEstimate } from "./useEstimate";
 
 const MAX_EXAMPLES = 1000;
 
@@ -20,6 +20,20 @@ const VOTING_HELP: Record<VotingStrategy, string> = {
 
 function clampExamples(value: number): number {
   return Number.isFinite(value) ? Math.min(MAX_EXAMPLES, Math.max(1, Math.round(value))) : 1;
+}
+
+/** A budget typed in dollars: a positive number, or none. */
+function parseBudget(text: string): number | null {
+  const value = Number(text);
+  return text.trim() && Number.isFinite(value) && value > 0 ? value : null;
+}
+
+function estimatedUse(value: Estimate["value"]): string {
+  if (!value) return "";
+  const tokens = `at most ${formatNumber(value.promptTokens + value.completionTokens)} tokens`;
+  return value.costUsd == null
+    ? `${tokens}; cost unknown: a teacher has no price`
+    : `${tokens}, costing at most ${formatCost(value.costUsd)}`;
 }
 
 export function TrainForm({ onStarted }: { onStarted: (sessionId: string) => void }) {
@@ -40,6 +54,7 @@ function TrainingOptions({ teachers, onStarted }: OptionsProps) {
   const [saveToDatabase, setSaveToDatabase] = useState(true);
   const [storeInMemory, setStoreInMemory] = useState(false);
   const [voting, setVoting] = useState<VotingStrategy>("JURY");
+  const [budget, setBudget] = useState("");
   const [chosen, setChosen] = useState<Set<string>>(
     () => new Set(teachers.filter((teacher) => teacher.available).map((teacher) => teacher.name)),
   );
@@ -56,6 +71,7 @@ function TrainingOptions({ teachers, onStarted }: OptionsProps) {
       storeInMemory,
       teachers: teacherNames,
       voting,
+      maxCostUsd: parseBudget(budget),
     };
     const started = await starting.run({ input });
     if (started) onStarted(started.startTraining.sessionId);
@@ -92,9 +108,31 @@ function TrainingOptions({ teachers, onStarted }: OptionsProps) {
               ? "Pick a teacher for a time estimate"
               : estimate.error
                 ? `No time estimate: ${estimate.error.message}`
-                : estimate.seconds == null
+                : estimate.value == null
                   ? "Estimating the time…"
-                  : `Estimated time: ${formatDuration(estimate.seconds)} with this ensemble`}
+                  : `Estimated time: ${formatDuration(estimate.value.seconds)} with this ensemble`}
+          </p>
+          {estimate.value && (
+            <p className="hint" data-testid="estimate-cost">
+              {estimatedUse(estimate.value)}
+            </p>
+          )}
+        </div>
+        <div className="field">
+          <label htmlFor="budget">Budget (USD, optional)</label>
+          <input
+            id="budget"
+            type="number"
+            min={0}
+            step="any"
+            inputMode="decimal"
+            placeholder="no limit"
+            value={budget}
+            onChange={(event) => setBudget(event.target.value)}
+            data-testid="budget-input"
+          />
+          <p className="hint">
+            No example starts whose projected cost would pass it; every teacher needs a price.
           </p>
         </div>
         <GenreGrid selected={genres} onChange={setGenres} />

@@ -31,6 +31,11 @@ const RECORD: SessionRecordFragment = {
   totalTimeSeconds: 12,
   startedAt: "2026-03-01T12:00:01.000Z",
   completedAt: "2026-03-01T12:00:13.000Z",
+  promptTokens: 1800,
+  completionTokens: 700,
+  costUsd: 0.0021,
+  maxCostUsd: null,
+  endReason: "ALL_EXAMPLES_RUN",
   genresSelected: ["HORROR", "FANTASY"],
   storedInMemory: false,
   savedToDatabase: true,
@@ -40,7 +45,17 @@ const RECORD: SessionRecordFragment = {
   trainingExamplesBefore: 49,
   trainingExamplesAfter: 50,
   fineTuningTriggered: true,
-  modelPerformance: [{ model: "bard", wins: 1, averageQuality: 8.5, totalQuality: 8.5 }],
+  modelPerformance: [
+    {
+      model: "bard",
+      wins: 1,
+      averageQuality: 8.5,
+      totalQuality: 8.5,
+      promptTokens: 900,
+      completionTokens: 350,
+      costUsd: 0.00105,
+    },
+  ],
   genreDistribution: [
     { genre: "HORROR", count: 1 },
     { genre: "FANTASY", count: 1 },
@@ -88,16 +103,39 @@ function wholeSession(): TrainingEvent[] {
       savedToDatabase: true,
       storedInMemory: false,
     }),
-    event({ __typename: "SessionProgress", completed: 1, failed: 0, total: 2, etaSeconds: 6 }),
+    event({
+      __typename: "SessionProgress",
+      completed: 1,
+      failed: 0,
+      total: 2,
+      etaSeconds: 6,
+      promptTokens: 1200,
+      completionTokens: 500,
+      costUsd: 0.0015,
+    }),
     event({ __typename: "ExampleStarted", index: 1, genre: "FANTASY", prompt: "A map", style: null }),
     event({ __typename: "ExampleFailed", index: 1, reason: "every teacher failed" }),
-    event({ __typename: "SessionProgress", completed: 1, failed: 1, total: 2, etaSeconds: 0 }),
+    event({
+      __typename: "SessionProgress",
+      completed: 1,
+      failed: 1,
+      total: 2,
+      etaSeconds: 0,
+      promptTokens: 1800,
+      completionTokens: 700,
+      costUsd: 0.0021,
+    }),
     event({
       __typename: "FineTuningTriggered",
       examplesCollected: 50,
       job: { id: "job-1", status: "QUEUED", numExamples: 50 },
     }),
-    event({ __typename: "SessionFinished", status: "COMPLETED", session: RECORD }),
+    event({
+      __typename: "SessionFinished",
+      status: "COMPLETED",
+      endReason: "ALL_EXAMPLES_RUN",
+      session: RECORD,
+    }),
   ];
 }
 
@@ -120,6 +158,34 @@ describe("applyEvents", () => {
       { examplesCollected: 50, job: { id: "job-1", status: "QUEUED", numExamples: 50 } },
     ]);
     expect(live.finished).toBe(RECORD);
+    expect(live.spend).toEqual({ promptTokens: 1800, completionTokens: 700, costUsd: 0.0021 });
+    expect(live.endReason).toBe("ALL_EXAMPLES_RUN");
+  });
+
+  test("keeps an unknown cost unknown, and says when the budget stopped the session", () => {
+    const event = eventStream();
+    const live = applyEvents(INITIAL_STATE, [
+      event({ __typename: "SessionStarted", numExamples: 9, teachers: ["bard"], votingStrategy: "QUALITY" }),
+      event({
+        __typename: "SessionProgress",
+        completed: 1,
+        failed: 0,
+        total: 9,
+        etaSeconds: 3,
+        promptTokens: 60,
+        completionTokens: 240,
+        costUsd: null,
+      }),
+      event({
+        __typename: "SessionFinished",
+        status: "COMPLETED",
+        endReason: "BUDGET_REACHED",
+        session: { ...RECORD, endReason: "BUDGET_REACHED", maxCostUsd: 0.01 },
+      }),
+    ]);
+
+    expect(live.spend).toEqual({ promptTokens: 60, completionTokens: 240, costUsd: null });
+    expect(live.endReason).toBe("BUDGET_REACHED");
   });
 
   test("records each example's responses, votes and outcome", () => {
@@ -239,6 +305,7 @@ describe("applyEvents", () => {
       event({
         __typename: "SessionFinished",
         status: "INTERRUPTED",
+        endReason: null,
         session: { ...RECORD, status: "INTERRUPTED" },
       }),
     ]);

@@ -4,6 +4,7 @@
  * by their seq, and the tests drive it without a server.
  */
 import type {
+  EndReason,
   Genre,
   SessionRecordFragment,
   SessionStatus,
@@ -43,6 +44,13 @@ export interface ExampleProgress {
   outcome: ExampleOutcome | null;
 }
 
+/** What the examples finished so far used; a null cost is not known (a teacher has no price). */
+export interface Spend {
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number | null;
+}
+
 export interface FineTuningRun {
   examplesCollected: number;
   job: Extract<TrainingEvent, { __typename: "FineTuningTriggered" }>["job"];
@@ -65,6 +73,8 @@ export interface LiveState {
   genres: Readonly<Partial<Record<Genre, number>>>;
   fineTuningRuns: readonly FineTuningRun[];
   finished: SessionRecordFragment | null;
+  spend: Spend | null;
+  endReason: EndReason | null;
 }
 
 export const INITIAL_STATE: LiveState = {
@@ -84,6 +94,8 @@ export const INITIAL_STATE: LiveState = {
   genres: {},
   fineTuningRuns: [],
   finished: null,
+  spend: null,
+  endReason: null,
 };
 
 function updateExample(
@@ -175,6 +187,13 @@ export function applyEvents(state: LiveState, events: readonly TrainingEvent[]):
         next.failed = event.failed;
         next.total = event.total;
         next.etaSeconds = event.etaSeconds;
+        if (event.promptTokens != null && event.completionTokens != null) {
+          next.spend = {
+            promptTokens: event.promptTokens,
+            completionTokens: event.completionTokens,
+            costUsd: event.costUsd,
+          };
+        }
         break;
       case "FineTuningTriggered":
         next.fineTuningRuns = [
@@ -185,6 +204,7 @@ export function applyEvents(state: LiveState, events: readonly TrainingEvent[]):
       case "SessionFinished":
         next.status = event.status;
         next.finished = event.session;
+        next.endReason = event.endReason;
         next.etaSeconds = null;
         break;
     }

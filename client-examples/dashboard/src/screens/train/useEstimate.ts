@@ -1,14 +1,15 @@
 import { useEffect, useState } from "react";
 import { type ApiError, isAbort } from "../../api/client";
 import { ESTIMATE } from "../../api/documents";
-import type { VotingStrategy } from "../../api/generated/graphql";
+import type { EstimateQuery, VotingStrategy } from "../../api/generated/graphql";
 import { asApiError } from "../../hooks";
 import { useSession } from "../../session";
 
 const DEBOUNCE_MS = 250;
 
 export interface Estimate {
-  seconds: number | null;
+  /** Time, tokens and cost at most; null until the server has answered. */
+  value: EstimateQuery["trainingEstimate"] | null;
   error: ApiError | null;
 }
 
@@ -18,20 +19,20 @@ export function useEstimate(
   voting: VotingStrategy,
 ): Estimate {
   const { request } = useSession();
-  const [estimate, setEstimate] = useState<Estimate>({ seconds: null, error: null });
+  const [estimate, setEstimate] = useState<Estimate>({ value: null, error: null });
   const teacherKey = teachers.join("\n");
 
   useEffect(() => {
     if (!teacherKey) {
-      setEstimate({ seconds: null, error: null });
+      setEstimate({ value: null, error: null });
       return;
     }
     const controller = new AbortController();
     const timer = window.setTimeout(() => {
       request(ESTIMATE, { numExamples, teachers: teacherKey.split("\n"), voting }, controller.signal).then(
-        ({ estimateTrainingTime }) => setEstimate({ seconds: estimateTrainingTime, error: null }),
+        ({ trainingEstimate }) => setEstimate({ value: trainingEstimate, error: null }),
         (error: unknown) => {
-          if (!isAbort(error)) setEstimate({ seconds: null, error: asApiError(error) });
+          if (!isAbort(error)) setEstimate({ value: null, error: asApiError(error) });
         },
       );
     }, DEBOUNCE_MS);

@@ -5,7 +5,7 @@ import type { TrendsQuery } from "../../api/generated/graphql";
 import { ChartView } from "../../components/ChartView";
 import { Empty, ErrorNotice, Loading } from "../../components/feedback";
 import { averageQualityColumn, ModelTable, winsColumn, type ModelColumn } from "../../components/ModelTable";
-import { formatDay } from "../../format";
+import { formatCost, formatDay, formatNumber } from "../../format";
 import { useQuery } from "../../hooks";
 
 type QualityPoint = TrendsQuery["qualityTrend"][number];
@@ -67,6 +67,59 @@ function qualityChart(points: readonly QualityPoint[]): MixedChart {
   };
 }
 
+function spendChart(points: readonly QualityPoint[]): MixedChart {
+  return {
+    type: "bar",
+    data: {
+      labels: points.map((point) => formatDay(point.day)),
+      datasets: [
+        {
+          type: "bar",
+          label: "Cost (USD)",
+          data: points.map((point) => point.costUsd),
+          backgroundColor: "#10b981",
+          borderRadius: 3,
+          maxBarThickness: 18,
+          order: 1,
+          yAxisID: "cost",
+        },
+        {
+          type: "line",
+          label: "Tokens",
+          // Days whose sessions were recorded by an external trainer have no tokens counted.
+          data: points.map((point) => point.promptTokens + point.completionTokens || null),
+          borderColor: "#6d4aff",
+          backgroundColor: "#6d4aff",
+          spanGaps: true,
+          tension: 0.25,
+          order: 0,
+          yAxisID: "tokens",
+        },
+      ],
+    },
+    options: {
+      interaction: { mode: "index", intersect: false },
+      scales: {
+        cost: { position: "left", beginAtZero: true, title: { display: true, text: "USD" } },
+        tokens: {
+          position: "right",
+          beginAtZero: true,
+          grid: { drawOnChartArea: false },
+          title: { display: true, text: "tokens" },
+        },
+      },
+    },
+  };
+}
+
+/** The period's tokens and the cost of its sessions whose cost is known. */
+function spendSummary(points: readonly QualityPoint[], days: number): string {
+  const tokens = points.reduce((sum, point) => sum + point.promptTokens + point.completionTokens, 0);
+  const costs = points.flatMap((point) => (point.costUsd == null ? [] : [point.costUsd]));
+  const cost = costs.length ? formatCost(costs.reduce((sum, value) => sum + value, 0)) : "an unknown cost";
+  return `${formatNumber(tokens)} tokens and ${cost} over the last ${days} days.`;
+}
+
 function leaderboardChart(entries: readonly LeaderboardEntry[]): MixedChart {
   return {
     type: "bar",
@@ -122,6 +175,7 @@ export function TrendsScreen() {
   const { data, error, reload } = useQuery(TRENDS, { days });
   const quality = useMemo(() => qualityChart(data?.qualityTrend ?? []), [data]);
   const leaderboard = useMemo(() => leaderboardChart(data?.modelLeaderboard ?? []), [data]);
+  const spend = useMemo(() => spendChart(data?.qualityTrend ?? []), [data]);
 
   if (error) return <ErrorNotice error={error} onRetry={reload} />;
   if (!data) return <Loading label="Loading the trends…" />;
@@ -158,6 +212,20 @@ export function TrendsScreen() {
           <Empty>No sessions in the last {days} days.</Empty>
         )}
       </section>
+      {hasSessions && (
+        <section className="card">
+          <h2>Tokens and cost</h2>
+          <p className="hint" data-testid="spend-summary">
+            {spendSummary(data.qualityTrend, days)}
+          </p>
+          <ChartView
+            config={spend}
+            label={`Cost and tokens per day over the last ${days} days`}
+            testId="spend-chart"
+            height={240}
+          />
+        </section>
+      )}
       <section className="card">
         <h2>Model leaderboard</h2>
         {data.modelLeaderboard.length === 0 ? (
