@@ -4,16 +4,23 @@ Each carries the GraphQL `extensions.code`, the HTTP status the REST routes answ
 and a message that says what to fix::
 
     ChorusError
-    ├── BadUserInput      400  the input names something wrong; nothing was written
-    ├── Unauthenticated   401  no token, or a token that is unknown or revoked
-    ├── Forbidden         403  a valid user asking for another user's data
-    ├── NotFound          404  no such thing, or not yours (existence is not revealed)
-    └── Conflict          409  the request is valid but the state does not allow it
+    ├── BadRequest          400  the request itself cannot be read: its body or its method
+    ├── BadUserInput        400  the input names something wrong; nothing was written
+    ├── Unauthenticated     401  no token, or a token that is unknown or revoked
+    ├── Forbidden           403  a valid user asking for another user's data
+    ├── NotFound            404  no such thing, or not yours (existence is not revealed)
+    ├── Conflict            409  the request is valid but the state does not allow it
+    └── ServiceUnavailable  503  the database cannot be reached now; try again shortly
+
+Anything else is unexpected: a client is told only `public_message` of it, and the log
+has the rest under the same reference.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from sqlalchemy import exc as sql
 
 
 class ChorusError(Exception):
@@ -31,6 +38,11 @@ class ChorusError(Exception):
         if self.field is not None:
             extensions["field"] = self.field
         return extensions
+
+
+class BadRequest(ChorusError):
+    code = "BAD_REQUEST"
+    status = 400
 
 
 class BadUserInput(ChorusError):
@@ -56,3 +68,52 @@ class NotFound(ChorusError):
 class Conflict(ChorusError):
     code = "CONFLICT"
     status = 409
+
+
+class ServiceUnavailable(ChorusError):
+    code = "SERVICE_UNAVAILABLE"
+    status = 503
+
+
+# A pool with no free connection, a server that refuses or drops connections, a lock that
+# was not granted in time: all pass if the client tries again later.
+_OUTAGES = (
+    sql.TimeoutError,
+    sql.OperationalError,
+    sql.InterfaceError,
+    sql.DisconnectionError,
+    ConnectionError,
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) says the database cannot be reached right now."""
+    seen: BaseException | None = error
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, _OUTAGES):
+            return True
+        if isinstance(seen, sql.DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def public_message(error: BaseException, reference: str) -> str:
+    """What a client may read of `error`: a ChorusError's own message; for anything else a
+    message a person can act on, with the `reference` (e.g. "request id 1f2e") under which
+    the log has the details, and never the exception's text, which may be a driver's,
+    SQLAlchemy's or a pool's."""
+    if isinstance(error, ChorusError):
+        return error.message
+    if is_outage(error):
+        return unavailable(reference).message
+    return f"Internal server error ({reference})."
+
+
+def unavailable(reference: str) -> ServiceUnavailable:
+    """What a client is told when the database cannot be reached."""
+    return ServiceUnavailable(
+        f"The database cannot be reached right now; try again in a few seconds ({reference})."
+    )

@@ -15,7 +15,7 @@ row, the user's totals, the user's model totals (by model name).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, astuple, dataclass
+from dataclasses import asdict, astuple, dataclass, fields
 from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, Select, Selectable, literal, select, update
@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import table_of
 from models.engine import on_sqlite
+from models.errors import BadUserInput
+from models.limits import INT_MAX
 from models.tables import SessionModelStats, TrainingHistory, UserModelTotals, UserTrainingTotals
 
 
@@ -91,6 +93,35 @@ async def add_session(
         {"user_id": history.user_id, **asdict(_session_sums(_summed_columns(history)))},
     )
     await _count_model_rows(db, history, sorted(scores))
+
+
+async def check_room(
+    db: AsyncSession, history: TrainingHistory, scores: Mapping[str, ModelScore]
+) -> None:
+    """Raise BadUserInput, before anything is written, when adding the session (not yet
+    stored) would take one of its user's counts past what their columns and GraphQL's Int
+    hold: a total that cannot be read back would break every read of the user's statistics."""
+    adding = _session_sums(_summed_columns(history))
+    totals = await db.get(UserTrainingTotals, history.user_id)
+    for name in (f.name for f in fields(_SessionSums) if f.name != "quality_sum"):
+        total = 0 if totals is None else getattr(totals, name)
+        if total + getattr(adding, name) > INT_MAX:
+            raise BadUserInput(
+                f"Recording this session would take your total {name.replace('_', ' ')} past "
+                f"{INT_MAX:,}, the most the API can count."
+            )
+    wins = await db.execute(
+        select(UserModelTotals.model, UserModelTotals.wins).where(
+            UserModelTotals.user_id == history.user_id, UserModelTotals.model.in_(list(scores))
+        )
+    )
+    for model, total in wins:
+        if total + scores[model].wins > INT_MAX:
+            raise BadUserInput(
+                f"Recording this session would take {model!r}'s wins past {INT_MAX:,}, the "
+                "most the API can count.",
+                field="modelPerformanceJson",
+            )
 
 
 async def locked_session(db: AsyncSession, history_id: int) -> TrainingHistory:
