@@ -89,6 +89,7 @@ class Context:
     response: Any = None
     connection_params: dict[str, Any] | None = None
     token_given: bool = False
+    over_websocket: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

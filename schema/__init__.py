@@ -19,9 +19,15 @@ from strawberry.types import ExecutionContext
 
 from schema.events import GRAPHQL_TYPES
 from schema.execution import SharedEventExecutor
-from schema.extensions import MaskUnexpectedErrors, RequireAuthentication, log_errors
+from schema.extensions import (
+    MaskUnexpectedErrors,
+    RefuseUnusableRequests,
+    RequireAuthentication,
+    log_errors,
+)
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.scalars import SCALAR_OVERRIDES
 from schema.subscription import Subscription
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
@@ -50,8 +56,10 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         types=list(GRAPHQL_TYPES.values()),
+        scalar_overrides=SCALAR_OVERRIDES,
         extensions=[
             RequireAuthentication,
+            RefuseUnusableRequests,
             partial(AddValidationRules, limit_rules),
             partial(MaxTokensLimiter, max_token_count=max_tokens),
             # Clients send the same few documents again and again (a dashboard's page, a

@@ -16,7 +16,8 @@ from models.history import FINE_TUNING_THRESHOLD, fine_tuning_examples_collected
 from models.tables import TrainingHistory
 from models.users import owner_for, owner_of
 from server.auth import require_user
-from server.rest import error_json, read_body
+from server.failures import error_response
+from server.rest import read_body
 from server.services import services_of
 from trainer.catalog import parse_genre
 from trainer.plan import make_plan
@@ -99,6 +100,6 @@ def route() -> Route:
                 collected = await fine_tuning_examples_collected(db, owner_id)
             return JSONResponse(results(history, collected))
         except ChorusError as error:
-            return error_json(error)
+            return error_response(request.url.path, error)
 
     return Route("/auto-train", auto_train, methods=["POST"])

@@ -51,7 +51,11 @@ class Services:
         other servers and prunes no events. Its hub and manager are there, unstarted.
         """
         async with contextlib.AsyncExitStack() as stack:
-            engine = create_engine(settings.database_url)
+            engine = create_engine(
+                settings.database_url,
+                pool_size=settings.db_pool_size,
+                pool_timeout_s=settings.db_pool_timeout_s,
+            )
             stack.push_async_callback(engine.dispose)
             await prepare_database(engine, settings.database_url)
             db = session_factory(engine)

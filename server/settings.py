@@ -15,6 +15,8 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite+aiosqlite:///./chorus.db"
+    db_pool_size: int = Field(10, ge=1, le=1000)
+    db_pool_timeout_s: float = Field(5.0, gt=0)
     broadcast_url: str = "memory://"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

@@ -13,6 +13,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.enums import SessionStatus
+from models.errors import public_message
 from models.examples import recorded_indexes
 from models.sessions import stored_session
 from models.tables import TrainingHistory
@@ -122,7 +123,8 @@ class SessionRunner:
             status = SessionStatus.CANCELLED
         except Exception as exc:  # a bug must end the session visibly, not leave it RUNNING
             logger.exception("session %s failed", history.session_id)
-            status, error = SessionStatus.FAILED, f"internal error: {exc}"
+            status = SessionStatus.FAILED
+            error = public_message(exc, f"session {history.session_id}")
         await asyncio.shield(self._drain_then_finish(status, error))
         return self._final_status
 
@@ -133,7 +135,8 @@ class SessionRunner:
             self._record_wake.set()
             await self._recorder
         if self._record_failure is not None:
-            status, error = SessionStatus.FAILED, f"internal error: {self._record_failure}"
+            status = SessionStatus.FAILED
+            error = public_message(self._record_failure, f"session {self._history.session_id}")
         if status is SessionStatus.COMPLETED and self._tally.successful == 0:
             status, error = SessionStatus.FAILED, "no example produced a valid output"
         self._final_status = status
