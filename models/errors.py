@@ -76,14 +76,24 @@ class ServiceUnavailable(ChorusError):
 
 
 # A pool with no free connection, a server that refuses or drops connections, a lock that
-# was not granted in time: all pass if the client tries again later.
-_OUTAGES = (
-    sql.TimeoutError,
-    sql.OperationalError,
-    sql.InterfaceError,
-    sql.DisconnectionError,
-    ConnectionError,
-)
+# was not granted in time: all pass if the client tries again later. SQLite and MySQL's
+# drivers raise OperationalError for mistakes in a statement too, so it counts only with
+# the codes or messages of an outage.
+_MYSQL_OUTAGES = frozenset({1040, 1205, 1213, 2002, 2003, 2005, 2006, 2013, 2055})
+_SQLITE_OUTAGES = ("database is locked", "unable to open database", "disk i/o error")
+
+
+def _is_outage(error: BaseException) -> bool:
+    if isinstance(error, sql.TimeoutError | sql.DisconnectionError | sql.InterfaceError):
+        return True
+    if isinstance(error, sql.DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, sql.OperationalError):
+        args = getattr(error.orig, "args", ())
+        if args and isinstance(args[0], int):
+            return args[0] in _MYSQL_OUTAGES
+        return any(text in str(error.orig).lower() for text in _SQLITE_OUTAGES)
+    return isinstance(error, ConnectionError)
 
 
 def is_outage(error: BaseException) -> bool:
@@ -92,9 +102,7 @@ def is_outage(error: BaseException) -> bool:
     for _ in range(5):
         if seen is None:
             return False
-        if isinstance(seen, _OUTAGES):
-            return True
-        if isinstance(seen, sql.DBAPIError) and seen.connection_invalidated:
+        if _is_outage(seen):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from models import history, stories
+from models import history, limits, stories
 from models.enums import Genre
 from models.keyset import PageArgs
 from models.tables import FineTuneJob, Story, TrainingHistory, User
@@ -12,6 +12,12 @@ from resolvers.context import Info
 from resolvers.paging import CountedPage
 
 Owned = TrainingHistory | User | Story | FineTuneJob
+# The types whose global id holds their row id; a key that no row id can be names nothing.
+_BY_ROW_ID: dict[str, type[User | Story | FineTuneJob]] = {
+    "User": User,
+    "Story": Story,
+    "FineTuneJob": FineTuneJob,
+}
 
 
 def viewer(info: Info) -> User:
@@ -43,15 +49,12 @@ async def node(info: Info, type_name: str, key: str) -> Owned | None:
     """The object a global id names; None for unknown ids and for other users' objects."""
     viewer = info.context.viewer
     found: Owned | None = None
+    row_id = limits.parse_id(key)
     async with info.context.db() as db:
         if type_name == "TrainingSession":
             found = await history.session_by_id(db, key)
-        elif type_name == "User" and key.isdigit():
-            found = await db.get(User, int(key))
-        elif type_name == "Story" and key.isdigit():
-            found = await db.get(Story, int(key))
-        elif type_name == "FineTuneJob" and key.isdigit():
-            found = await db.get(FineTuneJob, int(key))
+        elif type_name in _BY_ROW_ID and row_id is not None:
+            found = await db.get(_BY_ROW_ID[type_name], row_id)
     if found is None:
         return None
     owner = found.id if isinstance(found, User) else found.user_id
