@@ -230,6 +230,8 @@ class TeacherOutput(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     text_quality: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+    # `text` is the first CHORUS_MAX_OUTPUT_CHARS of a longer answer.
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Vote(Base):

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 from models.enums import Genre, VotingStrategy
+from models.sessions import check_queue_room
 from models.tables import TrainingHistory
 from resolvers.context import Info
 from trainer.plan import make_plan
@@ -25,7 +26,8 @@ async def start_training(
     store_in_memory: bool,
     save_to_database: bool,
 ) -> TrainingHistory:
-    manager = info.context.services.manager
+    services = info.context.services
+    manager = services.manager
     plan = make_plan(
         manager.teachers,
         num_examples=num_examples,
@@ -36,7 +38,10 @@ async def start_training(
         store_in_memory=store_in_memory,
         save_to_database=save_to_database,
     )
-    return await manager.start(info.context.viewer, plan)
+    viewer = info.context.viewer
+    async with info.context.db() as db:
+        await check_queue_room(db, viewer.id, services.settings.max_queued_sessions_per_user)
+    return await manager.start(viewer, plan)
 
 
 async def cancel_training(info: Info, session_id: str) -> TrainingHistory:

@@ -152,6 +152,7 @@ def output(row: tables.TeacherOutput) -> types.TeacherOutput:
         completion_tokens=row.completion_tokens,
         text_quality=row.text_quality,
         error=row.error,
+        truncated=row.truncated,
     )
 
 

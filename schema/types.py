@@ -88,6 +88,11 @@ class TeacherOutput:
     error: str | None = strawberry.field(
         description="Why this output failed or was excluded from the vote; null when it took part."
     )
+    truncated: bool = strawberry.field(
+        default=False,
+        description="The teacher's answer was longer than the server keeps "
+        "(CHORUS_MAX_OUTPUT_CHARS); `text` is its beginning, and it was judged as that.",
+    )
 
 
 class ExampleLists(Protocol):

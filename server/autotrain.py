@@ -13,6 +13,7 @@ from starlette.routing import Route
 from models.enums import VotingStrategy
 from models.errors import ChorusError
 from models.history import FINE_TUNING_THRESHOLD, fine_tuning_examples_collected
+from models.sessions import check_queue_room
 from models.tables import TrainingHistory
 from models.users import owner_for, owner_of
 from server.auth import require_user
@@ -92,6 +93,7 @@ def route() -> Route:
             )
             async with services.db() as db:
                 owner = await owner_of(db, owner_id)
+                await check_queue_room(db, owner.id, services.settings.max_queued_sessions_per_user)
             started = await manager.start(owner, plan)
             await manager.wait(started.id)
             async with services.db() as db:

@@ -81,7 +81,11 @@ class Services:
                 teachers,
                 publish=hub.publish,
                 send_control=hub.send_control,
-                options=RunnerOptions(settings.max_concurrent_examples, settings.fine_tune_backend),
+                options=RunnerOptions(
+                    settings.max_concurrent_examples,
+                    settings.fine_tune_backend,
+                    max_output_chars=settings.max_output_chars,
+                ),
                 max_running_per_user=settings.max_running_sessions_per_user,
                 fine_tuner=fine_tuner,
                 latencies=latencies,

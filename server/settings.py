@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from trainer.example import MAX_OUTPUT_CHARS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -27,6 +29,8 @@ class Settings(BaseSettings):
     offline_latency_ms: int = Field(300, ge=0)
     max_concurrent_examples: int = Field(8, ge=1, le=256)
     max_running_sessions_per_user: int = Field(2, ge=1)
+    max_queued_sessions_per_user: int = Field(20, ge=1)
+    max_output_chars: int = Field(MAX_OUTPUT_CHARS, ge=1000)
     event_retention_days: int = Field(30, ge=1)
     data_dir: Path = Path("./chorus-data")
     fine_tune_backend: Literal["export", "openai"] = "export"

@@ -250,6 +250,7 @@ async def _store_outputs_and_votes(
                 "completion_tokens": output.completion_tokens,
                 "text_quality": output.text_quality,
                 "error": output.error,
+                "truncated": output.truncated,
             }
             for d, example_id in zip(decisions, example_ids, strict=True)
             for output in d.outcome.outputs

@@ -25,7 +25,7 @@ from trainer.events import (
     SessionProgress,
     SessionStarted,
 )
-from trainer.example import ExampleOutcome, run_example
+from trainer.example import MAX_OUTPUT_CHARS, ExampleOutcome, run_example
 from trainer.latency import LatencyBook
 from trainer.plan import SessionPlan
 from trainer.recorder import plan_of, record_examples, set_status, tally_of
@@ -43,6 +43,7 @@ class FineTuneQueue(Protocol):
 class RunnerOptions:
     max_concurrent_examples: int = 8
     fine_tune_backend: str = "export"
+    max_output_chars: int = MAX_OUTPUT_CHARS
 
 
 class SessionRunner:
@@ -158,6 +159,7 @@ class SessionRunner:
                     self._plan.voting,
                     self._plan.seed,
                     self._emitter,
+                    max_output_chars=self._options.max_output_chars,
                 )
                 for output in outcome.outputs:
                     self._latencies.record(output.teacher, output.latency_ms)
