@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from models.engine import ping
 from schema import build_schema
-from server import autotrain, downloads, rest
+from server import autotrain, downloads, openapi, rest
 from server.dashboard import dashboard_routes
 from server.failures import CatchAll, http_error
 from server.graphql_app import ChorusGraphQL
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
-        Mount("/api", routes=[*rest.routes(), *downloads.routes()]),
+        Mount("/api", routes=[*rest.routes(), *downloads.routes(), openapi.route()]),
         autotrain.route(),
         *dashboard_routes(settings.dashboard_dir),
     ]

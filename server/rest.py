@@ -29,6 +29,7 @@ from server.services import services_of
 from trainer.catalog import parse_genre
 
 MAX_PAGE_SIZE = 100
+MAX_PAGE_NUMBER = 10_000_000
 Handler = Callable[[Request, User], Awaitable[Response]]
 
 
@@ -189,7 +190,7 @@ def routes() -> list[BaseRoute]:
 
     async def paginated(request: Request, caller: User) -> Response:
         owner = _path_user(request, caller)
-        page = _int_param(request, "page", 0, 0, 10_000_000)
+        page = _int_param(request, "page", 0, 0, MAX_PAGE_NUMBER)
         size = _int_param(request, "size", 10, 1, MAX_PAGE_SIZE)
         async with services_of(request).db() as db:
             rows, total = await history.history_by_page_number(db, owner, page, size)
