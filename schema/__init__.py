@@ -11,7 +11,6 @@ from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
@@ -20,6 +19,7 @@ from strawberry.types import ExecutionContext
 from schema.events import GRAPHQL_TYPES
 from schema.execution import SharedEventExecutor
 from schema.extensions import (
+    CachedParser,
     MaskUnexpectedErrors,
     RefuseUnusableRequests,
     RequireAuthentication,
@@ -64,7 +64,7 @@ def build_schema(
             partial(MaxTokensLimiter, max_token_count=max_tokens),
             # Clients send the same few documents again and again (a dashboard's page, a
             # script's poll): parse and validate each once.
-            partial(ParserCache, maxsize=256),
+            partial(CachedParser, maxsize=256),
             partial(ValidationCache, maxsize=256),
             MaskUnexpectedErrors,
         ],

@@ -28,7 +28,7 @@ from graphql import (
     SelectionNode,
 )
 from graphql.utilities import get_operation_ast
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionContext, StreamExecutionResult
 from strawberry.types.graphql import OperationType
@@ -126,6 +126,23 @@ class RefuseUnusableRequests(SchemaExtension):
         name = _unreadable_variable(self.execution_context.variables)
         if name is not None:
             raise BadUserInput(f"Variable `${name}` holds text that is not valid Unicode.")
+        yield
+
+
+class CachedParser(ParserCache):
+    """Strawberry's ParserCache, except for a document that does not parse: ParserCache
+    raises its error before the other extensions can see it (so it would reach the client
+    with no code, and anything that is not a syntax error unmasked); left to Strawberry's
+    own parse, it is reported as an error result like any other."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        try:
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        except Exception:  # Strawberry parses a document that is not there, and reports why
+            context.graphql_document = None
         yield
 
 
