@@ -123,5 +123,6 @@ def public_message(error: BaseException, reference: str) -> str:
 def unavailable(reference: str) -> ServiceUnavailable:
     """What a client is told when the database cannot be reached."""
     return ServiceUnavailable(
-        f"The database cannot be reached right now; try again in a few seconds ({reference})."
+        "The database is not answering right now (too busy, or unreachable); try again in a "
+        f"few seconds ({reference})."
     )
