@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import limits
@@ -21,7 +21,7 @@ from models.enums import Genre, SessionStatus, VotingStrategy
 from models.errors import BadUserInput, Conflict
 from models.history import session_by_id
 from models.tables import SessionGenreCount, TrainingHistory, User
-from models.totals import ModelScore, add_session, check_room
+from models.totals import ModelScore, add_session, check_totals, too_large
 
 # Reads one genre name leniently ("sci-fi" is SCIENCE_FICTION); the catalog above this layer
 # knows the labels and aliases, so its reader is passed in.
@@ -302,7 +302,6 @@ async def record_session(db: AsyncSession, user: User, record: RecordedSession) 
         voting_strategy=VotingStrategy.JURY,
         teachers_json=json.dumps(sorted(record.model_performance)),
     )
-    await check_room(db, history, record.model_performance)
     db.add(history)
     try:
         await db.flush()
@@ -312,10 +311,19 @@ async def record_session(db: AsyncSession, user: User, record: RecordedSession) 
             f"A session with sessionId {record.session_id!r} is already recorded.",
             field="sessionId",
         ) from error
-    await add_session(db, history, record.model_performance)
-    db.add_all(
-        SessionGenreCount(history_id=history.id, genre=genre, count=n)
-        for genre, n in record.genre_distribution.items()
-    )
+    try:
+        await add_session(db, history, record.model_performance)
+        db.add_all(
+            SessionGenreCount(history_id=history.id, genre=genre, count=n)
+            for genre, n in record.genre_distribution.items()
+        )
+        await db.flush()
+        await check_totals(db, user.id)
+    except DataError as error:  # MySQL/MariaDB refuse a total past their INT
+        await db.rollback()
+        raise BadUserInput(too_large()) from error
+    except BadUserInput:
+        await db.rollback()
+        raise
     await db.commit()
     return history

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, astuple, dataclass, fields
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Select, Selectable, literal, select, update
+from sqlalchemy import ColumnElement, Insert, Select, Selectable, func, literal, select, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,33 +95,26 @@ async def add_session(
     await _count_model_rows(db, history, sorted(scores))
 
 
-async def check_room(
-    db: AsyncSession, history: TrainingHistory, scores: Mapping[str, ModelScore]
-) -> None:
-    """Raise BadUserInput, before anything is written, when adding the session (not yet
-    stored) would take one of its user's counts past what their columns and GraphQL's Int
-    hold: a total that cannot be read back would break every read of the user's statistics."""
-    adding = _session_sums(_summed_columns(history))
-    totals = await db.get(UserTrainingTotals, history.user_id)
-    for name in (f.name for f in fields(_SessionSums) if f.name != "quality_sum"):
-        total = 0 if totals is None else getattr(totals, name)
-        if total + getattr(adding, name) > INT_MAX:
-            raise BadUserInput(
-                f"Recording this session would take your total {name.replace('_', ' ')} past "
-                f"{INT_MAX:,}, the most the API can count."
-            )
-    wins = await db.execute(
-        select(UserModelTotals.model, UserModelTotals.wins).where(
-            UserModelTotals.user_id == history.user_id, UserModelTotals.model.in_(list(scores))
-        )
+async def check_totals(db: AsyncSession, user_id: int) -> None:
+    """Raise BadUserInput when a write in this transaction took one of the user's counts past
+    what their columns and GraphQL's Int hold (on SQLite, which stores it; MySQL/MariaDB
+    refuse the write itself): a total that cannot be read back would break every read of
+    the user's statistics. The caller rolls back."""
+    totals = UserTrainingTotals
+    counts = [getattr(totals, f.name) for f in fields(_SessionSums) if f.name != "quality_sum"]
+    highest = await db.scalar(
+        select(func.max(UserModelTotals.wins)).where(UserModelTotals.user_id == user_id)
     )
-    for model, total in wins:
-        if total + scores[model].wins > INT_MAX:
-            raise BadUserInput(
-                f"Recording this session would take {model!r}'s wins past {INT_MAX:,}, the "
-                "most the API can count.",
-                field="modelPerformanceJson",
-            )
+    row = (await db.execute(select(*counts).where(totals.user_id == user_id))).one_or_none()
+    if max([highest or 0, *(row or ())]) > INT_MAX:
+        raise BadUserInput(too_large())
+
+
+def too_large() -> str:
+    return (
+        f"Recording this session would take one of your totals past {INT_MAX:,}, the most "
+        "the API can count."
+    )
 
 
 async def locked_session(db: AsyncSession, history_id: int) -> TrainingHistory:
