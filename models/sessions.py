@@ -82,8 +82,8 @@ async def check_queue_room(db: AsyncSession, user_id: int, limit: int) -> None:
     if (queued or 0) >= limit:
         raise BadUserInput(
             f"You have {queued} sessions waiting to run, the most this server allows "
-            f"(CHORUS_MAX_QUEUED_SESSIONS_PER_USER = {limit}); start this one once one of "
-            "them has started, or cancel one."
+            f"(CHORUS_MAX_QUEUED_SESSIONS_PER_USER = {limit}); start or resume this one once "
+            "one of them has started, or cancel one."
         )
 
 

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 from models.enums import Genre, VotingStrategy
+from models.history import session_by_id
 from models.sessions import check_queue_room
 from models.tables import TrainingHistory
 from resolvers.context import Info
@@ -49,7 +50,14 @@ async def cancel_training(info: Info, session_id: str) -> TrainingHistory:
 
 
 async def resume_training(info: Info, session_id: str) -> TrainingHistory:
-    return await info.context.services.manager.resume(info.context.viewer, session_id)
+    services, viewer = info.context.services, info.context.viewer
+    async with info.context.db() as db:
+        # A resumed session waits in its owner's queue; another user's is not found below.
+        resumed = await session_by_id(db, session_id)
+        if resumed is not None and (resumed.user_id == viewer.id or viewer.is_admin):
+            limit = services.settings.max_queued_sessions_per_user
+            await check_queue_room(db, resumed.user_id, limit)
+    return await services.manager.resume(viewer, session_id)
 
 
 def estimate_training_time(

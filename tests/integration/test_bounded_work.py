@@ -16,6 +16,7 @@ from models.enums import SessionStatus, VotingStrategy
 from models.tables import TeacherOutput, TrainingHistory
 from server.app import create_app
 from server.settings import Settings
+from tests.factories import add_session
 from tests.fake_provider import FakeProvider, reply
 from tests.support import error_codes, graphql, graphql_data, make_account
 from trainer.events import CollectingSink
@@ -26,6 +27,7 @@ from trainer.teachers.ensemble import build_ensemble
 from trainer.training import train
 
 START = "mutation { startTraining(input: {numExamples: 50, seed: 1}) { sessionId status } }"
+RESUME = "mutation ($id: String!) { resumeTraining(sessionId: $id) { status } }"
 
 
 @pytest.fixture
@@ -71,6 +73,12 @@ async def test_a_user_may_have_only_so_many_sessions_waiting(
     assert auto.status_code == 400
     assert auto.json()["error"] == "BAD_USER_INPUT"
     assert await sessions_of(engine) == 3
+
+    # Resuming a session puts it in the queue too.
+    interrupted = await add_session(engine, alice.id, status=SessionStatus.INTERRUPTED)
+    resumed = await graphql(slow_client, RESUME, {"id": interrupted.session_id}, account=alice)
+    assert error_codes(resumed) == ["BAD_USER_INPUT"]
+    assert await sessions_of(engine, SessionStatus.INTERRUPTED) == 1
 
     # The bound is each user's own.
     other = await graphql_data(slow_client, START, account=bob)
