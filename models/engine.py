@@ -32,8 +32,11 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An engine tuned for its backend.
+def create_engine(
+    url: str, *, echo: bool = False, pool_size: int = 10, pool_timeout_s: float = 30.0
+) -> AsyncEngine:
+    """An engine tuned for its backend, with a pool of `pool_size` connections (and twice as
+    many more in bursts) that a caller waits at most `pool_timeout_s` for.
 
     MySQL/MariaDB close idle connections (wait_timeout), so connections are checked before use
     and recycled well within it. SQLite gets foreign keys, WAL (readers do not block the
@@ -44,11 +47,13 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         "json_serializer": json_text,
         "json_deserializer": orjson.loads,
     }
+    in_memory = not is_mysql(url) and make_url(url).database in (None, "", ":memory:")
+    if not in_memory:  # an in-memory SQLite database is one connection, not a pool
+        options.update(pool_size=pool_size, max_overflow=2 * pool_size, pool_timeout=pool_timeout_s)
     if is_mysql(url):
-        options.update(pool_pre_ping=True, pool_recycle=1800, pool_size=10, max_overflow=20)
+        options.update(pool_pre_ping=True, pool_recycle=1800)
     engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
-        in_memory = make_url(url).database in (None, "", ":memory:")
         pragmas = ["foreign_keys=ON", "busy_timeout=30000"]
         if not in_memory:
             pragmas += ["journal_mode=WAL", "synchronous=NORMAL"]

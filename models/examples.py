@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from models import limits
 from models.bulk import insert_returning_ids, insert_rows
 from models.enums import ExampleStatus, Genre
 from models.history import FINE_TUNING_MIN_QUALITY
@@ -17,7 +18,12 @@ from models.keyset import Ordering, Page, PageArgs, paginate
 from models.tables import TeacherOutput, TrainingExample, TrainingHistory, Vote
 
 EXAMPLE_ORDERING = Ordering(
-    "TrainingExample", "INDEX_ASC", TrainingExample.index, TrainingExample.id, descending=False
+    "TrainingExample",
+    "INDEX_ASC",
+    TrainingExample.index,
+    TrainingExample.id,
+    descending=False,
+    key_range=(0, limits.INT_MAX),
 )
 
 

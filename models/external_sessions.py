@@ -13,15 +13,15 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.base import as_utc
+from models import limits
 from models.enums import Genre, SessionStatus, VotingStrategy
 from models.errors import BadUserInput, Conflict
 from models.history import session_by_id
 from models.tables import SessionGenreCount, TrainingHistory, User
-from models.totals import ModelScore, add_session
+from models.totals import ModelScore, add_session, check_totals, too_large
 
 # Reads one genre name leniently ("sci-fi" is SCIENCE_FICTION); the catalog above this layer
 # knows the labels and aliases, so its reader is passed in.
@@ -72,8 +72,8 @@ def recorded_session(given: Mapping[str, Any], parse_genre: GenreParser) -> Reco
     """
     return RecordedSession(
         **{name: given[name] for name in _TAKEN_AS_GIVEN if name in given},
-        started_at=as_utc(given["started_at"]),
-        completed_at=as_utc(given["completed_at"]),
+        started_at=limits.instant(given["started_at"], "startedAt"),
+        completed_at=limits.instant(given["completed_at"], "completedAt"),
         genres_selected=_genres_selected(given.get("genres_selected"), parse_genre),
         model_performance=_model_performance(given.get("model_performance_json")),
         genre_distribution=_genre_distribution(given.get("genre_distribution_json"), parse_genre),
@@ -88,15 +88,30 @@ _PLACEHOLDERS = frozenset({"{...}", "[...]"})
 def _load(text: str, field: str) -> Any:
     if text.strip() in _PLACEHOLDERS:
         return {}
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise BadUserInput(f"`{field}` is not valid JSON: {error.msg}.", field=field) from error
+    return limits.parse_json(text, field)
 
 
-def _number(value: object, field: str, what: str) -> float:
+def _count(value: object, field: str, what: str) -> int:
+    """A count inside a JSON field: a whole number that GraphQL's Int holds."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadUserInput(f"`{field}`: {what} must be a number; got {value!r}.", field=field)
+    if not (value == int(value) and 0 <= value <= limits.INT_MAX):
+        raise BadUserInput(
+            f"`{field}`: {what} must be a whole number from 0 to {limits.INT_MAX:,}; "
+            f"got {value!r}.",
+            field=field,
+        )
+    return int(value)
+
+
+def _number(value: object, field: str, what: str, high: float = limits.MAX_QUALITY) -> float:
+    """A quality (or a sum of them, up to `high`) inside a JSON field."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadUserInput(f"`{field}`: {what} must be a number; got {value!r}.", field=field)
+    if not 0 <= value <= high:
+        raise BadUserInput(
+            f"`{field}`: {what} must be between 0 and {high:g}; got {value!r}.", field=field
+        )
     return float(value)
 
 
@@ -145,25 +160,19 @@ def _model_performance(text: str | None) -> dict[str, ModelScore]:
     for model, entry in data.items():
         if not isinstance(entry, Mapping):
             raise BadUserInput(f"`{field}`: the entry of {model!r} must be an object.", field=field)
-        wins = _number(entry.get("count", entry.get("wins", 0)), field, f"{model!r} count")
-        if wins < 0 or wins != int(wins):
-            raise BadUserInput(
-                f"`{field}`: {model!r} count must be a whole number >= 0.", field=field
-            )
+        wins = _count(entry.get("count", entry.get("wins", 0)), field, f"{model!r} count")
         if "total_quality" in entry:
-            total = _number(entry["total_quality"], field, f"{model!r} total_quality")
+            # At most every win of the best quality.
+            highest = limits.MAX_QUALITY * wins
+            total = _number(entry["total_quality"], field, f"{model!r} total_quality", highest)
         else:
             average = _number(
                 entry.get("avg_quality", entry.get("average_quality", 0)),
                 field,
                 f"{model!r} avg_quality",
             )
-            if not 0 <= average <= 10:
-                raise BadUserInput(
-                    f"`{field}`: {model!r} avg_quality must be between 0 and 10.", field=field
-                )
             total = average * wins
-        scores[str(model)] = ModelScore(wins=int(wins), total_quality=total)
+        scores[str(model)] = ModelScore(wins=wins, total_quality=total)
     return scores
 
 
@@ -182,20 +191,16 @@ def _genre_distribution(text: str | None, parse_genre: GenreParser) -> dict[Genr
     if not isinstance(data, Mapping):
         raise BadUserInput(f'`{field}` must be an object like {{"fantasy": 3}}.', field=field)
     for name, value in data.items():
-        number = _number(value, field, f"the count of {name!r}")
-        if number < 0 or number != int(number):
-            raise BadUserInput(
-                f"`{field}`: the count of {name!r} must be a whole number >= 0.", field=field
-            )
+        number = _count(value, field, f"the count of {name!r}")
         genre = _genre(name, field, parse_genre)
-        counts[genre] = counts.get(genre, 0) + int(number)
+        # Two spellings of one genre ("sci-fi", "science fiction") add up.
+        counts[genre] = _count(counts.get(genre, 0) + number, field, f"the count of {genre.name}")
     return counts
 
 
 def validate(record: RecordedSession) -> None:
     """Raise BadUserInput naming the first field that is wrong."""
-    if not 1 <= len(record.session_id.strip()) <= 100:
-        raise BadUserInput("`sessionId` must be 1 to 100 characters.", field="sessionId")
+    limits.name(record.session_id, "sessionId")
     for name, value in (
         ("numExamplesRequested", record.num_examples_requested),
         ("numExamplesSuccessful", record.num_examples_successful),
@@ -205,8 +210,8 @@ def validate(record: RecordedSession) -> None:
         ("trainingExamplesAfter", record.training_examples_after),
         ("totalTimeSeconds", record.total_time_seconds),
     ):
-        if value is not None and value < 0:
-            raise BadUserInput(f"`{name}` must not be negative; got {value}.", field=name)
+        if value is not None:
+            limits.whole(value, name)
     if record.num_examples_requested < 1:
         raise BadUserInput(
             "`numExamplesRequested` must be at least 1.", field="numExamplesRequested"
@@ -225,21 +230,26 @@ def validate(record: RecordedSession) -> None:
     _validate_qualities(record)
     if record.completed_at < record.started_at:
         raise BadUserInput("`completedAt` must not be before `startedAt`.", field="completedAt")
-    if record.best_performing_model is not None and len(record.best_performing_model) > 100:
+    if record.best_performing_model is not None:
+        limits.name(record.best_performing_model, "bestPerformingModel")
+    if len(record.genres_selected) > limits.LIST_MAX_ITEMS:
         raise BadUserInput(
-            "`bestPerformingModel` is at most 100 characters.", field="bestPerformingModel"
+            f"`genresSelected` names at most {limits.LIST_MAX_ITEMS} genres.",
+            field="genresSelected",
         )
     for model in record.model_performance:
-        if not 1 <= len(model) <= 100:
+        try:
+            limits.name(model, "modelPerformanceJson")
+        except BadUserInput:
             raise BadUserInput(
                 "Model names in `modelPerformanceJson` are 1 to 100 characters.",
                 field="modelPerformanceJson",
-            )
+            ) from None
 
 
 def _validate_qualities(record: RecordedSession) -> None:
     given = [
-        (name, value)
+        (name, limits.quality(value, name))
         for name, value in (
             ("minQuality", record.min_quality),
             ("averageQuality", record.average_quality),
@@ -247,9 +257,6 @@ def _validate_qualities(record: RecordedSession) -> None:
         )
         if value is not None
     ]
-    for name, value in given:
-        if not 0.0 <= value <= 10.0:
-            raise BadUserInput(f"`{name}` must be between 0 and 10; got {value}.", field=name)
     for (low_name, low), (high_name, high) in itertools.pairwise(given):
         if low > high:
             raise BadUserInput(
@@ -304,10 +311,19 @@ async def record_session(db: AsyncSession, user: User, record: RecordedSession) 
             f"A session with sessionId {record.session_id!r} is already recorded.",
             field="sessionId",
         ) from error
-    await add_session(db, history, record.model_performance)
-    db.add_all(
-        SessionGenreCount(history_id=history.id, genre=genre, count=n)
-        for genre, n in record.genre_distribution.items()
-    )
+    try:
+        await add_session(db, history, record.model_performance)
+        db.add_all(
+            SessionGenreCount(history_id=history.id, genre=genre, count=n)
+            for genre, n in record.genre_distribution.items()
+        )
+        await db.flush()
+        await check_totals(db, user.id)
+    except DataError as error:  # MySQL/MariaDB refuse a total past their INT
+        await db.rollback()
+        raise BadUserInput(too_large()) from error
+    except BadUserInput:
+        await db.rollback()
+        raise
     await db.commit()
     return history

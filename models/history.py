@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Select, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models import limits
 from models.enums import Genre, HistoryOrder, SessionStatus
 from models.keyset import Ordering, Page, PageArgs, count, paginate
 from models.tables import (
@@ -37,6 +38,7 @@ HISTORY_ORDERINGS: dict[HistoryOrder, Ordering] = {
         TrainingHistory.id,
         descending=True,
         nullable=True,
+        key_range=(0.0, limits.MAX_QUALITY),
     ),
 }
 
@@ -49,6 +51,14 @@ class HistoryFilter:
     min_average_quality: float | None = None
     status: SessionStatus | None = None
     fine_tuning_triggered: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.started_after is not None:
+            limits.instant(self.started_after, "startedAfter")
+        if self.started_before is not None:
+            limits.instant(self.started_before, "startedBefore")
+        if self.min_average_quality is not None:
+            limits.quality(self.min_average_quality, "minAverageQuality")
 
 
 def history_query(user_id: int, where: HistoryFilter | None = None) -> Select[TrainingHistory]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,11 +22,15 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from models import limits
 from models.base import UTCDateTime
 from models.errors import BadUserInput
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+# Longer than any cursor this API gives, which hold a list's name, an ordering's, a key and
+# an id.
+MAX_CURSOR_CHARS = 512
 
 T = TypeVar("T")
 
@@ -68,7 +73,8 @@ class PageArgs:
 
 @dataclass(frozen=True)
 class Ordering:
-    """A named order of one list: its sort key, direction and id column."""
+    """A named order of one list: its sort key, direction and id column, and the range of
+    the key's values (a number's), which a cursor's key must lie in."""
 
     list_name: str
     name: str
@@ -76,6 +82,7 @@ class Ordering:
     id: InstrumentedAttribute[Any]
     descending: bool
     nullable: bool = False
+    key_range: tuple[float, float] = (-limits.INT_MAX, limits.INT_MAX)
 
     def order_by(self, reverse: bool = False) -> list[ColumnElement[Any]]:
         descending = self.descending != reverse
@@ -88,9 +95,12 @@ class Ordering:
 
     def decode(self, cursor: str, field: str) -> tuple[Any, int]:
         try:
+            if len(cursor) > MAX_CURSOR_CHARS:
+                raise ValueError("too long for a cursor")
             padded = cursor + "=" * (-len(cursor) % 4)
-            list_name, name, value, row_id = json.loads(base64.urlsafe_b64decode(padded))
-        except (ValueError, TypeError, binascii.Error) as error:
+            raw = base64.urlsafe_b64decode(padded)
+            list_name, name, value, row_id = limits.parse_json(raw, field, max_depth=1)
+        except (ValueError, TypeError, binascii.Error, BadUserInput) as error:
             raise BadUserInput(
                 f"`{field}` is not a cursor of this API; pass an edge's `cursor` as it was given.",
                 field=field,
@@ -101,11 +111,10 @@ class Ordering:
                 f"this is {self.list_name} ordered by {self.name}.",
                 field=field,
             )
-        if not isinstance(row_id, int) or isinstance(row_id, bool):
-            raise BadUserInput(f"`{field}` is a damaged cursor.", field=field)
         try:
+            limits.whole(row_id, field, low=1, high=limits.ID_MAX)
             key = self._decode_key(value)
-        except (ValueError, TypeError) as error:
+        except (ValueError, TypeError, BadUserInput) as error:
             raise BadUserInput(f"`{field}` is a damaged cursor.", field=field) from error
         return key, row_id
 
@@ -116,13 +125,23 @@ class Ordering:
             return None
         column_type = self.key.type
         python_type = datetime if isinstance(column_type, UTCDateTime) else column_type.python_type
-        if python_type is datetime:
-            return datetime.fromisoformat(value)
-        if python_type in (float, int) and isinstance(value, int | float):
-            return python_type(value)
+        if python_type is datetime and isinstance(value, str):
+            return limits.parse_instant(value, "cursor")
         if python_type is str and isinstance(value, str):
             return value
-        raise ValueError(f"unexpected key {value!r}")
+        number: int | float
+        if python_type is int and isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif (
+            python_type is float and isinstance(value, int | float) and not isinstance(value, bool)
+        ):
+            number = float(value)
+        else:
+            raise ValueError(f"unexpected key {value!r}")
+        low, high = self.key_range
+        if not (math.isfinite(number) and low <= number <= high):
+            raise ValueError(f"key {value!r} out of range")
+        return number
 
     def seek(
         self, key: Any, row_id: int, *, beyond: bool, inclusive: bool = False
@@ -168,8 +187,8 @@ async def paginate(
     db: AsyncSession, query: Select[T], ordering: Ordering, args: PageArgs
 ) -> Page[T]:
     """One page of `query` (already filtered) in `ordering`, per the Cursor Connections spec."""
-    after = ordering.decode(args.after, "after") if args.after else None
-    before = ordering.decode(args.before, "before") if args.before else None
+    after = ordering.decode(args.after, "after") if args.after is not None else None
+    before = ordering.decode(args.before, "before") if args.before is not None else None
     bounded = query
     if after is not None:
         bounded = bounded.where(ordering.seek(*after, beyond=True))

@@ -21,6 +21,9 @@ from models.fulltext import MEMORY_FTS, memory_fts
 from models.tables import MemoryEntry, TrainingExample, TrainingHistory
 
 MAX_SEARCH_LIMIT = 50
+# The words of a search that count: a query of a whole story's words would ask FTS5 for an
+# expression deeper than it parses.
+MAX_SEARCH_TERMS = 100
 
 # Runs of word characters. Everything else in the user's text, FTS5's quotes, parentheses,
 # `*`, `^`, `+` and `:` among them, only separates words, so no query syntax survives.
@@ -33,8 +36,9 @@ async def add_memories(db: AsyncSession, rows: Sequence[Mapping[str, object]]) -
 
 
 def _search_terms(text: str) -> list[str]:
-    """The distinct words of a search, or BadUserInput when there is none."""
-    terms = list(dict.fromkeys(word.lower() for word in _WORD.findall(text)))
+    """The distinct words of a search (its first MAX_SEARCH_TERMS), or BadUserInput when
+    there is none."""
+    terms = list(dict.fromkeys(word.lower() for word in _WORD.findall(text)))[:MAX_SEARCH_TERMS]
     if not terms:
         raise BadUserInput(
             "`text` has no word to search for; give at least one word.", field="text"

@@ -12,12 +12,13 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, bindparam, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import table_of, utcnow
 from models.engine import on_sqlite
 from models.enums import Genre, SessionStatus, VotingStrategy
+from models.errors import BadUserInput
 from models.history import fine_tuning_examples_collected
 from models.tables import SessionGenreCount, TrainingHistory, User
 from models.totals import ModelScore, add_session
@@ -73,6 +74,22 @@ async def new_session(
     # sessions a model took part in, not only those it won.
     await add_session(db, history, {name: ModelScore(0, 0.0, 0, 0, 0.0) for name in teachers})
     return history
+
+
+async def check_queue_room(db: AsyncSession, user_id: int, limit: int) -> None:
+    """Raise BadUserInput when the user already has `limit` sessions waiting to run: one
+    more would only wait behind them, and a user's queue is bounded."""
+    queued = await db.scalar(
+        select(func.count())
+        .select_from(TrainingHistory)
+        .where(TrainingHistory.user_id == user_id, TrainingHistory.status == SessionStatus.QUEUED)
+    )
+    if (queued or 0) >= limit:
+        raise BadUserInput(
+            f"You have {queued} sessions waiting to run, the most this server allows "
+            f"(CHORUS_MAX_QUEUED_SESSIONS_PER_USER = {limit}); start or resume this one once "
+            "one of them has started, or cancel one."
+        )
 
 
 async def stored_session(db: AsyncSession, history_id: int) -> TrainingHistory:

@@ -263,6 +263,8 @@ class TeacherOutput(Base):
     judge_completion_tokens: Mapped[int | None] = mapped_column(Integer)
     # What both calls cost.
     cost_usd: Mapped[float | None] = mapped_column(Usd)
+    # `text` is the first CHORUS_MAX_OUTPUT_CHARS of a longer answer.
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Vote(Base):

@@ -15,15 +15,17 @@ row, the user's totals, the user's model totals (by model name).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, astuple, dataclass
+from dataclasses import asdict, astuple, dataclass, fields
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Select, Selectable, literal, select, update
+from sqlalchemy import ColumnElement, Insert, Select, Selectable, func, literal, select, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import table_of
 from models.engine import on_sqlite
+from models.errors import BadUserInput
+from models.limits import INT_MAX
 from models.tables import SessionModelStats, TrainingHistory, UserModelTotals, UserTrainingTotals
 
 
@@ -107,6 +109,28 @@ async def add_session(
         {"user_id": history.user_id, **asdict(_session_sums(_summed_columns(history)))},
     )
     await _count_model_rows(db, history, sorted(scores))
+
+
+async def check_totals(db: AsyncSession, user_id: int) -> None:
+    """Raise BadUserInput when a write in this transaction took one of the user's counts past
+    what their columns and GraphQL's Int hold (on SQLite, which stores it; MySQL/MariaDB
+    refuse the write itself): a total that cannot be read back would break every read of
+    the user's statistics. The caller rolls back."""
+    totals = UserTrainingTotals
+    counts = [getattr(totals, f.name) for f in fields(_SessionSums) if f.name != "quality_sum"]
+    highest = await db.scalar(
+        select(func.max(UserModelTotals.wins)).where(UserModelTotals.user_id == user_id)
+    )
+    row = (await db.execute(select(*counts).where(totals.user_id == user_id))).one_or_none()
+    if max([highest or 0, *(row or ())]) > INT_MAX:
+        raise BadUserInput(too_large())
+
+
+def too_large() -> str:
+    return (
+        f"Recording this session would take one of your totals past {INT_MAX:,}, the most "
+        "the API can count."
+    )
 
 
 async def locked_session(db: AsyncSession, history_id: int) -> TrainingHistory:

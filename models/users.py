@@ -13,11 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
 from models.errors import BadUserInput, Conflict, Forbidden, NotFound
+from models.limits import ID_MAX
 from models.tables import ApiToken, User
 
 TOKEN_SCHEME = "chorus_"
 PREFIX_LENGTH = 16
 MIN_REVOKE_PREFIX = 10
+MAX_TOKEN_CHARS = 200
 # last_used_at is a hint for people reviewing tokens, not an audit log: writing it on every
 # request would turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -97,7 +99,10 @@ async def create_token(db: AsyncSession, user: User, label: str | None = None) -
 
 
 async def authenticate(db: AsyncSession, token: str, now: datetime | None = None) -> User | None:
-    """The user a live token belongs to, or None for an unknown or revoked one."""
+    """The user a live token belongs to, or None for an unknown or revoked one (and for
+    text that cannot be a token: tokens are ASCII, and a lone surrogate cannot be hashed)."""
+    if not (token.isascii() and token.isprintable()) or len(token) > MAX_TOKEN_CHARS:
+        return None
     row = (
         await db.execute(
             select(ApiToken, User)
@@ -147,6 +152,8 @@ def owner_for(caller: User, requested: int | None, field: str = "userId") -> int
         raise Forbidden(
             f"Only an admin may name another user in `{field}`; your own user id is {caller.id}."
         )
+    if not 1 <= requested <= ID_MAX:
+        raise NotFound(f"There is no user with id {requested}.", field=field)
     return requested
 
 

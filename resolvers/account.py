@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from models import history, stories
+from models import history, limits, stories
 from models.enums import Genre
+from models.errors import BadUserInput
 from models.keyset import PageArgs
 from models.tables import FineTuneJob, Story, TrainingHistory, User
 from resolvers.context import Info
 from resolvers.paging import CountedPage
 
 Owned = TrainingHistory | User | Story | FineTuneJob
+# The types whose global id holds their row id; a key that is no row id is not an id.
+_BY_ROW_ID: dict[str, type[User | Story | FineTuneJob]] = {
+    "User": User,
+    "Story": Story,
+    "FineTuneJob": FineTuneJob,
+}
 
 
 def viewer(info: Info) -> User:
@@ -40,18 +47,18 @@ async def fine_tune_jobs(info: Info) -> Sequence[FineTuneJob]:
 
 
 async def node(info: Info, type_name: str, key: str) -> Owned | None:
-    """The object a global id names; None for unknown ids and for other users' objects."""
+    """The object a global id names; None for unknown ids and for other users' objects, and
+    BadUserInput for a key that cannot be a row id (`²`, thirty nines)."""
     viewer = info.context.viewer
     found: Owned | None = None
+    row_id = limits.parse_id(key)
+    if type_name in _BY_ROW_ID and row_id is None:
+        raise BadUserInput(f"{type_name}:{key[:40]} is not an id of this API.", field="id")
     async with info.context.db() as db:
         if type_name == "TrainingSession":
             found = await history.session_by_id(db, key)
-        elif type_name == "User" and key.isdigit():
-            found = await db.get(User, int(key))
-        elif type_name == "Story" and key.isdigit():
-            found = await db.get(Story, int(key))
-        elif type_name == "FineTuneJob" and key.isdigit():
-            found = await db.get(FineTuneJob, int(key))
+        elif type_name in _BY_ROW_ID and row_id is not None:
+            found = await db.get(_BY_ROW_ID[type_name], row_id)
     if found is None:
         return None
     owner = found.id if isinstance(found, User) else found.user_id

@@ -48,14 +48,17 @@ class LiveHub(Protocol):
     def feed(self, session_id: str) -> AbstractAsyncContextManager[LiveFeed]: ...
 
 
-class EstimateSettings(Protocol):
-    """The settings a session's time estimate reads."""
+class RequestSettings(Protocol):
+    """The settings requests read: a session's time estimate, and the queue's bound."""
 
     @property
     def offline_latency_ms(self) -> int: ...
 
     @property
     def max_concurrent_examples(self) -> int: ...
+
+    @property
+    def max_queued_sessions_per_user(self) -> int: ...
 
 
 class RequestServices(Protocol):
@@ -77,7 +80,7 @@ class RequestServices(Protocol):
     def latencies(self) -> LatencyBook: ...
 
     @property
-    def settings(self) -> EstimateSettings: ...
+    def settings(self) -> RequestSettings: ...
 
 
 @dataclass
@@ -89,6 +92,7 @@ class Context:
     response: Any = None
     connection_params: dict[str, Any] | None = None
     token_given: bool = False
+    over_websocket: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from models.enums import Genre, VotingStrategy
+from models.history import session_by_id
+from models.sessions import check_queue_room
 from models.tables import TrainingHistory
 from resolvers.context import Info
 from trainer.estimate import ASSUMED_LATENCY_MS, Estimate, estimate
@@ -24,7 +26,8 @@ async def start_training(
     save_to_database: bool,
     max_cost_usd: float | None = None,
 ) -> TrainingHistory:
-    manager = info.context.services.manager
+    services = info.context.services
+    manager = services.manager
     plan = make_plan(
         manager.teachers,
         num_examples=num_examples,
@@ -36,7 +39,10 @@ async def start_training(
         save_to_database=save_to_database,
         max_cost_usd=max_cost_usd,
     )
-    return await manager.start(info.context.viewer, plan)
+    viewer = info.context.viewer
+    async with info.context.db() as db:
+        await check_queue_room(db, viewer.id, services.settings.max_queued_sessions_per_user)
+    return await manager.start(viewer, plan)
 
 
 async def cancel_training(info: Info, session_id: str) -> TrainingHistory:
@@ -44,7 +50,14 @@ async def cancel_training(info: Info, session_id: str) -> TrainingHistory:
 
 
 async def resume_training(info: Info, session_id: str) -> TrainingHistory:
-    return await info.context.services.manager.resume(info.context.viewer, session_id)
+    services, viewer = info.context.services, info.context.viewer
+    async with info.context.db() as db:
+        # A resumed session waits in its owner's queue; another user's is not found below.
+        resumed = await session_by_id(db, session_id)
+        if resumed is not None and (resumed.user_id == viewer.id or viewer.is_admin):
+            limit = services.settings.max_queued_sessions_per_user
+            await check_queue_room(db, resumed.user_id, limit)
+    return await services.manager.resume(viewer, session_id)
 
 
 def training_estimate(

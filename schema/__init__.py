@@ -11,7 +11,6 @@ from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
@@ -19,9 +18,16 @@ from strawberry.types import ExecutionContext
 
 from schema.events import GRAPHQL_TYPES
 from schema.execution import SharedEventExecutor
-from schema.extensions import MaskUnexpectedErrors, RequireAuthentication, log_errors
+from schema.extensions import (
+    CachedParser,
+    MaskUnexpectedErrors,
+    RefuseUnusableRequests,
+    RequireAuthentication,
+    log_errors,
+)
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.scalars import SCALAR_OVERRIDES
 from schema.subscription import Subscription
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
@@ -50,13 +56,15 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         types=list(GRAPHQL_TYPES.values()),
+        scalar_overrides=SCALAR_OVERRIDES,
         extensions=[
             RequireAuthentication,
+            RefuseUnusableRequests,
             partial(AddValidationRules, limit_rules),
             partial(MaxTokensLimiter, max_token_count=max_tokens),
             # Clients send the same few documents again and again (a dashboard's page, a
             # script's poll): parse and validate each once.
-            partial(ParserCache, maxsize=256),
+            partial(CachedParser, maxsize=256),
             partial(ValidationCache, maxsize=256),
             MaskUnexpectedErrors,
         ],

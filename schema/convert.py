@@ -168,6 +168,7 @@ def output(row: tables.TeacherOutput) -> types.TeacherOutput:
         judge_prompt_tokens=row.judge_prompt_tokens,
         judge_completion_tokens=row.judge_completion_tokens,
         cost_usd=row.cost_usd,
+        truncated=row.truncated,
     )
 
 

@@ -20,8 +20,14 @@ def global_id(type_name: str, key: str | int) -> strawberry.ID:
     return strawberry.ID(base64.urlsafe_b64encode(raw).decode().rstrip("="))
 
 
+# Longer than any id this API gives: a type's name and a session id of 100 characters.
+MAX_ID_CHARS = 600
+
+
 def parse_global_id(value: str) -> tuple[str, str]:
     try:
+        if len(value) > MAX_ID_CHARS:
+            raise ValueError("too long for an id")
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
         type_name, key = raw.split(":", 1)
     except (ValueError, binascii.Error, UnicodeDecodeError) as error:

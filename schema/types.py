@@ -140,6 +140,11 @@ class TeacherOutput:
         description="What this teacher's calls for the example cost, its story and its judging, "
         "in US dollars; null when not known."
     )
+    truncated: bool = strawberry.field(
+        default=False,
+        description="The teacher's answer was longer than the server keeps "
+        "(CHORUS_MAX_OUTPUT_CHARS); `text` is its beginning, and it was judged as that.",
+    )
 
 
 class ExampleLists(Protocol):

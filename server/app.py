@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -16,8 +17,9 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from models.engine import ping
 from schema import build_schema
-from server import autotrain, downloads, rest
+from server import autotrain, downloads, openapi, rest
 from server.dashboard import dashboard_routes, graphiql_page
+from server.failures import CatchAll, http_error
 from server.graphql_app import ChorusGraphQL
 from server.services import Services, services_of
 from server.settings import Settings
@@ -54,7 +56,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
-        Mount("/api", routes=[*rest.routes(), *downloads.routes()]),
+        Mount("/api", routes=[*rest.routes(), *downloads.routes(), openapi.route()]),
         autotrain.route(),
         *dashboard_routes(settings.dashboard_dir),
     ]
@@ -63,10 +65,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type"],
-        )
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+            expose_headers=["X-Request-Id"],
+        ),
+        # Inside CORS, so that its JSON answers reach a browser too.
+        Middleware(CatchAll),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
 
 
 def _by_reason(unavailable: dict[str, str]) -> str:
@@ -85,6 +95,8 @@ async def readyz(request: Request) -> Response:
     try:
         await ping(services_of(request).engine)
     except Exception as error:  # any failure to reach the database means not ready
+        # The driver's text names hosts and users: the log has it, the answer (which needs
+        # no token) does not.
         logger.warning("readiness check failed: %s", error)
-        return JSONResponse({"status": "unavailable", "database": str(error)}, 503)
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
     return JSONResponse({"status": "ok", "database": "ok"})

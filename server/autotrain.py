@@ -13,10 +13,12 @@ from starlette.routing import Route
 from models.enums import VotingStrategy
 from models.errors import ChorusError
 from models.history import FINE_TUNING_THRESHOLD, fine_tuning_examples_collected
+from models.sessions import check_queue_room
 from models.tables import TrainingHistory
 from models.users import owner_for, owner_of
 from server.auth import require_user
-from server.rest import error_json, read_body
+from server.failures import error_response
+from server.rest import read_body
 from server.services import services_of
 from trainer.catalog import parse_genre
 from trainer.plan import make_plan
@@ -91,6 +93,7 @@ def route() -> Route:
             )
             async with services.db() as db:
                 owner = await owner_of(db, owner_id)
+                await check_queue_room(db, owner.id, services.settings.max_queued_sessions_per_user)
             started = await manager.start(owner, plan)
             await manager.wait(started.id)
             async with services.db() as db:
@@ -99,6 +102,6 @@ def route() -> Route:
                 collected = await fine_tuning_examples_collected(db, owner_id)
             return JSONResponse(results(history, collected))
         except ChorusError as error:
-            return error_json(error)
+            return error_response(request.url.path, error)
 
     return Route("/auto-train", auto_train, methods=["POST"])

@@ -15,9 +15,10 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from models.errors import ChorusError, NotFound
+from models.limits import ID_MAX
 from models.tables import FineTuneJob, User
 from server.auth import require_user
-from server.rest import error_json
+from server.failures import error_response
 from server.services import services_of
 from trainer.finetune import DATASET, PREFERENCES
 
@@ -27,6 +28,8 @@ MEDIA_TYPE = "application/x-ndjson"
 async def _dataset_file(
     db: async_sessionmaker[AsyncSession], caller: User, job_id: int, filename: str
 ) -> Path:
+    if not 1 <= job_id <= ID_MAX:
+        raise NotFound(f"No fine-tuning job {job_id}.")
     async with db() as transaction:
         job = await transaction.get(FineTuneJob, job_id)
     if job is None or (job.user_id != caller.id and not caller.is_admin):
@@ -49,7 +52,7 @@ def routes() -> list[BaseRoute]:
                 caller = await require_user(db, request.headers)
                 path = await _dataset_file(db, caller, job_id, filename)
             except ChorusError as error:
-                return error_json(error)
+                return error_response(request.url.path, error)
             return FileResponse(
                 path, media_type=MEDIA_TYPE, filename=f"fine-tune-job-{job_id}-{filename}"
             )

@@ -1,76 +1,48 @@
 """The GraphQL endpoint: GraphiQL in a browser, queries over HTTP, subscriptions over
-websockets (graphql-transport-ws, and the legacy graphql-ws protocol for older clients)."""
+websockets (server.websocket: graphql-transport-ws, and the legacy graphql-ws protocol for
+older clients).
+
+Whatever a client sends gets an answer in its transport's shape: over HTTP a JSON body of
+`errors` with a 4xx for a body that cannot be read, a wrong method or a subscription (it
+needs a websocket); over a websocket, the close codes server.websocket describes.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
+import logging
 from pathlib import Path
 from typing import Any
 
 import strawberry
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
-    ConnectionInitMessage,
-    Message,
-)
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
+from models import limits
+from models.errors import BadRequest, ChorusError, is_outage, unavailable
 from models.users import missing_token_message
 from resolvers.context import Context
 from schema.execution import RenderedData, compact_json
 from server.auth import user_for
+from server.failures import GRAPHQL_PATH, HttpFailure, error_response
 from server.logs import bind_request
 from server.services import services_of
 from server.settings import Settings
+from server.websocket import (
+    ChorusWebSocketAdapter,
+    LegacyWSHandler,
+    PingingTransportWSHandler,
+    Rejected,
+)
 from trainer import log_context
 
-
-class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """Sends the protocol's `ping` on a connection that has been quiet for a while.
-
-    Strawberry answers pings but never sends them, and mobile networks and proxies drop
-    sockets that carry nothing; a ping keeps them open and shows the client is alive.
-    """
-
-    ping_interval_s = 15.0
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._last_sent = time.monotonic()
-        self._pinger: asyncio.Task[None] | None = None
-
-    async def send_message(self, message: Message) -> None:
-        self._last_sent = time.monotonic()
-        await super().send_message(message)
-
-    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
-        if self.connection_acknowledged and self._pinger is None:
-            self._pinger = asyncio.create_task(self._ping())
-
-    async def _ping(self) -> None:
-        while True:
-            quiet = time.monotonic() - self._last_sent
-            if quiet >= self.ping_interval_s:
-                await self.send_message({"type": "ping"})
-                quiet = 0.0
-            await asyncio.sleep(self.ping_interval_s - quiet)
-
-    async def shutdown(self) -> None:
-        if self._pinger is not None:
-            self._pinger.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._pinger
-        await super().shutdown()
+logger = logging.getLogger("chorus.graphql")
 
 
 def _message_with_data(message: dict[str, Any], data_json: str) -> str:
@@ -95,6 +67,9 @@ def _token_of(params: dict[str, Any] | None) -> str | None:
 
 
 class ChorusGraphQL(GraphQL[Context, None]):
+    websocket_adapter_class = ChorusWebSocketAdapter
+    graphql_ws_handler_class = LegacyWSHandler
+
     def __init__(
         self, schema: strawberry.Schema, settings: Settings, graphiql_page: Path | None = None
     ) -> None:
@@ -122,6 +97,26 @@ class ChorusGraphQL(GraphQL[Context, None]):
             return HTMLResponse(self._graphiql_page.read_text(encoding="utf-8"))
         return await super().render_graphql_ide(request)
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as error:
+            response = error_response(GRAPHQL_PATH, _http_failure(error))
+        except ChorusError as error:
+            response = error_response(GRAPHQL_PATH, error)
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A request body (or GET's `variables`), read strictly: `limits.parse_json`."""
+        value = limits.parse_json(data, max_bytes=limits.BODY_MAX_BYTES)
+        if not isinstance(value, dict | list):  # a list is a batch, which is refused later
+            raise BadRequest("The request body must be a JSON object.")
+        return value
+
     def encode_json(self, data: object) -> str:
         """Compact JSON. A subscription result that many subscribers share (schema.execution)
         is encoded once; each message adds only its own `id` and `type` around it."""
@@ -138,7 +133,10 @@ class ChorusGraphQL(GraphQL[Context, None]):
     ) -> Context:
         services = services_of(request)
         authorization = request.headers.get("authorization")
-        user = await user_for(services.db, authorization)
+        over_websocket = isinstance(request, WebSocket)
+        # A websocket authenticates with its connection_init (on_ws_connect), where a
+        # failure has a close code to say so.
+        user = None if over_websocket else await user_for(services.db, authorization)
         request_id = bind_request(request, user.id if user else None)
         return Context(
             services=services,
@@ -147,15 +145,40 @@ class ChorusGraphQL(GraphQL[Context, None]):
             request=request,
             response=response,
             token_given=bool(authorization),
+            over_websocket=over_websocket,
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Authenticate from `connection_init`'s payload, else from the upgrade's header."""
         token = _token_of(context.connection_params)
-        if token is not None:
+        if token is None:
+            token = context.request.headers.get("authorization")
+        try:
             context.user = await user_for(context.services.db, token)
-            log_context.user_id.set(context.user.id if context.user else None)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            logger.warning(
+                "websocket %s: the database cannot be reached: %s", context.request_id, error
+            )
+            message = unavailable(f"request id {context.request_id}").message
+            raise Rejected(1013, "Try again later", message) from error
+        log_context.user_id.set(context.user.id if context.user else None)
         if context.user is None:
-            message = missing_token_message(token is not None or context.token_given)
-            raise ConnectionRejectionError({"message": message})
+            message = missing_token_message(token is not None)
+            raise Rejected(4403, "Forbidden", message)
         return None
+
+
+def _http_failure(error: HTTPException) -> ChorusError:
+    """Strawberry's HTTP errors, worded for a person."""
+    cause = error.__cause__
+    if isinstance(cause, InvalidOperationTypeError) and (
+        cause.operation_type is OperationType.SUBSCRIPTION
+    ):
+        return HttpFailure(
+            400,
+            "Subscriptions are served over a websocket at /graphql (graphql-transport-ws, or "
+            "the legacy graphql-ws), not over HTTP.",
+        )
+    return HttpFailure(error.status_code, error.reason)

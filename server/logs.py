@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from datetime import UTC, datetime
 
 from starlette.requests import HTTPConnection
 
+from server.failures import request_id_of
 from server.settings import LogFormat
 from trainer import log_context
 
@@ -43,8 +43,8 @@ def configure_logging(level: str, log_format: LogFormat = "text") -> None:
 
 
 def bind_request(connection: HTTPConnection, user_id: int | None) -> str:
-    """The request's id (its X-Request-Id, or a new one) and user, for every line it logs."""
-    request_id = connection.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+    """The request's id (the one `CatchAll` gave it) and user, for every line it logs."""
+    request_id = request_id_of(connection)
     log_context.request_id.set(request_id)
     log_context.user_id.set(user_id)
     return request_id

@@ -18,18 +18,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from models import history
-from models.errors import BadUserInput, ChorusError, NotFound
+from models import history, limits
+from models.errors import BadRequest, BadUserInput, ChorusError, NotFound
 from models.external_sessions import record_session, recorded_session
 from models.tables import TrainingHistory, User
 from models.users import owner_for, owner_of
 from server.auth import require_user
+from server.failures import error_response
 from server.logs import bind_request
 from server.services import services_of
 from trainer import log_context
 from trainer.catalog import parse_genre
 
 MAX_PAGE_SIZE = 100
+MAX_PAGE_NUMBER = 10_000_000
 Handler = Callable[[Request, User], Awaitable[Response]]
 
 
@@ -127,25 +129,25 @@ def _json_value(row: TrainingHistory, field: str) -> Any:
     return value
 
 
-def error_json(error: ChorusError) -> JSONResponse:
-    body: dict[str, Any] = {"error": error.code, "message": error.message}
-    if error.field:
-        body["field"] = error.field
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-    return JSONResponse(body, status_code=error.status, headers=headers)
-
-
 Body = TypeVar("Body", bound=BaseModel)
+
+
+async def read_json(request: Request) -> Any:
+    """The request's body as JSON, read no further than `limits.BODY_MAX_BYTES` and checked
+    as `limits.parse_json` checks; a BadRequest saying what is wrong with it."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limits.BODY_MAX_BYTES:
+            raise BadRequest(f"The request body is larger than {limits.BODY_MAX_BYTES:,} bytes.")
+    return limits.parse_json(bytes(body), max_bytes=limits.BODY_MAX_BYTES)
 
 
 async def read_body(request: Request, model: type[Body]) -> Body:
     """The request's JSON object as `model`; a BadUserInput naming the first wrong field."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadUserInput("The body must be a JSON object.") from None
+    body = await read_json(request)
     if not isinstance(body, dict):
-        raise BadUserInput("The body must be a JSON object.")
+        raise BadRequest("The body must be a JSON object.")
     try:
         return model.model_validate(body)
     except ValidationError as error:
@@ -180,7 +182,7 @@ def routes() -> list[BaseRoute]:
                 log_context.user_id.set(caller.id)
                 return await handler(request, caller)
             except ChorusError as error:
-                return error_json(error)
+                return error_response(request.url.path, error)
 
         return run
 
@@ -201,7 +203,7 @@ def routes() -> list[BaseRoute]:
 
     async def paginated(request: Request, caller: User) -> Response:
         owner = _path_user(request, caller)
-        page = _int_param(request, "page", 0, 0, 10_000_000)
+        page = _int_param(request, "page", 0, 0, MAX_PAGE_NUMBER)
         size = _int_param(request, "size", 10, 1, MAX_PAGE_SIZE)
         async with services_of(request).db() as db:
             rows, total = await history.history_by_page_number(db, owner, page, size)

@@ -52,7 +52,11 @@ class Services:
         other servers and prunes no events. Its hub and manager are there, unstarted.
         """
         async with contextlib.AsyncExitStack() as stack:
-            engine = create_engine(settings.database_url)
+            engine = create_engine(
+                settings.database_url,
+                pool_size=settings.db_pool_size,
+                pool_timeout_s=settings.db_pool_timeout_s,
+            )
             stack.push_async_callback(engine.dispose)
             await prepare_database(engine, settings.database_url)
             db = session_factory(engine)
@@ -83,7 +87,11 @@ class Services:
                 teachers,
                 publish=hub.publish,
                 send_control=hub.send_control,
-                options=RunnerOptions(settings.max_concurrent_examples, settings.fine_tune_backend),
+                options=RunnerOptions(
+                    settings.max_concurrent_examples,
+                    settings.fine_tune_backend,
+                    max_output_chars=settings.max_output_chars,
+                ),
                 max_running_per_user=settings.max_running_sessions_per_user,
                 fine_tuner=fine_tuner,
                 latencies=latencies,

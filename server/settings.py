@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from trainer.example import MAX_OUTPUT_CHARS
+
 LogFormat = Literal["text", "json"]
 
 
@@ -17,6 +19,8 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite+aiosqlite:///./chorus.db"
+    db_pool_size: int = Field(10, ge=1, le=1000)
+    db_pool_timeout_s: float = Field(5.0, gt=0)
     broadcast_url: str = "memory://"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -28,6 +32,8 @@ class Settings(BaseSettings):
     offline_latency_ms: int = Field(300, ge=0)
     max_concurrent_examples: int = Field(8, ge=1, le=256)
     max_running_sessions_per_user: int = Field(2, ge=1)
+    max_queued_sessions_per_user: int = Field(20, ge=1)
+    max_output_chars: int = Field(MAX_OUTPUT_CHARS, ge=1000)
     event_retention_days: int = Field(30, ge=1)
     data_dir: Path = Path("./chorus-data")
     fine_tune_backend: Literal["export", "openai"] = "export"

@@ -128,7 +128,11 @@ async def run_training(
                 plan,
                 {teacher.name: teacher for teacher in services.teachers},
                 lambda _: display,
-                options=RunnerOptions(settings.max_concurrent_examples, settings.fine_tune_backend),
+                options=RunnerOptions(
+                    settings.max_concurrent_examples,
+                    settings.fine_tune_backend,
+                    max_output_chars=settings.max_output_chars,
+                ),
                 fine_tuner=services.fine_tuner,
             )
         await services.fine_tuner.wait_idle()

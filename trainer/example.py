@@ -26,6 +26,10 @@ from trainer.teachers.base import GenerationRequest, Teacher, TeacherConfig, Tea
 from trainer.validity import invalid_reason
 from trainer.voting import ScoredOutput, VoteResult, vote
 
+# A story is a few hundred words; an answer far longer is a teacher gone wrong, and is kept
+# (and judged) only up to here.
+MAX_OUTPUT_CHARS = 32_000
+
 SYSTEM = (
     "You are a skilled fiction writer. Write one complete, original story in the {genre} genre, "
     "of about 120 to 250 words. Answer with the story only: no title, no preamble, no "
@@ -42,7 +46,8 @@ def writing_request(sample: Sample, seed: int) -> GenerationRequest:
 
 @dataclass(frozen=True)
 class OutputRecord:
-    """What one teacher gave for one example; `error` says why it did not take part.
+    """What one teacher gave for one example; `error` says why it did not take part, and
+    `truncated` that `text` is the first `max_output_chars` of a longer answer.
 
     Its tokens are its story's and, with a JURY vote, its judging's; `cost_usd` is what both
     calls cost (None when not known, see trainer/spend.py)."""
@@ -57,6 +62,7 @@ class OutputRecord:
     judge_prompt_tokens: int | None = None
     judge_completion_tokens: int | None = None
     cost_usd: float | None = None
+    truncated: bool = False
 
     @property
     def spend(self) -> Spend:
@@ -153,7 +159,7 @@ def example_seed(session_seed: int, index: int) -> int:
     return random.Random(f"{session_seed}:{index}").randrange(2**31)
 
 
-async def _write(teacher: Teacher, request: GenerationRequest) -> OutputRecord:
+async def _write(teacher: Teacher, request: GenerationRequest, max_chars: int) -> OutputRecord:
     started = time.perf_counter()
     try:
         generation = await teacher.generate(request)
@@ -163,19 +169,22 @@ async def _write(teacher: Teacher, request: GenerationRequest) -> OutputRecord:
         return OutputRecord(
             teacher.name, None, elapsed, error=error.reason, cost_usd=unanswered.cost_usd
         )
-    reason = invalid_reason(generation.text)
+    # Cut before anything reads it: validity, scoring, the vote and storage see the same text.
+    text = generation.text[:max_chars]
+    reason = invalid_reason(text)
     spend = call_spend(
         teacher.config, generation.prompt_tokens, generation.completion_tokens, answered=True
     )
     return OutputRecord(
         teacher=teacher.name,
-        text=generation.text,
+        text=text,
         latency_ms=generation.latency_ms,
         prompt_tokens=generation.prompt_tokens,
         completion_tokens=generation.completion_tokens,
-        text_quality=None if reason else text_quality(generation.text),
+        text_quality=None if reason else text_quality(text),
         error=f"invalid: {reason}" if reason else None,
         cost_usd=spend.cost_usd,
+        truncated=len(generation.text) > max_chars,
     )
 
 
@@ -186,15 +195,19 @@ async def run_example(
     voting: VotingStrategy,
     session_seed: int,
     emitter: Emitter,
+    *,
+    max_output_chars: int = MAX_OUTPUT_CHARS,
 ) -> ExampleOutcome:
-    """Write, check, vote and score one example, emitting its events as they happen."""
+    """Write, check, vote and score one example, emitting its events as they happen; each
+    teacher's answer is kept up to `max_output_chars`."""
     seed = example_seed(session_seed, index)
     await emitter.emit(
         ExampleStarted(index=index, genre=sample.genre, prompt=sample.prompt, style=sample.style)
     )
     request = writing_request(sample, seed)
     outputs: list[OutputRecord] = []
-    for finished in asyncio.as_completed([_write(teacher, request) for teacher in teachers]):
+    writes = [_write(teacher, request, max_output_chars) for teacher in teachers]
+    for finished in asyncio.as_completed(writes):
         output = await finished
         outputs.append(output)
         await emitter.emit(

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from models import limits
 from models.enums import Genre, VotingStrategy
 from models.errors import BadUserInput
 from trainer.budget import example_cost_at_most
@@ -76,8 +77,9 @@ def make_plan(
             raise BadUserInput(
                 "Name at least one teacher, or leave `teachers` out.", field="teachers"
             )
-    if seed is not None and not 0 <= seed < 2**53:
-        raise BadUserInput("`seed` must be between 0 and 2^53 - 1.", field="seed")
+    if seed is not None:
+        # Read back as a GraphQL Int.
+        limits.whole(seed, "seed")
     voting = voting or VotingStrategy.JURY
     if max_cost_usd is not None:
         example_cost_at_most([by_name[name] for name in chosen], voting, max_cost_usd)

@@ -264,6 +264,7 @@ async def _store_outputs_and_votes(
                 "judge_prompt_tokens": output.judge_prompt_tokens,
                 "judge_completion_tokens": output.judge_completion_tokens,
                 "cost_usd": output.cost_usd,
+                "truncated": output.truncated,
             }
             for d, example_id in zip(decisions, example_ids, strict=True)
             for output in d.outcome.outputs

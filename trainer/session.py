@@ -13,6 +13,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.enums import EndReason, SessionStatus
+from models.errors import public_message
 from models.examples import recorded_indexes
 from models.sessions import stored_session
 from models.tables import TrainingHistory
@@ -26,7 +27,7 @@ from trainer.events import (
     SessionProgress,
     SessionStarted,
 )
-from trainer.example import ExampleOutcome, run_example
+from trainer.example import MAX_OUTPUT_CHARS, ExampleOutcome, run_example
 from trainer.latency import LatencyBook
 from trainer.plan import SessionPlan
 from trainer.recorder import plan_of, record_examples, set_status, tally_of
@@ -44,6 +45,7 @@ class FineTuneQueue(Protocol):
 class RunnerOptions:
     max_concurrent_examples: int = 8
     fine_tune_backend: str = "export"
+    max_output_chars: int = MAX_OUTPUT_CHARS
 
 
 class SessionRunner:
@@ -145,7 +147,8 @@ class SessionRunner:
             status, end_reason = SessionStatus.CANCELLED, None
         except Exception as exc:  # a bug must end the session visibly, not leave it RUNNING
             logger.exception("session %s failed", history.session_id)
-            status, error, end_reason = SessionStatus.FAILED, f"internal error: {exc}", None
+            status, end_reason = SessionStatus.FAILED, None
+            error = public_message(exc, f"session {history.session_id}")
         await asyncio.shield(self._drain_then_finish(status, error, end_reason))
         return self._final_status
 
@@ -158,8 +161,8 @@ class SessionRunner:
             self._record_wake.set()
             await self._recorder
         if self._record_failure is not None:
-            status, error = SessionStatus.FAILED, f"internal error: {self._record_failure}"
-            end_reason = None
+            status, end_reason = SessionStatus.FAILED, None
+            error = public_message(self._record_failure, f"session {self._history.session_id}")
         if status is SessionStatus.COMPLETED and self._tally.successful == 0:
             status, error = SessionStatus.FAILED, "no example produced a valid output"
         self._final_status = status
@@ -183,6 +186,7 @@ class SessionRunner:
                     self._plan.voting,
                     self._plan.seed,
                     self._emitter,
+                    max_output_chars=self._options.max_output_chars,
                 )
                 for output in outcome.outputs:
                     self._latencies.record(output.teacher, output.latency_ms)

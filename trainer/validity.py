@@ -94,7 +94,13 @@ def _repeated_bigram(text: str) -> str | None:
     (first, second), count = bigrams.most_common(1)[0]
     if count < 2:
         return None
-    share = count * (len(first) + len(second)) / sum(len(word) for word in text_words)
+    # The characters of the words the pair's occurrences cover, each word once: in "ha ha
+    # ha" the occurrences overlap, and counting each in full would cover more than all.
+    covered: set[int] = set()
+    for position, pair in enumerate(pairwise(text_words)):
+        if pair == (first, second):
+            covered.update((position, position + 1))
+    share = sum(len(text_words[position]) for position in covered) / sum(map(len, text_words))
     if share <= MAX_TOP_BIGRAM_CHAR_SHARE:
         return None
     return (

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.base import utcnow
 from models.enums import FineTuneStatus
+from models.errors import public_message
 from models.fine_tuning import (
     CollectedExample,
     PreparedJob,
@@ -105,7 +106,8 @@ class FineTuner:
         except Exception as error:  # a bug must end the job visibly, not leave it running
             logger.exception("fine-tune job %d failed", job_id)
             try:
-                await self._finish(job_id, FineTuneStatus.FAILED, error=f"internal error: {error}")
+                message = public_message(error, f"fine-tune job {job_id}")
+                await self._finish(job_id, FineTuneStatus.FAILED, error=message)
             except Exception:
                 logger.exception("fine-tune job %d could not be marked FAILED", job_id)
 
