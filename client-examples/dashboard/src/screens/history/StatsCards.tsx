@@ -1,14 +1,7 @@
 import { STATS } from "../../api/documents";
 import { ErrorNotice, Loading } from "../../components/feedback";
 import { StatCard } from "../../components/StatCard";
-import {
-  countOf,
-  formatCost,
-  formatDuration,
-  formatNumber,
-  formatQuality,
-  formatTokens,
-} from "../../format";
+import { countOf, formatCost, formatDuration, formatNumber, formatQuality, formatTokens } from "../../format";
 import { useQuery } from "../../hooks";
 
 export function StatsCards() {
