@@ -4,6 +4,9 @@ fake provider, checked against the session's record in the database."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,10 +19,12 @@ from starlette.applications import Starlette
 from models.engine import session_factory
 from models.tables import TeacherOutput, TrainingExample, TrainingHistory
 from server.app import create_app
+from server.metrics import forget_dead_processes
 from server.settings import Settings
 from tests.support import Account, graphql_data, make_account
 from tests.support.fake_provider import FakeProvider, error, rate_limited, run_fake_provider
 from tests.support.metrics import Scrape
+from trainer import metrics
 
 TEACHERS = ("ada", "bo", "cy")
 KEY_ENV = "CHORUS_TEST_METRICS_KEY"
@@ -219,3 +224,61 @@ async def test_routes_are_counted_by_template_not_by_path(
         "/1/" in labels.get("route", "") or "x" in labels.get("route", "").split("/")
         for _, labels, _ in after.samples
     )
+
+
+async def test_a_scrape_reads_the_queue_and_shows_each_worker(
+    engine: AsyncEngine, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = await make_account(engine, "root", admin=True)
+
+    async def depth() -> int:
+        return 3
+
+    async def unreachable() -> int:
+        raise ConnectionError("the queue is down")
+
+    metrics.set_worker_sessions(2)
+    metrics.watch_queue_depth(depth)
+    try:
+        scraped = await scrape(client, root)
+        assert scraped.value("chorus_session_queue_depth") == 3
+        assert scraped.value("chorus_worker_sessions") == 2
+        # A reading that fails is left out, and the rest is served.
+        metrics.watch_queue_depth(unreachable)
+        scraped = await scrape(client, root)
+        assert not scraped.has("chorus_session_queue_depth")
+        assert scraped.has("chorus_sessions")
+        assert "chorus_session_queue_depth could not be read" in caplog.text
+    finally:
+        metrics.watch_queue_depth(None)
+        metrics.set_worker_sessions(0)
+    assert not (await scrape(client, root)).has("chorus_session_queue_depth")
+
+
+def dead_pid() -> int:
+    process = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(process.stdout)
+
+
+def test_a_starting_process_forgets_dead_processes_counts_only_when_none_lives(
+    tmp_path: Path,
+) -> None:
+    dead, living = dead_pid(), os.getppid()
+    files = [f"counter_{dead}.db", f"gauge_livesum_{dead}.db", f"counter_{living}.db"]
+    for name in files:
+        (tmp_path / name).write_bytes(b"")
+
+    # Another process lives: the dead one's gauge goes, its counts stay in the totals.
+    forget_dead_processes(tmp_path, starting=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [f"counter_{dead}.db", f"counter_{living}.db"]
+    )
+    # None lives but this one: the totals start afresh.
+    (tmp_path / f"counter_{living}.db").rename(tmp_path / f"counter_{os.getpid()}.db")
+    forget_dead_processes(tmp_path, starting=True)
+    assert [path.name for path in tmp_path.iterdir()] == [f"counter_{os.getpid()}.db"]
