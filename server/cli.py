@@ -150,6 +150,8 @@ def serve(
     from server.metrics import metrics_port_problem, prepare_multiprocess
 
     settings = _settings()
+    if host is not None:  # the metrics port listens there too, unless CHORUS_METRICS_HOST says
+        settings = settings.model_copy(update={"host": host})
     # Checked here too so that a mistake is one clear line, not a failed startup's traceback.
     with _one_line_errors(settings):
         load_teacher_configs(settings.teachers_file, os.environ)

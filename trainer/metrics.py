@@ -1,6 +1,6 @@
 """Every Prometheus metric Chorus exports, defined once, and the small functions that move them.
 
-This is the lowest layer that the trainer, the live hub, the resolvers and the server all
+It sits in the lowest layer that the trainer, the resolvers, the schema and the server all
 import; server/metrics.py serves them. Names are `chorus_*` with their unit; labels take few
 values (teacher names, outcomes, statuses, route templates), never a session's or a user's id.
 
@@ -24,7 +24,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 from sqlalchemy import event
@@ -42,8 +41,9 @@ disable_created_metrics()
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
-# The statuses a session waits or runs in, counted from the database at each scrape; a
-# session's end is counted as it happens (`chorus_sessions_ended_total`).
+# The statuses a session waits or runs in, or may be resumed from: few sessions, counted from
+# the database at each scrape. The ended ones grow without bound, so an end is counted as it
+# happens instead (`chorus_sessions_ended_total`).
 OPEN_STATUSES = (SessionStatus.QUEUED, SessionStatus.RUNNING, SessionStatus.INTERRUPTED)
 CALLS = ("write", "judge")
 TEACHER_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
@@ -133,10 +133,10 @@ class TeacherMetrics:
 
     def __init__(self, teacher: str) -> None:
         self.teacher = teacher
-        self._calls: dict[tuple[str, str], Any] = {
+        self._calls: dict[tuple[str, str], Histogram] = {
             (call, "ok"): TEACHER_CALL_SECONDS.labels(teacher, call, "ok") for call in CALLS
         }
-        self._retries: dict[str, Any] = {}
+        self._retries: dict[str, Counter] = {}
         self._prompt_tokens = TEACHER_TOKENS.labels(teacher, "prompt")
         self._completion_tokens = TEACHER_TOKENS.labels(teacher, "completion")
         self._cost_usd = TEACHER_COST_USD.labels(teacher)
