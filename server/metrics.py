@@ -220,7 +220,8 @@ async def metrics_listener(
 
     app = web.Application()
     app.router.add_get(PATH, scrape)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # A scrape still being answered at shutdown gets a few seconds, not aiohttp's minute.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     retrying: asyncio.Task[None] | None = None
     try:
