@@ -1,6 +1,6 @@
 """Writing a training session's row: creating it, the user locks its writers take first,
 its genre counts, and which server process runs it (heartbeats, and claims on the sessions
-of a process that stopped).
+of a process that stopped); and how many sessions are in each status.
 
 Its summed columns and model rows are written through models/totals.py, which keeps the
 user's totals in step and describes the order in which every writer takes its locks.
@@ -90,6 +90,21 @@ async def check_queue_room(db: AsyncSession, user_id: int, limit: int) -> None:
             f"(CHORUS_MAX_QUEUED_SESSIONS_PER_USER = {limit}); start or resume this one once "
             "one of them has started, or cancel one."
         )
+
+
+async def sessions_by_status(
+    db: AsyncSession, statuses: Sequence[SessionStatus]
+) -> dict[SessionStatus, int]:
+    """How many sessions are in each of `statuses` (0 for none), read through `idx_status`:
+    cheap for the few that wait or run, not for the ended ones, which grow without bound."""
+    rows = await db.execute(
+        select(TrainingHistory.status, func.count())
+        .where(TrainingHistory.status.in_(statuses))
+        .group_by(TrainingHistory.status)
+    )
+    counts = dict.fromkeys(statuses, 0)
+    counts.update(dict(rows.all()))
+    return counts
 
 
 async def stored_session(db: AsyncSession, history_id: int) -> TrainingHistory:

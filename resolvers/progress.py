@@ -22,6 +22,7 @@ from models.errors import BadUserInput, NotFound
 from models.history import session_by_id
 from models.tables import FineTuneJob, TrainingHistory
 from resolvers.context import Info
+from trainer import metrics
 from trainer.events import NumberedEvent, SessionFinished
 
 logger = logging.getLogger("chorus.live")
@@ -176,6 +177,7 @@ async def training_progress(
                     if not await stream.accept(event):
                         in_order = False
                         break
+                    metrics.event_delivered(event.at)
                     yield event
                     if stream.done:
                         return

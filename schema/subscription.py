@@ -10,6 +10,7 @@ import strawberry
 from resolvers import progress
 from resolvers.context import Info
 from schema.events import TrainingEvent, to_graphql
+from trainer import metrics
 
 
 @strawberry.type
@@ -23,6 +24,7 @@ class Subscription:
     ) -> AsyncGenerator[TrainingEvent, None]:
         # Closed with the subscription, so that its live feed goes at once, not when the
         # garbage collector gets to it.
-        async with aclosing(progress.training_progress(info, session_id, after_seq)) as events:
-            async for event in events:
-                yield to_graphql(event)
+        with metrics.WEBSOCKET_SUBSCRIPTIONS.track_inprogress():
+            async with aclosing(progress.training_progress(info, session_id, after_seq)) as events:
+                async for event in events:
+                    yield to_graphql(event)

@@ -17,10 +17,11 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from models.engine import ping
 from schema import build_schema
-from server import autotrain, downloads, openapi, rest
+from server import autotrain, downloads, metrics, openapi, rest
 from server.dashboard import dashboard_routes, graphiql_page
 from server.failures import CatchAll, http_error
 from server.graphql_app import ChorusGraphQL
+from server.request_metrics import RequestMetrics
 from server.services import Services, services_of
 from server.settings import Settings
 from trainer.teachers.ensemble import unavailable_teachers
@@ -33,7 +34,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with Services.open(settings) as services:
+        async with (
+            Services.open(settings) as services,
+            metrics.metrics_listener(settings, services.db),
+        ):
             app.state.services = services
             logger.info(
                 "Chorus ready: database %s, teachers %s",
@@ -54,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        metrics.route(),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Mount("/api", routes=[*rest.routes(), *downloads.routes(), openapi.route()]),
@@ -68,6 +73,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
             expose_headers=["X-Request-Id"],
         ),
+        # Outside CatchAll, so that a failure is counted with the status it is answered with.
+        Middleware(RequestMetrics, routes=routes),
         # Inside CORS, so that its JSON answers reach a browser too.
         Middleware(CatchAll),
     ]

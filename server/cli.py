@@ -147,12 +147,19 @@ def serve(
 
     from server.app import create_app
     from server.logs import configure_logging
+    from server.metrics import metrics_port_problem, prepare_multiprocess
 
     settings = _settings()
+    if host is not None:  # the metrics port listens there too, unless CHORUS_METRICS_HOST says
+        settings = settings.model_copy(update={"host": host})
     # Checked here too so that a mistake is one clear line, not a failed startup's traceback.
     with _one_line_errors(settings):
         load_teacher_configs(settings.teachers_file, os.environ)
         asyncio.run(_check_database(settings))
+    prepare_multiprocess(processes=1)
+    problem = metrics_port_problem(settings)
+    if problem is not None:
+        raise _fail(problem)
     configure_logging(settings.log_level, settings.log_format)
     application = create_app(settings)
     settle_heap()

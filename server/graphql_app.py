@@ -40,7 +40,7 @@ from server.websocket import (
     PingingTransportWSHandler,
     Rejected,
 )
-from trainer import log_context
+from trainer import log_context, metrics
 
 logger = logging.getLogger("chorus.graphql")
 
@@ -98,6 +98,10 @@ class ChorusGraphQL(GraphQL[Context, None]):
         return await super().render_graphql_ide(request)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            with metrics.WEBSOCKET_CONNECTIONS.track_inprogress():
+                await super().__call__(scope, receive, send)
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return

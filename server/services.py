@@ -20,6 +20,7 @@ from models.engine import create_engine, session_factory
 from server.migrate import prepare_database
 from server.retention import prune_events_periodically
 from server.settings import Settings
+from trainer import metrics
 from trainer.finetune import FineTuner
 from trainer.latency import LatencyBook
 from trainer.live import EventHub
@@ -58,6 +59,7 @@ class Services:
                 pool_timeout_s=settings.db_pool_timeout_s,
             )
             stack.push_async_callback(engine.dispose)
+            metrics.watch_pool(engine)
             await prepare_database(engine, settings.database_url)
             db = session_factory(engine)
             # Processes that share live events run sessions side by side, and share each

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: LogFormat = "text"
+    # A plain listener serving /metrics without a token, for a scraper inside the cluster;
+    # bound to `metrics_host`, else `host`.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str | None = None
 
     teachers_file: Path | None = None
     offline_latency_ms: int = Field(300, ge=0)

@@ -38,6 +38,7 @@ from models.sessions import (
 from models.stories import add_stories
 from models.tables import TrainingHistory
 from models.totals import ModelScore, locked_session, update_scores, update_session
+from trainer import metrics
 from trainer.catalog import GENRE_LABELS
 from trainer.example import ExampleOutcome
 from trainer.plan import SessionPlan
@@ -169,6 +170,7 @@ async def record_examples(
     await write_genre_counts(db, history.id, tally.genres, new_tally.genres)
     await _count_wins(db, history, tally, new_tally)
     await db.commit()
+    _count_in_metrics(outcomes)
     recorded = [
         RecordedExample(
             decision.outcome,
@@ -183,6 +185,18 @@ async def record_examples(
         )
     ]
     return RecordedBatch(recorded, new_tally)
+
+
+def _count_in_metrics(outcomes: Sequence[ExampleOutcome]) -> None:
+    """The recorded examples, and their outputs' tokens and cost by teacher."""
+    succeeded = sum(1 for outcome in outcomes if outcome.succeeded)
+    metrics.examples_recorded(succeeded, len(outcomes) - succeeded)
+    for outcome in outcomes:
+        for output in outcome.outputs:
+            spend = output.spend
+            metrics.teacher_metrics(output.teacher).spent(
+                spend.prompt_tokens, spend.completion_tokens, spend.cost_usd
+            )
 
 
 async def _store_stories(
@@ -471,3 +485,5 @@ async def set_status(
             values["training_examples_after"] = history.training_examples_before
     await update_session(db, history, values)
     await db.commit()
+    if status.is_final:
+        metrics.session_ended(status)

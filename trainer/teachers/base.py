@@ -114,9 +114,11 @@ class JudgeRequest:
 
 
 class TeacherError(Exception):
-    """A teacher call failed; `reason` is the short text kept on the output."""
+    """A teacher call failed; `reason` is the short text kept on the output, `kind` names
+    the class of failure in metrics."""
 
     retryable = False
+    kind = "error"
 
     def __init__(self, reason: str, *, status: int | None = None) -> None:
         super().__init__(reason)
@@ -126,6 +128,7 @@ class TeacherError(Exception):
 
 class RateLimited(TeacherError):
     retryable = True
+    kind = "rate_limited"
 
     def __init__(
         self, reason: str, *, status: int | None = 429, retry_after: float | None = None
@@ -136,26 +139,29 @@ class RateLimited(TeacherError):
 
 class ServerError(TeacherError):
     retryable = True
+    kind = "server_error"
 
 
 class ConnectionFailed(TeacherError):
     retryable = True
+    kind = "connection_failed"
 
 
 class Timeout(TeacherError):
     retryable = True
+    kind = "timeout"
 
 
 class Refused(TeacherError):
-    pass
+    kind = "refused"
 
 
 class QuotaExhausted(TeacherError):
-    pass
+    kind = "quota_exhausted"
 
 
 class BadResponse(TeacherError):
-    pass
+    kind = "bad_response"
 
 
 @runtime_checkable

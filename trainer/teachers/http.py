@@ -24,6 +24,7 @@ import orjson
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from trainer.metrics import teacher_metrics
 from trainer.teachers.base import (
     BadResponse,
     ConnectionFailed,
@@ -127,6 +128,7 @@ class HttpTeacher(ABC):
         self._proxy = env_proxy(self.url)
         self._request_headers = {**self._headers(key or None), "Content-Type": "application/json"}
         self._http: aiohttp.ClientSession | None = None
+        self._metrics = teacher_metrics(config.name)
 
     @classmethod
     def unmet_requirement(cls, config: TeacherConfig, env: Mapping[str, str]) -> str | None:
@@ -163,7 +165,7 @@ class HttpTeacher(ABC):
             max_tokens=self.config.max_tokens,
             seed=request.seed,
         )
-        return await self._complete(call)
+        return await self._complete(call, "write")
 
     async def judge(self, request: JudgeRequest) -> Verdict:
         labels = [candidate.label for candidate in request.candidates]
@@ -176,7 +178,7 @@ class HttpTeacher(ABC):
             seed=request.seed,
         )
         try:
-            answer = await self._complete(call)
+            answer = await self._complete(call, "judge")
         except TeacherError:
             return Verdict(None)
         return Verdict(
@@ -196,10 +198,21 @@ class HttpTeacher(ABC):
         )
         return self._http
 
-    async def _complete(self, call: ChatCall) -> Generation:
+    async def _complete(self, call: ChatCall, kind: str) -> Generation:
+        """The answer to `call`, a `write` or a `judge` call, tried again as the retry policy
+        says; timed, with its outcome, for the teacher's metrics."""
         if self._unmet is not None:
             raise Refused(f"not configured: {self._unmet}")
-        return await self._retry.call(lambda: self._attempt(call))
+        started = time.perf_counter()
+        try:
+            generation = await self._retry.call(
+                lambda: self._attempt(call), lambda error: self._metrics.retried(error.kind)
+            )
+        except TeacherError as error:
+            self._metrics.call_ended(kind, error.kind, time.perf_counter() - started)
+            raise
+        self._metrics.call_ended(kind, "ok", time.perf_counter() - started)
+        return generation
 
     async def _attempt(self, call: ChatCall) -> Generation:
         async with self._slots:

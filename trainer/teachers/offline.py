@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from models.enums import Genre
 from trainer.catalog import GENRE_LABELS, PROMPTS, STYLES
+from trainer.metrics import teacher_metrics
 from trainer.quality import QualityFeatures, quality_features, words
 from trainer.teachers.base import (
     Generation,
@@ -614,6 +615,7 @@ class OfflineTeacher:
         self._persona = persona
         # What it wrote lately, so that as a judge it can recognise its own story.
         self._written: deque[str] = deque(maxlen=self._REMEMBERED_OUTPUTS)
+        self._metrics = teacher_metrics(config.name)
 
     @property
     def name(self) -> str:
@@ -636,9 +638,11 @@ class OfflineTeacher:
             jitter = random.Random(seed).uniform(1 - _LATENCY_JITTER, 1 + _LATENCY_JITTER)
             await asyncio.sleep(self.simulated_latency_ms * jitter / 1000)
         self._written.append(text)
+        elapsed = time.perf_counter() - started
+        self._metrics.call_ended("write", "ok", elapsed)
         return Generation(
             text=text,
-            latency_ms=round((time.perf_counter() - started) * 1000),
+            latency_ms=round(elapsed * 1000),
             prompt_tokens=_tokens(f"{request.system} {request.prompt}"),
             completion_tokens=_tokens(text),
             finish_reason="stop",
@@ -646,6 +650,7 @@ class OfflineTeacher:
 
     async def judge(self, request: JudgeRequest) -> Verdict:
         """The candidate this teacher's taste scores highest, never its own story."""
+        started = time.perf_counter()
         brief = _Brief.read(request.prompt, request.prompt)
         would_write = self._write(
             brief, _stable_seed(self.name, brief.premise, brief.style, request.seed)
@@ -657,6 +662,7 @@ class OfflineTeacher:
         )
         # Tokens as if it read the prompt and the stories, and answered with one label.
         read = " ".join([request.prompt, *(candidate.text for candidate in request.candidates)])
+        self._metrics.call_ended("judge", "ok", time.perf_counter() - started)
         return Verdict(
             ranked[0][1] if ranked else None, prompt_tokens=_tokens(read), completion_tokens=1
         )

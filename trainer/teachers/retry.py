@@ -123,8 +123,13 @@ class RetryPolicy:
         backoff = wait_random_exponential(multiplier=self.base_wait_s, max=self.max_wait_s)
         return backoff(state)
 
-    async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
-        """Await `attempt()` until it succeeds, raises a final error, or the budget runs out."""
+    async def call(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        retried: Callable[[TeacherError], None] | None = None,
+    ) -> T:
+        """Await `attempt()` until it succeeds, raises a final error, or the budget runs out;
+        `retried(error)` hears of each error that is tried again."""
         # Most calls succeed at once; tenacity's per-call setup (about 40 us) is paid only
         # by those that failed. Their first failure is replayed to tenacity as its first
         # attempt, so the waits, the attempt count and the budget are as if it made it.
@@ -141,6 +146,7 @@ class RetryPolicy:
             stop=stop_after_attempt(self.max_attempts)
             | stop_before_delay(self.max_total_s - (time.monotonic() - started)),
             sleep=self.sleep,
+            before_sleep=_telling(retried),
             reraise=True,
         )
 
@@ -153,3 +159,19 @@ class RetryPolicy:
             return await attempt()
 
         return await retrying(once)
+
+
+def _telling(
+    retried: Callable[[TeacherError], None] | None,
+) -> Callable[[RetryCallState], None] | None:
+    """tenacity's `before_sleep`, which it calls once before each retry, passing on the
+    error that is tried again to `retried`."""
+    if retried is None:
+        return None
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, TeacherError):
+            retried(error)
+
+    return before_sleep
