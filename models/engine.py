@@ -32,8 +32,9 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An engine tuned for its backend.
+def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -> AsyncEngine:
+    """An engine tuned for its backend, with a pool of `pool_size` (and as many again in
+    overflow) when given: a worker's own, sized to its sessions.
 
     MySQL/MariaDB close idle connections (wait_timeout), so connections are checked before use
     and recycled well within it. SQLite gets foreign keys, WAL (readers do not block the
@@ -46,9 +47,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     }
     if is_mysql(url):
         options.update(pool_pre_ping=True, pool_recycle=1800, pool_size=10, max_overflow=20)
+    in_memory = make_url(url).database in (None, "", ":memory:")
+    if pool_size is not None and not (url.startswith("sqlite") and in_memory):
+        options.update(pool_size=pool_size, max_overflow=pool_size)
     engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
-        in_memory = make_url(url).database in (None, "", ":memory:")
         pragmas = ["foreign_keys=ON", "busy_timeout=30000"]
         if not in_memory:
             pragmas += ["journal_mode=WAL", "synchronous=NORMAL"]

@@ -9,6 +9,9 @@ and a message that says what to fix::
     ├── Forbidden         403  a valid user asking for another user's data
     ├── NotFound          404  no such thing, or not yours (existence is not revealed)
     └── Conflict          409  the request is valid but the state does not allow it
+
+LeaseLost is the trainer's own and never reaches users: a worker's write for a session that
+is no longer its (another worker took it over, or it ended) is refused with it.
 """
 
 from __future__ import annotations
@@ -56,3 +59,7 @@ class NotFound(ChorusError):
 class Conflict(ChorusError):
     code = "CONFLICT"
     status = 409
+
+
+class LeaseLost(Exception):
+    """The writer no longer holds the session's lease: what it meant to write is dropped."""

@@ -1,4 +1,5 @@
-"""The `chorus` command: serve, migrate, print the schema, manage users and tokens."""
+"""The `chorus` command: serve, run a worker, migrate, print the schema, manage users and
+tokens."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import gc
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.applications import Starlette
 
 from models.engine import create_engine, is_mysql, session_factory
 from models.errors import ChorusError
@@ -92,19 +94,9 @@ def _with_db(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         raise _fail(str(error)) from None
 
 
-@app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind (CHORUS_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (CHORUS_PORT).")] = None,
-) -> None:
-    """Serve the API, GraphiQL and the dashboard."""
-    import uvicorn
-
-    from server.app import create_app
-    from server.logs import configure_logging
-
-    settings = _settings()
-    # Checked here too so that a mistake is one clear line, not a failed startup's traceback.
+def _check_startup(settings: Settings) -> None:
+    """Checked before starting so that a mistake is one clear line, not a failed startup's
+    traceback."""
     try:
         load_teacher_configs(settings.teachers_file, os.environ)
         asyncio.run(_check_schema(settings))
@@ -112,18 +104,89 @@ def serve(
         raise _fail(error.message) from None
     except migrate.SchemaBehind as error:
         raise _fail(str(error)) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (CHORUS_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (CHORUS_PORT).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API processes to run on the one port; more than one needs "
+            "CHORUS_BROADCAST_URL on Redis.",
+        ),
+    ] = 1,
+) -> None:
+    """Serve the API, GraphiQL and the dashboard. With CHORUS_QUEUE_URL=memory:// (the
+    default) each process also runs sessions; on Redis, `chorus worker` processes do."""
+    import uvicorn
+
+    settings = _settings()
+    if workers > 1 and settings.broadcast_url == "memory://":
+        raise _fail(
+            "--workers runs several API processes, which share live events only over Redis: "
+            "set CHORUS_BROADCAST_URL=redis://host:6379/0."
+        )
+    _check_startup(settings)
+    served: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": settings.log_level.lower(),
+        "ws_ping_interval": 20,
+        # Events are small JSON; compressing each frame costs more CPU than it saves bytes.
+        "ws_per_message_deflate": False,
+    }
+    if workers > 1:
+        # uvicorn's process manager starts each process from the factory, and restarts
+        # one that dies.
+        uvicorn.run("server.cli:api_process_app", factory=True, workers=workers, **served)
+    else:
+        uvicorn.run(api_process_app(settings), **served)
+
+
+def api_process_app(settings: Settings | None = None) -> Starlette:
+    """One API process's app, its logging set up and its heap settled."""
+    from server.app import create_app
+    from server.logs import configure_logging
+
+    settings = settings or load_settings()
     configure_logging(settings.log_level)
     application = create_app(settings)
     settle_heap()
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level.lower(),
-        ws_ping_interval=20,
-        # Events are small JSON; compressing each frame costs more CPU than it saves bytes.
-        ws_per_message_deflate=False,
-    )
+    return application
+
+
+@app.command()
+def worker(
+    no_takeover: Annotated[
+        bool,
+        typer.Option(
+            "--no-takeover",
+            help="On stopping, end the sessions running here INTERRUPTED instead of handing "
+            "them back to the other workers.",
+        ),
+    ] = False,
+) -> None:
+    """Run training sessions from the queue on Redis (CHORUS_QUEUE_URL) until SIGTERM or
+    SIGINT; then hand back the ones running here, within CHORUS_WORKER_SHUTDOWN_S."""
+    import uvloop
+
+    from server.logs import configure_logging
+    from server.workers import run_worker
+
+    settings = _settings()
+    if settings.embedded_worker:
+        raise _fail(
+            "`chorus worker` takes sessions from a queue on Redis: set "
+            "CHORUS_QUEUE_URL=redis://host:6379/0 (and CHORUS_BROADCAST_URL to a redis:// URL). "
+            "With the in-process queue, `chorus serve` runs sessions itself."
+        )
+    _check_startup(settings)
+    configure_logging(settings.log_level)
+    settle_heap()
+    uvloop.run(run_worker(settings, hand_back=not no_takeover))
 
 
 @app.command("migrate")

@@ -146,6 +146,7 @@ PROGRESS = """
         ... on ExampleScored { index winner finalQuality }
         ... on SessionProgress { completed failed total etaSeconds }
         ... on FineTuningTriggered { examplesCollected job { status numExamples } }
+        ... on SessionResumed { takeovers completed total reason }
         ... on SessionFinished { status session { sessionId status numExamplesSuccessful } }
       }
     }

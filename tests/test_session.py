@@ -46,7 +46,7 @@ from trainer.events import (
 )
 from trainer.plan import make_plan
 from trainer.recorder import create_session
-from trainer.session import RunnerOptions, SessionRunner
+from trainer.session import STORE_REFUSED, RunnerOptions, SessionRunner
 from trainer.teachers.base import Teacher, TeacherConfig
 from trainer.teachers.ensemble import build_ensemble
 from trainer.teachers.offline import offline_ensemble
@@ -413,7 +413,9 @@ async def examples_refused(engine: AsyncEngine, message: str) -> AsyncIterator[N
             await connection.exec_driver_sql("DROP TRIGGER refuse_examples")
 
 
-async def test_a_failed_write_stops_the_session(engine: AsyncEngine) -> None:
+async def test_a_failed_write_stops_the_session(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
     runner, sink, history_id = await watched_runner(
         engine, examples=50, concurrency=2, latency_ms=20
     )
@@ -425,8 +427,10 @@ async def test_a_failed_write_stops_the_session(engine: AsyncEngine) -> None:
         count = await db.scalar(stored_examples)
     assert stored is not None
     assert stored.status is SessionStatus.FAILED
-    assert stored.error is not None
-    assert "no space left on device" in stored.error
+    # The session says what happened in words a person can act on; the database's own
+    # words are in the log, for the operator.
+    assert stored.error == STORE_REFUSED
+    assert "no space left on device" in caplog.text
     assert count == 0
     # Workers stop at their next example: those in flight when the write failed finish.
     assert len(sink.indexes(ExampleStarted)) <= 6

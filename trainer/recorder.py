@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
 from models.enums import ExampleStatus, Genre, SessionStatus
+from models.errors import LeaseLost
 from models.examples import add_examples, add_outputs, add_votes, count_collected, example_results
 from models.fine_tuning import queue_job
 from models.history import (
@@ -22,12 +23,7 @@ from models.history import (
     fine_tuning_examples_collected,
 )
 from models.memory import add_memories
-from models.sessions import (
-    lock_user,
-    new_session,
-    share_lock_owner,
-    write_genre_counts,
-)
+from models.sessions import lock_user, new_session, write_genre_counts
 from models.stories import add_stories
 from models.tables import TrainingHistory
 from models.totals import ModelScore, locked_session, update_scores, update_session
@@ -44,6 +40,8 @@ async def create_session(
     *,
     status: SessionStatus = SessionStatus.QUEUED,
     session_id: str | None = None,
+    lease_owner: str | None = None,
+    lease_until: datetime | None = None,
 ) -> TrainingHistory:
     """The session's record, before its first example; committed by the caller."""
     return await new_session(
@@ -58,6 +56,8 @@ async def create_session(
         seed=plan.seed,
         store_in_memory=plan.store_in_memory,
         save_to_database=plan.save_to_database,
+        lease_owner=lease_owner,
+        lease_until=lease_until,
     )
 
 
@@ -133,10 +133,13 @@ async def record_examples(
     outcomes: Sequence[ExampleOutcome],
     *,
     fine_tune_backend: str,
+    owner: str | None = None,
     now: datetime | None = None,
 ) -> RecordedBatch:
     """Store finished examples and bring the session's summary up to date, in one
-    transaction: a statement per table for the whole batch, however many examples."""
+    transaction: a statement per table for the whole batch, however many examples. With
+    `owner`, only while that worker holds the session's lease: else LeaseLost, and nothing
+    of the batch is written."""
     now = now or utcnow()
     # Serialises a user's concurrent sessions, so that two of them cannot both trigger the
     # same fine-tuning run.
@@ -144,6 +147,10 @@ async def record_examples(
     # Locked before the examples' inserts refer to it, so that it is locked once, in the
     # order models/totals.py keeps, not shared first and upgraded later.
     stored = await locked_session(db, history.id)
+    if owner is not None and stored.lease_owner != owner:
+        # Known already, without writing: the summary's update checks it again, atomically.
+        await db.rollback()
+        raise LeaseLost(f"session {history.id} is no longer {owner}'s")
     decisions = [_decide(plan, outcome) for outcome in outcomes]
 
     story_of = await _store_stories(db, history, decisions, now)
@@ -155,7 +162,7 @@ async def record_examples(
     )
 
     new_tally = _tally_after(tally, decisions, story_of)
-    await _write_summary(db, stored, new_tally, collected, now)
+    await _write_summary(db, stored, new_tally, collected, now, owner)
     await write_genre_counts(db, history.id, tally.genres, new_tally.genres)
     await _count_wins(db, history, tally, new_tally)
     await db.commit()
@@ -367,6 +374,7 @@ async def _write_summary(
     tally: SessionTally,
     collected: _Collected,
     now: datetime,
+    owner: str | None,
 ) -> None:
     values: dict[str, object] = {
         "num_examples_successful": tally.successful,
@@ -385,7 +393,7 @@ async def _write_summary(
     }
     if collected.triggered:
         values["fine_tuning_triggered"] = True
-    await update_session(db, before, values)
+    await update_session(db, before, values, owner=owner)
 
 
 async def _count_wins(
@@ -408,28 +416,3 @@ async def tally_of(db: AsyncSession, history_id: int) -> SessionTally:
         else:
             tally = tally.with_failure(genre)
     return tally
-
-
-async def set_status(
-    db: AsyncSession,
-    history_id: int,
-    status: SessionStatus,
-    *,
-    error: str | None = None,
-    now: datetime | None = None,
-) -> None:
-    """Move the session to `status`; a final status sets its completion time and duration."""
-    now = now or utcnow()
-    if status.is_final:
-        # The user's row before the session's, as the recorder takes them: MariaDB checks
-        # `completed_at`'s index against the user's row.
-        await share_lock_owner(db, history_id)
-    history = await locked_session(db, history_id)
-    values: dict[str, object] = {"status": status, "updated_at": now, "error": error}
-    if status.is_final:
-        values["completed_at"] = now
-        values["total_time_seconds"] = max(0, round((now - history.started_at).total_seconds()))
-        if history.training_examples_after is None:
-            values["training_examples_after"] = history.training_examples_before
-    await update_session(db, history, values)
-    await db.commit()
