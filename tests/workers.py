@@ -246,3 +246,13 @@ class PrivateMariaDB:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def said(process: LiveServer, text: str, *, times: int = 1, within_s: float = 30) -> bool:
+    """Whether the process's log says `text`, `times` times, within `within_s`."""
+    deadline = time.monotonic() + within_s
+    while process.log().count(text) < times:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +41,7 @@ from tests.workers import (
     every_session_ended,
     on_redis,
     owner_pid,
+    said,
 )
 from trainer.worker import HANDED_BACK, TAKEN_OVER
 
@@ -380,3 +384,32 @@ async def test_readers_do_not_disturb_training(engine: AsyncEngine, database_url
         assert seqs == list(range(1, len(seqs) + 1))
     assert final["data"]["trainingSession"]["status"] == "COMPLETED"
     assert await indexes_recorded(engine, session_id) == list(range(120))
+
+
+@on_mariadb
+async def test_serve_runs_several_api_processes(engine: AsyncEngine, database_url: str) -> None:
+    require_redis()
+    alice = await make_account(engine, "alice")
+    settings = on_redis()
+    server = LiveServer(database_url, REDIS_URL, **settings)
+    server.arguments = ["--workers", "2"]
+    with server, LiveWorker(database_url, REDIS_URL, **settings):
+        # Ready as soon as one answers; each says so in the log.
+        assert said(server, "Chorus ready", times=2)
+        session_id = await start(server, alice, numExamples=3, seed=1)
+        events = [event async for event in progress_events(server, alice.token, session_id)]
+    assert_complete_stream(events)
+    assert events[-1]["status"] == "COMPLETED"
+
+
+def test_a_worker_needs_the_queue_on_redis(tmp_path: Path) -> None:
+    stopped = subprocess.run(
+        [sys.executable, "-m", "server.cli", "worker"],
+        env={**os.environ, "CHORUS_QUEUE_URL": "memory://"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert stopped.returncode == 1
+    assert "CHORUS_QUEUE_URL=redis://" in stopped.stderr
