@@ -161,6 +161,8 @@ class SessionRunner:
         self._remaining = len(todo)
         self._recorder = asyncio.create_task(self._record_finished())
         self._work = asyncio.create_task(self._run_examples(todo, samples))
+        if self._lost or self._cancel_requested:
+            self._work.cancel()  # asked before there was work to stop
         status, error = SessionStatus.COMPLETED, None
         try:
             await self._work
