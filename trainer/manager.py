@@ -100,6 +100,12 @@ class SessionManager:
             now = await self._reload(history.id)
             if now.status.is_final:
                 return
+            if now.status is SessionStatus.QUEUED:
+                # Handed back by a worker that was stopping before it saw the request.
+                async with self._db() as db:
+                    if await request_cancel(db, history.id) is SessionStatus.QUEUED:
+                        await self._log_finished(history, SessionStatus.CANCELLED)
+                        return
             # No worker holds it: nobody else would act on the request.
             unowned = now.lease_until is None or now.lease_until < utcnow()
             if unowned and await self._cancel_unowned(history):
