@@ -17,7 +17,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -103,6 +103,7 @@ class LeaseKeeper:
         self.lease_s = lease_s
         self._leases: dict[int, Lease] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
 
     def hold(self, lease: Lease) -> None:
         self._leases[lease.history_id] = lease
@@ -118,17 +119,21 @@ class LeaseKeeper:
         ]
 
     async def aclose(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop between statements, not in one: a connection torn from its statement is left
+        for the garbage collector to close."""
+        self._stopping.set()
+        await stop_between_statements(self._tasks, self.lease_s / 3)
         self._tasks = []
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep `seconds`, or until stopping; whether to go on."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return not self._stopping.is_set()
 
     async def _renew_periodically(self) -> None:
         interval = self.lease_s / 3
-        while True:
-            await asyncio.sleep(interval)
+        while await self._pause(interval):
             try:
                 async with asyncio.timeout(interval):
                     await self.renew()
@@ -153,8 +158,7 @@ class LeaseKeeper:
                 lease.lose("another worker took it over, or it ended")
 
     async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(CANCEL_CHECK_S)
+        while await self._pause(CANCEL_CHECK_S):
             for lease in list(self._leases.values()):
                 if not lease.lost and not lease.held():
                     lease.lose("its lease ran out before it could be renewed")
@@ -170,3 +174,16 @@ class LeaseKeeper:
                 asked = self._leases.get(history_id)
                 if asked is not None and not asked.lost:
                     asked.cancel()
+
+
+async def stop_between_statements(tasks: Sequence[asyncio.Task[None]], within_s: float) -> None:
+    """Wait for tasks that were told to stop to finish their statement and stop; cancel the
+    ones that do not within `within_s`."""
+    if not tasks:
+        return
+    _, late = await asyncio.wait(tasks, timeout=within_s)
+    for task in late:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -40,7 +40,7 @@ from models.tables import TrainingHistory
 from trainer.eventlog import EventLogWriter, Publish
 from trainer.events import Emitter, SessionFinished
 from trainer.latency import LatencyBook
-from trainer.leases import Lease, LeaseKeeper, new_owner_id
+from trainer.leases import Lease, LeaseKeeper, new_owner_id, stop_between_statements
 from trainer.queue import Heartbeat, SessionQueue
 from trainer.recorder import plan_of
 from trainer.session import FineTuneQueue, RunnerOptions, SessionRunner
@@ -102,16 +102,16 @@ class SessionWorker:
         self._keeper = LeaseKeeper(db, self.owner, options.lease_s)
         self.running: dict[int, SessionRunner] = {}
         self._scanner: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         self._keeper.start()
         self._scanner = asyncio.create_task(self._scan_periodically(), name="session scan")
 
     async def aclose(self) -> None:
+        self._stopping.set()
         if self._scanner is not None:
-            self._scanner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._scanner
+            await stop_between_statements([self._scanner], self._options.scan_s)
         await self._keeper.aclose()
 
     async def run_session(self, session_id: str, heartbeat: Heartbeat | None = None) -> None:
@@ -300,9 +300,10 @@ class SessionWorker:
             await self._queue.enqueue(session_id)
 
     async def _scan_periodically(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.scan()
             except Exception as error:
                 logger.warning("scanning for sessions to run failed: %s", error)
-            await asyncio.sleep(self._options.scan_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._options.scan_s)
