@@ -9,6 +9,7 @@ worker to act on, and its end is read back from there.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 
@@ -29,6 +30,8 @@ from trainer.plan import SessionPlan
 from trainer.queue import SessionQueue
 from trainer.recorder import create_session
 from trainer.teachers.base import Teacher
+
+logger = logging.getLogger("chorus.sessions")
 
 # How long cancelTraining waits for the session's worker to end it: it looks twice a second.
 CANCEL_WAIT_S = 10.0
@@ -61,8 +64,16 @@ class SessionManager:
         async with self._db() as db:
             history = await create_session(db, user.id, plan, status=SessionStatus.QUEUED)
             await db.commit()
-        await self._queue.enqueue(history.session_id)
+        await self._wake(history.session_id)
         return await self._reload(history.id)
+
+    async def _wake(self, session_id: str) -> None:
+        """Wake a worker for the session. The session is recorded already: should the queue
+        be out of reach, the workers' scans find it once they can."""
+        try:
+            await self._queue.enqueue(session_id)
+        except Exception as error:
+            logger.warning("queueing session %s failed, the scans will: %s", session_id, error)
 
     async def resume(self, viewer: User, session_id: str) -> TrainingHistory:
         async with self._db() as db:
@@ -73,7 +84,7 @@ class SessionManager:
                     f"{history.status.name}.",
                     field="sessionId",
                 )
-        await self._queue.enqueue(session_id)
+        await self._wake(session_id)
         return await self._reload(history.id)
 
     async def cancel(self, viewer: User, session_id: str) -> TrainingHistory:

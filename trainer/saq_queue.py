@@ -11,6 +11,7 @@ jobs: each session is handed back, and SAQ queues its job again at once.
 
 from __future__ import annotations
 
+import logging
 import math
 
 from saq import Job, Worker
@@ -18,6 +19,8 @@ from saq.queue.redis import RedisQueue
 from saq.types import Context
 
 from trainer.queue import Heartbeat, RunSession
+
+logger = logging.getLogger("chorus.queue")
 
 FUNCTION = "run_session"
 # Each hand-back and each sweep of a session's job counts as an attempt.
@@ -80,4 +83,7 @@ class SaqQueue:
         await worker.start()
 
     async def aclose(self) -> None:
-        await self._queue.disconnect()
+        try:
+            await self._queue.disconnect()
+        except Exception as error:  # Redis out of reach: there is nothing left to close
+            logger.warning("disconnecting from the session queue failed: %s", error)

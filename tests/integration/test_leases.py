@@ -27,9 +27,10 @@ from models.leases import (
     requeue_interrupted,
 )
 from models.tables import EventRow, TrainingExample, TrainingHistory
+from models.users import user_by_name
 from server.app import create_app
 from server.settings import Settings
-from tests.live import InProcessServer, graphql_async
+from tests.live import InProcessServer, free_port, graphql_async
 from tests.support import make_account
 from tests.test_session import Watcher, assert_record_agrees, offline_teachers
 from tests.workers import every_session_ended
@@ -42,8 +43,10 @@ from trainer.events import (
     SessionStarted,
 )
 from trainer.leases import Lease, LeaseKeeper
+from trainer.manager import SessionManager
 from trainer.plan import make_plan
 from trainer.recorder import create_session
+from trainer.saq_queue import SaqQueue
 from trainer.session import RunnerOptions, SessionRunner
 
 
@@ -322,3 +325,22 @@ async def test_a_session_whose_teachers_are_gone_ends_interrupted(
     assert ended.status is SessionStatus.INTERRUPTED
     assert ended.error is not None
     assert "a-teacher-no-longer-configured" in ended.error
+
+
+async def test_a_session_is_recorded_when_the_queue_is_out_of_reach(engine: AsyncEngine) -> None:
+    """The scans of the workers find it once they can; startTraining does not fail."""
+    alice = await make_account(engine, "alice")
+    queue = SaqQueue(f"redis://127.0.0.1:{free_port()}/0", "nowhere", lease_s=15, shutdown_s=1)
+    await queue.connect()
+    teachers = list(offline_teachers().values())
+    manager = SessionManager(session_factory(engine), teachers, queue)
+    try:
+        async with session_factory(engine)() as db:
+            user = await user_by_name(db, "alice")
+        started = await manager.start(user, make_plan(teachers, num_examples=2, seed=1))
+    finally:
+        await queue.aclose()
+    assert started.status is SessionStatus.QUEUED
+    async with session_factory(engine)() as db:
+        assert await queue_heads(db, max_running=2) == [started.session_id]
+    assert alice.id == started.user_id
