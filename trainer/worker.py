@@ -128,7 +128,8 @@ class SessionWorker:
             return
         history = claim.history
         try:
-            await self._queue_next(history.user_id)
+            # Shielded, here and below: a short statement is not torn by a stopping worker.
+            await asyncio.shield(self._queue_next(history.user_id))
             refusal = self._refusal(claim)
             lease = Lease(
                 history.id,
@@ -150,7 +151,7 @@ class SessionWorker:
             else:
                 logger.exception("session %s stopped unexpectedly", history.session_id)
             return
-        await self._queue_next(history.user_id)
+        await asyncio.shield(self._queue_next(history.user_id))
 
     def _refusal(self, claim: _Claim) -> str | None:
         """Why this worker will not run the session it claimed; None when it will."""

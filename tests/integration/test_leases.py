@@ -32,6 +32,7 @@ from server.app import create_app
 from server.settings import Settings
 from tests.live import InProcessServer, free_port, graphql_async
 from tests.support import make_account
+from tests.test_finetune import eventually
 from tests.test_session import Watcher, assert_record_agrees, offline_teachers
 from tests.workers import every_session_ended
 from trainer.eventlog import EventLogWriter
@@ -281,9 +282,13 @@ async def test_a_session_past_its_takeovers_ends_interrupted_and_resumes(
         assert interrupted.status is SessionStatus.INTERRUPTED
         assert interrupted.error is not None
         assert "resumeTraining" in interrupted.error
-        async with db() as transaction:
-            closed_at = await last_seq(transaction, history.id)
-        assert closed_at == 1  # its stream closed by a SessionFinished
+
+        async def stream_closed() -> bool:
+            # Its status is written first, then its SessionFinished goes to the log.
+            async with db() as transaction:
+                return await last_seq(transaction, history.id) == 1
+
+        await eventually(stream_closed)
 
         resumed = await graphql_async(
             server,
