@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import redis
 from rich.console import Console
@@ -94,7 +95,8 @@ def machine() -> dict[str, str]:
     with mariadb_admin() as admin, admin.cursor() as cursor:
         cursor.execute("SELECT VERSION(), @@innodb_buffer_pool_size")
         mariadb, pool = cursor.fetchone() or ("?", 0)
-    server = redis.Redis.from_url(REDIS_URL).info("server")
+    # redis-py 7 (which SAQ needs) types a client's answers as maybe awaitable.
+    server = cast("dict[str, Any]", redis.Redis.from_url(REDIS_URL).info("server"))
     return {
         "CPU": f"{cpu}, {os.cpu_count()} cores",
         "RAM": f"{memory_kb / 1024**2:.1f} GiB",

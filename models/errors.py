@@ -14,6 +14,9 @@ and a message that says what to fix::
 
 Anything else is unexpected: a client is told only `public_message` of it, and the log
 has the rest under the same reference.
+
+LeaseLost is the trainer's own and never reaches users: a worker's write for a session that
+is no longer its (another worker took it over, or it ended) is refused with it.
 """
 
 from __future__ import annotations
@@ -75,12 +78,20 @@ class ServiceUnavailable(ChorusError):
     status = 503
 
 
-# A pool with no free connection, a server that refuses or drops connections, a lock that
-# was not granted in time: all pass if the client tries again later. SQLite and MySQL's
-# drivers raise OperationalError for mistakes in a statement too, so it counts only with
-# the codes or messages of an outage.
-_MYSQL_OUTAGES = frozenset({1040, 1205, 1213, 2002, 2003, 2005, 2006, 2013, 2055})
-_SQLITE_OUTAGES = ("database is locked", "unable to open database", "disk i/o error")
+# A pool with no free connection, a server that refuses, drops or is shutting down
+# connections, has none to spare, or chose this transaction as a deadlock's victim, a lock
+# not granted in time: all pass if the same request or write is tried again later. SQLite's
+# and MySQL's drivers raise OperationalError for mistakes in a statement too, so it counts
+# only with the codes or messages of an outage (0: aiomysql's closed connection).
+_MYSQL_OUTAGES = frozenset(
+    {0, 1040, 1053, 1205, 1213, 1927, 2002, 2003, 2005, 2006, 2013, 2014, 2055, 4031}
+)
+_SQLITE_OUTAGES = (
+    "database is locked",
+    "database is busy",
+    "unable to open database",
+    "disk i/o error",
+)
 
 
 def _is_outage(error: BaseException) -> bool:
@@ -88,12 +99,14 @@ def _is_outage(error: BaseException) -> bool:
         return True
     if isinstance(error, sql.DBAPIError) and error.connection_invalidated:
         return True
-    if isinstance(error, sql.OperationalError):
+    if isinstance(error, sql.DBAPIError):
         args = getattr(error.orig, "args", ())
         if args and isinstance(args[0], int):
             return args[0] in _MYSQL_OUTAGES
-        return any(text in str(error.orig).lower() for text in _SQLITE_OUTAGES)
-    return isinstance(error, ConnectionError)
+        return isinstance(error, sql.OperationalError) and any(
+            text in str(error.orig).lower() for text in _SQLITE_OUTAGES
+        )
+    return isinstance(error, OSError)
 
 
 def is_outage(error: BaseException) -> bool:
@@ -126,3 +139,7 @@ def unavailable(reference: str) -> ServiceUnavailable:
         "The database is not answering right now (too busy, or unreachable); try again in a "
         f"few seconds ({reference})."
     )
+
+
+class LeaseLost(Exception):
+    """The writer no longer holds the session's lease: what it meant to write is dropped."""

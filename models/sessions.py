@@ -1,6 +1,6 @@
 """Writing a training session's row: creating it, the user locks its writers take first,
-its genre counts, and which server process runs it (heartbeats, and claims on the sessions
-of a process that stopped); and how many sessions are in each status.
+its status and its genre counts, and how many sessions are in each status. Which worker
+runs it is models/leases.py's.
 
 Its summed columns and model rows are written through models/totals.py, which keeps the
 user's totals in step and describes the order in which every writer takes its locks.
@@ -12,16 +12,16 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import table_of, utcnow
 from models.engine import on_sqlite
-from models.enums import Genre, SessionStatus, VotingStrategy
+from models.enums import EndReason, Genre, SessionStatus, VotingStrategy
 from models.errors import BadUserInput
 from models.history import fine_tuning_examples_collected
 from models.tables import SessionGenreCount, TrainingHistory, User
-from models.totals import ModelScore, add_session
+from models.totals import ModelScore, add_session, locked_session, update_session
 
 
 async def new_session(
@@ -38,9 +38,11 @@ async def new_session(
     store_in_memory: bool,
     save_to_database: bool,
     max_cost_usd: float | None = None,
+    lease_owner: str | None = None,
+    lease_until: datetime | None = None,
 ) -> TrainingHistory:
     """The session's row, before its first example, counted in its user's totals; flushed,
-    and committed by the caller."""
+    and committed by the caller. A session run at once is created with its lease."""
     now = utcnow()
     history = TrainingHistory(
         user_id=user_id,
@@ -67,6 +69,10 @@ async def new_session(
         completion_tokens=0,
         cost_usd=0.0,
         max_cost_usd=max_cost_usd,
+        lease_owner=lease_owner,
+        lease_until=lease_until,
+        takeovers=0,
+        cancel_requested=False,
     )
     db.add(history)
     await db.flush()
@@ -161,55 +167,31 @@ async def write_genre_counts(
         await db.execute(by_key, changed)
 
 
-def run_by(history: TrainingHistory, runner_id: str) -> None:
-    """Make the session `runner_id`'s, alive as of now; written when `db` flushes."""
-    history.runner_id = runner_id
-    history.heartbeat_at = utcnow()
-
-
-def requeue(history: TrainingHistory, runner_id: str) -> None:
-    """Queue an ended session again, to be run by `runner_id`; written when `db` flushes."""
-    history.status = SessionStatus.QUEUED
-    run_by(history, runner_id)
-    history.completed_at = None
-    history.error = None
-
-
-async def write_heartbeats(db: AsyncSession, history_ids: Sequence[int]) -> None:
-    """Say that the sessions' process still runs them."""
-    await db.execute(
-        update(TrainingHistory)
-        .where(TrainingHistory.id.in_(history_ids))
-        .values(heartbeat_at=utcnow())
-    )
-
-
-def _orphaned(runner_id: str, stale_before: datetime) -> tuple[ColumnElement[bool], ...]:
-    """Sessions left RUNNING or QUEUED by another process, with no heartbeat since
-    `stale_before`."""
-    return (
-        TrainingHistory.status.in_([SessionStatus.RUNNING, SessionStatus.QUEUED]),
-        or_(TrainingHistory.runner_id.is_(None), TrainingHistory.runner_id != runner_id),
-        or_(TrainingHistory.heartbeat_at.is_(None), TrainingHistory.heartbeat_at < stale_before),
-    )
-
-
-async def orphaned_sessions(
-    db: AsyncSession, runner_id: str, stale_before: datetime
-) -> Sequence[TrainingHistory]:
-    query = select(TrainingHistory).where(*_orphaned(runner_id, stale_before))
-    return (await db.scalars(query)).all()
-
-
-async def claim_orphan(
-    db: AsyncSession, history_id: int, runner_id: str, stale_before: datetime
-) -> bool:
-    """Make an orphaned session `runner_id`'s; whether it was still orphaned. Claimed in one
-    statement: when two servers recover at once, or the owner's heartbeat lands meanwhile,
-    only one of them ends the session, if any does."""
-    claimed = await db.execute(
-        update(TrainingHistory)
-        .where(TrainingHistory.id == history_id, *_orphaned(runner_id, stale_before))
-        .values(runner_id=runner_id, heartbeat_at=utcnow())
-    )
-    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+async def set_status(
+    db: AsyncSession,
+    history_id: int,
+    status: SessionStatus,
+    *,
+    error: str | None = None,
+    end_reason: EndReason | None = None,
+    owner: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Move the session to `status` and commit; a final status sets its completion time,
+    duration and why it ended. With `owner`, only while that worker holds the session's lease (else
+    LeaseLost, and nothing is written)."""
+    now = now or utcnow()
+    if status.is_final:
+        # The user's row before the session's, as the recorder takes them: MariaDB checks
+        # `completed_at`'s index against the user's row.
+        await share_lock_owner(db, history_id)
+    history = await locked_session(db, history_id)
+    values: dict[str, object] = {"status": status, "updated_at": now, "error": error}
+    if status.is_final:
+        values["end_reason"] = end_reason
+        values["completed_at"] = now
+        values["total_time_seconds"] = max(0, round((now - history.started_at).total_seconds()))
+        if history.training_examples_after is None:
+            values["training_examples_after"] = history.training_examples_before
+    await update_session(db, history, values, owner=owner)
+    await db.commit()

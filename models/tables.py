@@ -91,7 +91,8 @@ class TrainingHistory(Base):
         Index("idx_user_quality_id", "user_id", "average_quality", "id"),
         Index("idx_user_completed_id", "user_id", "completed_at", "id"),
         Index("idx_status", "status"),
-        Index("idx_status_heartbeat", "status", "heartbeat_at"),
+        # The workers' scans: RUNNING sessions whose lease has run out.
+        Index("idx_status_lease", "status", "lease_until"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -126,10 +127,14 @@ class TrainingHistory(Base):
     fine_tuning_examples: Mapped[int] = mapped_column(Integer, default=0)
     seed: Mapped[int | None] = mapped_column(BigId)
     error: Mapped[str | None] = mapped_column(Text)
-    # The server process running or queueing the session, and when it last said so: a
-    # session whose process stopped saying so is INTERRUPTED by the others.
-    runner_id: Mapped[str | None] = mapped_column(String(64))
-    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The worker that runs the session, and until when it may (models/leases.py): every
+    # write for a running session checks that its writer still owns it.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How often a worker took the session over from one whose lease ran out.
+    takeovers: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Asked by cancelTraining in any API process; the owning worker stops the session.
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, server_default=false())
     # What its calls used (trainer/spend.py); NULL when not known: recorded from an external
     # trainer, trained before they were counted, or (cost) a teacher without a price.
     prompt_tokens: Mapped[int | None] = mapped_column(BigInteger)

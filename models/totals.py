@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import table_of
 from models.engine import on_sqlite
-from models.errors import BadUserInput
+from models.errors import BadUserInput, LeaseLost
 from models.limits import INT_MAX
 from models.tables import SessionModelStats, TrainingHistory, UserModelTotals, UserTrainingTotals
 
@@ -144,13 +144,26 @@ async def locked_session(db: AsyncSession, history_id: int) -> TrainingHistory:
 
 
 async def update_session(
-    db: AsyncSession, before: TrainingHistory, values: Mapping[str, Any]
+    db: AsyncSession,
+    before: TrainingHistory,
+    values: Mapping[str, Any],
+    *,
+    owner: str | None = None,
 ) -> None:
     """Write `values` to the session `before` (from `locked_session`), and add what they
-    change to its user's totals."""
+    change to its user's totals. With `owner`, only while that worker holds the session's
+    lease: else LeaseLost, and the caller's transaction is rolled back."""
     # Taken first: the update brings `before` up to date too.
     old = _summed_columns(before)
-    await db.execute(update(TrainingHistory).where(TrainingHistory.id == before.id).values(values))
+    statement = update(TrainingHistory).where(TrainingHistory.id == before.id)
+    if owner is not None:
+        # The fence, in the statement that writes the row anyway: on SQLite the transaction
+        # holds the write lock by now, on MariaDB the row's lock, so no claim comes between.
+        statement = statement.where(TrainingHistory.lease_owner == owner)
+    written = await db.execute(statement.values(values))
+    if owner is not None and written.rowcount != 1:  # type: ignore[attr-defined]
+        await db.rollback()
+        raise LeaseLost(f"session {before.id} is no longer {owner}'s")
     delta = _session_sums({**old, **values}) - _session_sums(old)
     changed = {name: value for name, value in asdict(delta).items() if value}
     if changed:

@@ -52,6 +52,9 @@ async def _session(root: Any, info: Info) -> types.TrainingSession:
 DESCRIPTIONS: Mapping[type[SessionEvent], str] = {
     events.TeacherResponded: "One per teacher per example: the story it wrote, or why it "
     "failed. Judging shows as VoteCast.",
+    events.SessionResumed: "Another worker goes on with the session: the one running it "
+    "stopped (`takeovers` counts lost leases) or handed it back. Recorded examples stay; those "
+    "in flight start again.",
     events.SessionFinished: "The last event of a session's stream; the subscription completes "
     "after it.",
 }

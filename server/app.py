@@ -17,7 +17,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from models.engine import ping
 from schema import build_schema
-from server import autotrain, downloads, metrics, openapi, rest
+from server import autotrain, downloads, metrics, metrics_route, openapi, rest
 from server.dashboard import dashboard_routes, graphiql_page
 from server.failures import CatchAll, http_error
 from server.graphql_app import ChorusGraphQL
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        metrics.route(),
+        metrics_route.route(),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Mount("/api", routes=[*rest.routes(), *downloads.routes(), openapi.route()]),

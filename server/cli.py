@@ -1,4 +1,5 @@
-"""The `chorus` command: serve, migrate, print the schema, manage users and tokens."""
+"""The `chorus` command: serve, run a worker, migrate, print the schema, manage users and
+tokens."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.applications import Starlette
 
 from models.engine import create_engine, is_mysql, ping, session_factory
 from models.errors import BadUserInput, ChorusError
@@ -134,46 +136,113 @@ def _with_db(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         return asyncio.run(run())
 
 
+def _check_startup(settings: Settings) -> None:
+    """Checked before starting so that a mistake is one clear line, not a failed startup's
+    traceback."""
+    with _one_line_errors(settings):
+        load_teacher_configs(settings.teachers_file, os.environ)
+        asyncio.run(_check_database(settings))
+
+
 @app.command()
 def serve(
     host: Annotated[
         str | None, typer.Option(help="Address to bind (CHORUS_HOST).", metavar="ADDRESS")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (CHORUS_PORT).", metavar="PORT")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="API processes to run on the one port; more than one needs "
+            "CHORUS_BROADCAST_URL on Redis.",
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the API, GraphiQL and the dashboard."""
+    """Serve the API, GraphiQL and the dashboard. With CHORUS_QUEUE_URL=memory:// (the
+    default) each process also runs sessions; on Redis, `chorus worker` processes do."""
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
-    from server.app import create_app
-    from server.logs import configure_logging
     from server.metrics import metrics_port_problem, prepare_multiprocess
 
+    if host is not None:
+        # Every API process reads it, and the metrics port listens there too, unless
+        # CHORUS_METRICS_HOST says otherwise.
+        os.environ["CHORUS_HOST"] = host
     settings = _settings()
-    if host is not None:  # the metrics port listens there too, unless CHORUS_METRICS_HOST says
-        settings = settings.model_copy(update={"host": host})
-    # Checked here too so that a mistake is one clear line, not a failed startup's traceback.
-    with _one_line_errors(settings):
-        load_teacher_configs(settings.teachers_file, os.environ)
-        asyncio.run(_check_database(settings))
-    prepare_multiprocess(processes=1)
+    if workers > 1 and settings.broadcast_url == "memory://":
+        raise _fail(
+            "--workers runs several API processes, which share live events only over Redis: "
+            "set CHORUS_BROADCAST_URL=redis://host:6379/0."
+        )
+    _check_startup(settings)
+    prepare_multiprocess(processes=workers)
     problem = metrics_port_problem(settings)
     if problem is not None:
         raise _fail(problem)
+    served: dict[str, Any] = {
+        "host": settings.host,
+        "port": port or settings.port,
+        "log_level": settings.log_level.lower(),
+        # Uvicorn's own lines (start-up, access) go through the JSON formatter too.
+        "log_config": None if settings.log_format == "json" else LOGGING_CONFIG,
+        "ws_ping_interval": 20,
+        # Events are small JSON; compressing each frame costs more CPU than it saves bytes.
+        "ws_per_message_deflate": False,
+    }
+    if workers > 1:
+        # uvicorn's process manager starts each process from the factory, and restarts
+        # one that dies.
+        uvicorn.run("server.cli:api_process_app", factory=True, workers=workers, **served)
+    else:
+        uvicorn.run(api_process_app(settings), **served)
+
+
+def api_process_app(settings: Settings | None = None) -> Starlette:
+    """One API process's app, its logging set up and its heap settled."""
+    from server.app import create_app
+    from server.logs import configure_logging
+
+    settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_format)
     application = create_app(settings)
     settle_heap()
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level.lower(),
-        # Uvicorn's own lines (start-up, access) go through the JSON formatter too.
-        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
-        ws_ping_interval=20,
-        # Events are small JSON; compressing each frame costs more CPU than it saves bytes.
-        ws_per_message_deflate=False,
-    )
+    return application
+
+
+@app.command()
+def worker(
+    no_takeover: Annotated[
+        bool,
+        typer.Option(
+            "--no-takeover",
+            help="On stopping, end the sessions running here INTERRUPTED instead of handing "
+            "them back to the other workers.",
+        ),
+    ] = False,
+) -> None:
+    """Run training sessions from the queue on Redis (CHORUS_QUEUE_URL) until SIGTERM or
+    SIGINT; then hand back the ones running here, within CHORUS_WORKER_SHUTDOWN_S."""
+    import uvloop
+
+    from server.logs import configure_logging
+    from server.metrics import prepare_multiprocess
+    from server.workers import run_worker
+
+    settings = _settings()
+    if settings.embedded_worker:
+        raise _fail(
+            "`chorus worker` takes sessions from a queue on Redis: set "
+            "CHORUS_QUEUE_URL=redis://host:6379/0 (and CHORUS_BROADCAST_URL to a redis:// URL). "
+            "With the in-process queue, `chorus serve` runs sessions itself."
+        )
+    _check_startup(settings)
+    prepare_multiprocess(processes=1)
+    configure_logging(settings.log_level, settings.log_format)
+    settle_heap()
+    uvloop.run(run_worker(settings, hand_back=not no_takeover))
 
 
 @app.command("migrate")

@@ -39,18 +39,9 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from models.errors import ChorusError, Forbidden
 from models.sessions import sessions_by_status
-from server.auth import require_user
-from server.failures import error_response
-from server.logs import bind_request
-from server.services import services_of
 from server.settings import Settings
-from trainer import log_context
 from trainer.metrics import OPEN_STATUSES, Reading, scrape_readings
 
 logger = logging.getLogger("chorus.metrics")
@@ -168,27 +159,6 @@ async def exposition(db: async_sessionmaker[AsyncSession], accept: str) -> tuple
     # Reading the files of many processes takes a while; the event loop goes on meanwhile.
     body = await asyncio.to_thread(encode, _Scrape(readings))
     return body, content_type
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    services = services_of(request)
-    bind_request(request, user_id=None)
-    try:
-        user = await require_user(services.db, request.headers)
-        log_context.user_id.set(user.id)
-        if not user.is_admin:
-            raise Forbidden(
-                "The metrics are for admins (`chorus users create NAME --admin`), or for a "
-                "scraper on CHORUS_METRICS_PORT."
-            )
-    except ChorusError as error:
-        return error_response(request.url.path, error)
-    body, content_type = await exposition(services.db, request.headers.get("accept", ""))
-    return Response(body, headers={"Content-Type": content_type})
-
-
-def route() -> Route:
-    return Route(PATH, metrics_endpoint)
 
 
 def metrics_port_problem(settings: Settings) -> str | None:

@@ -1,5 +1,6 @@
 """What the running server holds: settings, the database, the ensemble, the fine-tuner, the
-live event hub and the session manager.
+live event hub, the session queue and manager, and (on the in-process queue) the worker that
+runs the sessions.
 
 `Services.open` is the one way to start them, for the app's lifespan, `chorus train` and the
 benchmarks alike; it closes them in reverse order and owns every task it starts.
@@ -20,15 +21,16 @@ from models.engine import create_engine, session_factory
 from server.migrate import prepare_database
 from server.retention import prune_events_periodically
 from server.settings import Settings
+from server.workers import open_queue, running_worker
 from trainer import metrics
 from trainer.finetune import FineTuner
 from trainer.latency import LatencyBook
 from trainer.live import EventHub
 from trainer.manager import SessionManager
-from trainer.session import RunnerOptions
 from trainer.teachers.base import Teacher
 from trainer.teachers.ensemble import build_ensemble, load_teacher_configs
 from trainer.teachers.redis_pacing import open_pacing
+from trainer.worker import SessionWorker
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class Services:
     hub: EventHub
     manager: SessionManager
     latencies: LatencyBook
+    # The embedded worker of `chorus serve` on the in-process queue; None on Redis, where
+    # `chorus worker` processes run the sessions.
+    worker: SessionWorker | None
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -49,8 +54,8 @@ class Services:
 
         `serving=False` is for a process that runs its own sessions and exits (`chorus
         train`, the benchmarks): it picks up no fine-tuning jobs a stopped server left (it
-        would wait for them before exiting), joins no broadcast, recovers no sessions of
-        other servers and prunes no events. Its hub and manager are there, unstarted.
+        would wait for them before exiting), joins no broadcast, runs no worker and prunes
+        no events. Its hub and manager are there, unstarted.
         """
         async with contextlib.AsyncExitStack() as stack:
             engine = create_engine(
@@ -84,30 +89,22 @@ class Services:
             stack.push_async_callback(fine_tuner.aclose)
             latencies = LatencyBook()
             hub = EventHub(settings.broadcast_url, feed_capacity=settings.subscriber_buffer)
+            queue = await stack.enter_async_context(open_queue(settings))
             manager = SessionManager(
-                db,
-                teachers,
-                publish=hub.publish,
-                send_control=hub.send_control,
-                options=RunnerOptions(
-                    settings.max_concurrent_examples,
-                    settings.fine_tune_backend,
-                    max_output_chars=settings.max_output_chars,
-                ),
-                max_running_per_user=settings.max_running_sessions_per_user,
-                fine_tuner=fine_tuner,
-                latencies=latencies,
-                heartbeat_s=settings.session_heartbeat_s,
+                db, teachers, queue, publish=hub.publish, lease_s=settings.session_lease_s
             )
+            worker = None
             if serving:
                 await fine_tuner.resume()
                 stack.push_async_callback(hub.stop)
-                await hub.start(on_control=manager.on_control)
-                stack.push_async_callback(manager.aclose)
-                await manager.start_background()
+                await hub.start()
+                if settings.embedded_worker:
+                    worker = await stack.enter_async_context(
+                        running_worker(settings, teachers, queue, hub, latencies)
+                    )
                 pruner = asyncio.create_task(prune_events_periodically(db, settings))
                 stack.push_async_callback(_cancel, pruner)
-            yield cls(settings, engine, db, teachers, fine_tuner, hub, manager, latencies)
+            yield cls(settings, engine, db, teachers, fine_tuner, hub, manager, latencies, worker)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from trainer.example import MAX_OUTPUT_CHARS
@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, le=1000)
     db_pool_timeout_s: float = Field(5.0, gt=0)
     broadcast_url: str = "memory://"
+    queue_url: str = "memory://"
+    queue_name: str = Field("chorus-sessions", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -46,7 +48,10 @@ class Settings(BaseSettings):
     fine_tune_base_model: str = "gpt-4o-mini-2024-07-18"
     dashboard_dir: Path = Path("client-examples/dashboard/dist")
 
-    session_heartbeat_s: float = Field(10.0, gt=0)
+    worker_sessions: int = Field(4, ge=1, le=256)
+    session_lease_s: float = Field(15.0, ge=1)
+    max_takeovers: int = Field(3, ge=0)
+    worker_shutdown_s: float = Field(30.0, gt=0)
     ws_ping_interval_s: float = Field(15.0, gt=0)
     ws_max_subscriptions: int = Field(20, ge=1)
     subscriber_buffer: int = Field(2000, ge=10)
@@ -54,6 +59,30 @@ class Settings(BaseSettings):
     query_depth_limit: int = Field(12, ge=2)
     query_max_tokens: int = Field(2000, ge=100)
     query_max_aliases: int = Field(30, ge=1)
+
+    @field_validator("queue_url")
+    @classmethod
+    def _known_queue(cls, value: str) -> str:
+        if value != "memory://" and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must be memory:// or a redis:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _workers_share_the_broadcast(self) -> Settings:
+        # Workers publish the live events of the sessions they run; API processes can only
+        # hear them over a broadcast they all share.
+        if self.queue_url != "memory://" and self.broadcast_url == "memory://":
+            raise ValueError(
+                "CHORUS_QUEUE_URL on Redis runs sessions on `chorus worker` processes, whose "
+                "live events reach the API only over a shared broadcast: set "
+                "CHORUS_BROADCAST_URL to a redis:// URL too"
+            )
+        return self
+
+    @property
+    def embedded_worker(self) -> bool:
+        """Whether `chorus serve` runs sessions itself: with the in-process queue only."""
+        return self.queue_url == "memory://"
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -72,8 +101,12 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        problems = "; ".join(
-            f"CHORUS_{'_'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
-            for item in error.errors()
-        )
+        problems = "; ".join(_problem(item["loc"], item["msg"]) for item in error.errors())
         raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def _problem(location: tuple[int | str, ...], message: str) -> str:
+    """One problem, named by its variable; one between variables is its message alone."""
+    if not location:
+        return message.removeprefix("Value error, ")
+    return f"CHORUS_{'_'.join(str(part) for part in location).upper()}: {message}"

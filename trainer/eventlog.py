@@ -4,6 +4,11 @@ Events are published only once they are in the log, so a subscriber that sees a 
 live feed can always fill it from the log. Writes are batched by what piles up while the
 previous batch is written: one round-trip per event when events are few, a few per second
 when a 1000-example session is in full flight.
+
+A worker's writer is fenced by the session's lease: each batch goes in only while the worker
+still owns the session, and through a database outage it is retried for as long as the
+lease holds. Once the lease is lost the writer drops what it has: the new owner numbers its
+events from the log's last.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models.events import StoredEvent, append_events
+from models.errors import LeaseLost, is_outage
+from models.events import StoredEvent, append_events, last_seq
+from models.leases import fence
 from trainer.events import NumberedEvent
+from trainer.leases import Lease
 
 logger = logging.getLogger("chorus.events")
 
@@ -23,7 +31,9 @@ logger = logging.getLogger("chorus.events")
 Publish = Callable[[str, Sequence[StoredEvent]], Awaitable[None]]
 # Beyond this many unwritten events the session waits for the log to catch up.
 MAX_PENDING = 5000
+# Attempts at a batch the database refuses, or (without a lease) cannot take.
 MAX_WRITE_ATTEMPTS = 12
+MAX_RETRY_WAIT_S = 2.0
 
 
 class EventLogWriter:
@@ -35,11 +45,13 @@ class EventLogWriter:
         history_id: int,
         publish: Publish | None = None,
         *,
+        lease: Lease | None = None,
         retry_wait_s: float = 0.2,
     ) -> None:
         self._db = db
         self._history_id = history_id
         self._publish = publish
+        self._lease = lease
         self._retry_wait_s = retry_wait_s
         self._pending: list[NumberedEvent] = []
         self._arrived = asyncio.Event()
@@ -48,11 +60,17 @@ class EventLogWriter:
         self._closing = False
         self._task = asyncio.create_task(self._run())
 
+    @property
+    def _dropping(self) -> bool:
+        return self._lease is not None and self._lease.lost
+
     async def emit(self, event: NumberedEvent) -> None:
         if self._closing:
             raise RuntimeError("the event log writer is closed")
         if self._task.done():
             self._task.result()  # surfaces the writer's failure to the session
+        if self._dropping:
+            return
         self._pending.append(event)
         self._drained.clear()
         self._arrived.set()
@@ -63,7 +81,7 @@ class EventLogWriter:
         await self._drained.wait()
 
     async def aclose(self) -> None:
-        """Write and publish everything emitted, then stop."""
+        """Write and publish everything emitted (unless the lease is lost), then stop."""
         self._closing = True
         self._arrived.set()
         await self._task
@@ -76,25 +94,39 @@ class EventLogWriter:
                 batch, self._pending = self._pending, []
                 # Stored once, for the log and the broadcast both.
                 stored = [event.stored() for event in batch]
-                await self._write(batch[0].session_id, stored)
-                if self._publish is not None:
+                written = await self._write(batch[0].session_id, stored)
+                if written and self._publish is not None:
                     await self._publish(batch[0].session_id, stored)
+            if self._dropping:
+                self._pending.clear()
             if not self._pending:
                 self._drained.set()
                 if self._closing:
                     return
 
-    async def _write(self, session_id: str, batch: list[StoredEvent]) -> None:
+    async def _write(self, session_id: str, batch: list[StoredEvent]) -> bool:
+        """Whether the batch is in the log."""
         attempt = 0
-        while True:
+        while not self._dropping:
             try:
                 async with self._db() as db:
+                    if attempt and await last_seq(db, self._history_id) >= batch[-1].seq:
+                        return True  # the failed attempt had committed after all
+                    if self._lease is not None:
+                        await fence(db, self._history_id, self._lease.owner)
                     await append_events(db, self._history_id, batch)
                     await db.commit()
-                return
-            except Exception:
+                return True
+            except LeaseLost:
+                assert self._lease is not None
+                self._lease.lose("its events were refused: another worker owns the session")
+                return False
+            except Exception as error:
                 attempt += 1
-                if attempt >= MAX_WRITE_ATTEMPTS:
+                if self._lease is not None and is_outage(error) and not self._lease.held():
+                    self._lease.lose("the database was out of reach for longer than its lease")
+                    return False
+                if not self._may_retry(error, attempt):
                     logger.exception(
                         "giving up on events %d-%d of session %s after %d attempts: they are "
                         "not in the event log, and replays will miss them",
@@ -103,11 +135,17 @@ class EventLogWriter:
                         session_id,
                         attempt,
                     )
-                    return
-                logger.exception(
-                    "writing %d events of session %s failed (attempt %d); retrying",
+                    return False
+                logger.warning(
+                    "writing %d events of session %s failed (attempt %d), retrying: %s",
                     len(batch),
                     session_id,
                     attempt,
+                    error,
                 )
-                await asyncio.sleep(min(self._retry_wait_s * 2**attempt, 5.0))
+                await asyncio.sleep(min(self._retry_wait_s * 2**attempt, MAX_RETRY_WAIT_S))
+        return False
+
+    def _may_retry(self, error: Exception, attempt: int) -> bool:
+        """Through an outage while the lease holds; otherwise a bounded number of times."""
+        return (self._lease is not None and is_outage(error)) or attempt < MAX_WRITE_ATTEMPTS

@@ -102,6 +102,18 @@ class FineTuningTriggered(SessionEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class SessionResumed(SessionEvent):
+    """A worker goes on with the session after another stopped running it: its lease ran
+    out (`takeovers` counts those), or it was handed back on shutdown. Examples already
+    recorded stay; the ones that were in flight run again."""
+
+    takeovers: int
+    completed: int
+    total: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class SessionFinished(SessionEvent):
     """The last event of a session's run; a resumed session runs on after an INTERRUPTED.
     `end_reason` says why it took no more examples, when nothing stopped it from outside."""
@@ -121,6 +133,7 @@ EVENT_TYPES: Mapping[str, type[SessionEvent]] = {
         ExampleFailed,
         SessionProgress,
         FineTuningTriggered,
+        SessionResumed,
         SessionFinished,
     )
 }

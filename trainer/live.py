@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +31,6 @@ from trainer.events import NumberedEvent, event_of
 
 logger = logging.getLogger("chorus.live")
 
-CONTROL_CHANNEL = "chorus.control"
 FEED_CAPACITY = 2000
 
 
@@ -128,24 +127,15 @@ class EventHub:
         self._feed_capacity = feed_capacity
         self._broadcast = Broadcast(url)
         self._channels: dict[str, _Channel] = {}
-        self._control: Callable[[dict[str, Any]], Awaitable[None]] | None = None
-        self._control_pump: asyncio.Task[None] | None = None
         self.healthy = False
 
-    async def start(
-        self, on_control: Callable[[dict[str, Any]], Awaitable[None]] | None = None
-    ) -> None:
+    async def start(self) -> None:
         await self._broadcast.connect()
         self.healthy = True
         self._watch(self._broadcast._listener_task, "broadcast listener")
         backend_listener = getattr(self._broadcast._backend, "_listener", None)
         if isinstance(backend_listener, asyncio.Task):
             self._watch(backend_listener, "broadcast backend listener")
-        if on_control is not None:
-            self._control = on_control
-            ready = asyncio.Event()
-            self._control_pump = asyncio.create_task(self._pump_control(ready))
-            await ready.wait()
 
     def _watch(self, task: asyncio.Task[Any], what: str) -> None:
         def done(finished: asyncio.Task[Any]) -> None:
@@ -163,14 +153,12 @@ class EventHub:
     async def stop(self) -> None:
         if not hasattr(self._broadcast, "_listener_task"):
             return  # never connected
-        pumps = [c.pump for c in self._channels.values() if c.pump] + [self._control_pump]
+        pumps = [c.pump for c in self._channels.values() if c.pump]
         for pump in pumps:
-            if pump is not None:
-                pump.cancel()
+            pump.cancel()
         for pump in pumps:
-            if pump is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await pump
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pump
         self._channels.clear()
         with contextlib.suppress(Exception):
             await self._broadcast.disconnect()
@@ -187,18 +175,6 @@ class EventHub:
         except Exception:
             self.healthy = False
             logger.exception("publishing events of session %s failed", session_id)
-
-    async def send_control(self, message: dict[str, Any]) -> bool:
-        """Ask the other processes; False when the broadcast cannot carry it."""
-        if not self.healthy:
-            logger.error("cannot send %s to the other processes: the broadcast is down", message)
-            return False
-        try:
-            await self._broadcast.publish(CONTROL_CHANNEL, json_text(message))
-        except Exception:
-            logger.exception("sending %s to the other processes failed", message)
-            return False
-        return True
 
     @contextlib.asynccontextmanager
     async def feed(self, session_id: str) -> AsyncIterator[Feed]:
@@ -240,21 +216,3 @@ class EventHub:
         except Exception:
             self.healthy = False
             logger.exception("live events of session %s stopped", session_id)
-
-    async def _pump_control(self, ready: asyncio.Event) -> None:
-        assert self._control is not None
-        try:
-            async with self._broadcast.subscribe(CONTROL_CHANNEL) as subscriber:
-                ready.set()
-                async for message in subscriber:  # type: ignore[union-attr]
-                    if message is None:
-                        continue
-                    try:
-                        await self._control(orjson.loads(message.message))
-                    except Exception:
-                        logger.exception("handling control message %r failed", message.message)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            ready.set()
-            logger.exception("the control channel stopped")

@@ -12,8 +12,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models import sessions
 from models.base import utcnow
 from models.enums import EndReason, ExampleStatus, Genre, SessionStatus
+from models.errors import LeaseLost
 from models.examples import (
     add_examples,
     add_outputs,
@@ -29,12 +31,7 @@ from models.history import (
     fine_tuning_examples_collected,
 )
 from models.memory import add_memories
-from models.sessions import (
-    lock_user,
-    new_session,
-    share_lock_owner,
-    write_genre_counts,
-)
+from models.sessions import lock_user, new_session, write_genre_counts
 from models.stories import add_stories
 from models.tables import TrainingHistory
 from models.totals import ModelScore, locked_session, update_scores, update_session
@@ -53,6 +50,8 @@ async def create_session(
     *,
     status: SessionStatus = SessionStatus.QUEUED,
     session_id: str | None = None,
+    lease_owner: str | None = None,
+    lease_until: datetime | None = None,
 ) -> TrainingHistory:
     """The session's record, before its first example; committed by the caller."""
     return await new_session(
@@ -68,6 +67,8 @@ async def create_session(
         store_in_memory=plan.store_in_memory,
         save_to_database=plan.save_to_database,
         max_cost_usd=plan.max_cost_usd,
+        lease_owner=lease_owner,
+        lease_until=lease_until,
     )
 
 
@@ -144,10 +145,13 @@ async def record_examples(
     outcomes: Sequence[ExampleOutcome],
     *,
     fine_tune_backend: str,
+    owner: str | None = None,
     now: datetime | None = None,
 ) -> RecordedBatch:
     """Store finished examples and bring the session's summary up to date, in one
-    transaction: a statement per table for the whole batch, however many examples."""
+    transaction: a statement per table for the whole batch, however many examples. With
+    `owner`, only while that worker holds the session's lease: else LeaseLost, and nothing
+    of the batch is written."""
     now = now or utcnow()
     # Serialises a user's concurrent sessions, so that two of them cannot both trigger the
     # same fine-tuning run.
@@ -155,6 +159,10 @@ async def record_examples(
     # Locked before the examples' inserts refer to it, so that it is locked once, in the
     # order models/totals.py keeps, not shared first and upgraded later.
     stored = await locked_session(db, history.id)
+    if owner is not None and stored.lease_owner != owner:
+        # Known already, without writing: the summary's update checks it again, atomically.
+        await db.rollback()
+        raise LeaseLost(f"session {history.id} is no longer {owner}'s")
     decisions = [_decide(plan, outcome) for outcome in outcomes]
 
     story_of = await _store_stories(db, history, decisions, now)
@@ -166,7 +174,7 @@ async def record_examples(
     )
 
     new_tally = _tally_after(tally, decisions, story_of)
-    await _write_summary(db, stored, new_tally, collected, now)
+    await _write_summary(db, stored, new_tally, collected, now, owner)
     await write_genre_counts(db, history.id, tally.genres, new_tally.genres)
     await _count_wins(db, history, tally, new_tally)
     await db.commit()
@@ -397,6 +405,7 @@ async def _write_summary(
     tally: SessionTally,
     collected: _Collected,
     now: datetime,
+    owner: str | None,
 ) -> None:
     values: dict[str, object] = {
         "num_examples_successful": tally.successful,
@@ -416,7 +425,7 @@ async def _write_summary(
     }
     if collected.triggered:
         values["fine_tuning_triggered"] = True
-    await update_session(db, before, values)
+    await update_session(db, before, values, owner=owner)
 
 
 async def _count_wins(
@@ -466,24 +475,11 @@ async def set_status(
     *,
     error: str | None = None,
     end_reason: EndReason | None = None,
-    now: datetime | None = None,
+    owner: str | None = None,
 ) -> None:
-    """Move the session to `status`; a final status sets its completion time and duration,
-    and why it ended."""
-    now = now or utcnow()
-    if status.is_final:
-        # The user's row before the session's, as the recorder takes them: MariaDB checks
-        # `completed_at`'s index against the user's row.
-        await share_lock_owner(db, history_id)
-    history = await locked_session(db, history_id)
-    values: dict[str, object] = {"status": status, "updated_at": now, "error": error}
-    if status.is_final:
-        values["end_reason"] = end_reason
-        values["completed_at"] = now
-        values["total_time_seconds"] = max(0, round((now - history.started_at).total_seconds()))
-        if history.training_examples_after is None:
-            values["training_examples_after"] = history.training_examples_before
-    await update_session(db, history, values)
-    await db.commit()
+    """models.sessions.set_status, counted in the metrics once a final status is written."""
+    await sessions.set_status(
+        db, history_id, status, error=error, end_reason=end_reason, owner=owner
+    )
     if status.is_final:
         metrics.session_ended(status)

@@ -1,5 +1,10 @@
 """Running a session: examples in flight with bounded concurrency, each recorded as it
-finishes, events emitted in order, cancellation handled on purpose."""
+finishes, events emitted in order, cancellation handled on purpose.
+
+On a worker the runner writes under the session's lease: every write is fenced by it, a
+database outage is waited out (finished examples wait in memory, bounded) while the lease
+holds, and once it is lost the runner stops at once and writes nothing more; the worker that
+takes the session over runs the examples that were not recorded."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.enums import EndReason, SessionStatus
-from models.errors import public_message
+from models.errors import LeaseLost, is_outage
 from models.examples import recorded_indexes
 from models.sessions import stored_session
 from models.tables import TrainingHistory
@@ -25,16 +30,26 @@ from trainer.events import (
     FineTuningTriggered,
     SessionFinished,
     SessionProgress,
+    SessionResumed,
     SessionStarted,
 )
 from trainer.example import MAX_OUTPUT_CHARS, ExampleOutcome, run_example
 from trainer.latency import LatencyBook
+from trainer.leases import Lease
 from trainer.plan import SessionPlan
 from trainer.recorder import plan_of, record_examples, set_status, tally_of
 from trainer.tally import SessionTally
 from trainer.teachers.base import Teacher
 
 logger = logging.getLogger("chorus.trainer")
+
+# What a session's `error` says; the details (a driver's words, a traceback) go to the log.
+STORE_REFUSED = "The database refused to store this session's examples; the worker's log says why."
+INTERNAL_ERROR = "An internal error stopped this session; the worker's log has the details."
+NOTHING_VALID = "no example produced a valid output"
+# Without a lease, writes are retried this many times through an outage.
+MAX_UNLEASED_ATTEMPTS = 8
+MAX_RETRY_WAIT_S = 2.0
 
 
 class FineTuneQueue(Protocol):
@@ -50,7 +65,10 @@ class RunnerOptions:
 
 class SessionRunner:
     """Runs one stored session to its end. `cancel()` stops it: examples in flight are
-    dropped, finished ones are kept, and the session ends CANCELLED."""
+    dropped, finished ones are kept, and the session ends CANCELLED. Cancelling the task
+    that runs it stops it too, keeping finished examples and leaving the session RUNNING for
+    the worker to hand back (or ending it as `stop_status` says). `lose()` (the lease is
+    gone) stops it without writing anything more: `run()` raises LeaseLost."""
 
     _history: TrainingHistory
     _plan: SessionPlan
@@ -65,8 +83,20 @@ class SessionRunner:
         options: RunnerOptions = RunnerOptions(),
         fine_tuner: FineTuneQueue | None = None,
         latencies: LatencyBook | None = None,
+        lease: Lease | None = None,
+        resumed: str | None = None,
     ) -> None:
         self._db = db
+        self._lease = lease
+        self._owner = None
+        if lease is not None:
+            self._owner = lease.owner
+            lease.holder = self
+        # Why the session goes on after another worker ran it; None for a (re)start.
+        self._resumed = resumed
+        self._lost = False
+        # How a session stopped from outside ends; None: it stays RUNNING, to be handed back.
+        self.stop_status: SessionStatus | None = None
         self._history_id = history_id
         self._teachers = teachers
         self._emitter = emitter
@@ -96,6 +126,13 @@ class SessionRunner:
         if self._work is not None:
             self._work.cancel()
 
+    def lose(self) -> None:
+        """The lease is gone: stop at once, and write nothing more."""
+        self._lost = True
+        self._record_wake.set()
+        if self._work is not None:
+            self._work.cancel()
+
     async def run(self) -> SessionStatus:
         """Run the remaining examples and finish the session; returns its final status."""
         async with self._db() as db:
@@ -103,7 +140,6 @@ class SessionRunner:
             plan = plan_of(history)
             done = await recorded_indexes(db, history.id)
             self._tally = await tally_of(db, history.id)
-            await set_status(db, history.id, SessionStatus.RUNNING)
         self._history = history
         self._plan = plan
         log_context.bind_session(history.session_id, history.user_id)
@@ -113,11 +149,23 @@ class SessionRunner:
             plan.voting,
             self._tally,
         )
-        await self._emitter.emit(
-            SessionStarted(
-                num_examples=plan.num_examples, teachers=plan.teachers, voting_strategy=plan.voting
+        if self._resumed is None:
+            await self._emitter.emit(
+                SessionStarted(
+                    num_examples=plan.num_examples,
+                    teachers=plan.teachers,
+                    voting_strategy=plan.voting,
+                )
             )
-        )
+        else:
+            await self._emitter.emit(
+                SessionResumed(
+                    takeovers=history.takeovers,
+                    completed=len(done),
+                    total=plan.num_examples,
+                    reason=self._resumed,
+                )
+            )
         samples = Sampler(plan.genres, plan.seed).sample_many(plan.num_examples)
         todo = [index for index in range(plan.num_examples) if index not in done]
         self._remaining = len(todo)
@@ -131,6 +179,8 @@ class SessionRunner:
         )
         self._recorder = asyncio.create_task(self._record_finished())
         self._work = asyncio.create_task(self._run_examples(todo, samples))
+        if self._lost or self._cancel_requested:
+            self._work.cancel()  # asked before there was work to stop
         status, error = SessionStatus.COMPLETED, None
         try:
             await self._work
@@ -140,31 +190,49 @@ class SessionRunner:
                 else EndReason.ALL_EXAMPLES_RUN
             )
         except asyncio.CancelledError:
+            if self._lost:
+                await asyncio.shield(self._stop_recorder())
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+                raise LeaseLost(f"session {history.session_id} was lost") from None
             if not self._cancel_requested:
-                # The server is stopping: what finished is kept, and resumeTraining goes on.
-                await asyncio.shield(self._drain_then_finish(SessionStatus.INTERRUPTED, None))
+                # Stopped from outside: what finished is kept, and the worker hands the
+                # session back (or it ends as `stop_status` says).
+                await asyncio.shield(self._drain_then_finish(self.stop_status, None))
                 raise
             status, end_reason = SessionStatus.CANCELLED, None
-        except Exception as exc:  # a bug must end the session visibly, not leave it RUNNING
+        except Exception:  # a bug must end the session visibly, not leave it RUNNING
             logger.exception("session %s failed", history.session_id)
-            status, end_reason = SessionStatus.FAILED, None
-            error = public_message(exc, f"session {history.session_id}")
+            status, error, end_reason = SessionStatus.FAILED, INTERNAL_ERROR, None
         await asyncio.shield(self._drain_then_finish(status, error, end_reason))
+        if self._lost:
+            raise LeaseLost(f"session {history.session_id} was lost")
         return self._final_status
 
-    async def _drain_then_finish(
-        self, status: SessionStatus, error: str | None, end_reason: EndReason | None = None
-    ) -> None:
-        """Let finished examples that are still being written land, then close the session."""
+    async def _stop_recorder(self) -> None:
         if self._recorder is not None:
             self._recorder_closing = True
             self._record_wake.set()
             await self._recorder
+
+    async def _drain_then_finish(
+        self,
+        status: SessionStatus | None,
+        error: str | None,
+        end_reason: EndReason | None = None,
+    ) -> None:
+        """Let finished examples that are still being written land, then close the session
+        (unless `status` is None: it stays as it is)."""
+        await self._stop_recorder()
+        if self._lost:
+            return
         if self._record_failure is not None:
-            status, end_reason = SessionStatus.FAILED, None
-            error = public_message(self._record_failure, f"session {self._history.session_id}")
+            status, error, end_reason = SessionStatus.FAILED, STORE_REFUSED, None
         if status is SessionStatus.COMPLETED and self._tally.successful == 0:
-            status, error = SessionStatus.FAILED, "no example produced a valid output"
+            status, error = SessionStatus.FAILED, NOTHING_VALID
+        if status is None:
+            return
         self._final_status = status
         await self._finish(status, error, end_reason)
 
@@ -208,18 +276,68 @@ class SessionRunner:
         while True:
             await self._record_wake.wait()
             self._record_wake.clear()
-            while self._to_record:
+            while self._to_record and not self._lost:
                 batch, self._to_record = self._to_record, []
                 try:
-                    await self._record(sorted(batch, key=lambda o: o.index))
+                    await self._record_patiently(sorted(batch, key=lambda o: o.index))
                 except Exception as error:
                     logger.exception("recording %d examples failed", len(batch))
                     self._record_failure = error
                 finally:
                     for _ in batch:
                         self._unwritten.release()
-            if self._recorder_closing:
+            if self._recorder_closing or self._lost:
                 return
+
+    async def _record_patiently(self, outcomes: list[ExampleOutcome]) -> None:
+        """Record the batch, waiting out a database outage while the lease holds."""
+        attempt = 0
+        while not self._lost:
+            try:
+                if attempt and await self._stored_already(outcomes):
+                    return
+                await self._record(outcomes)
+                return
+            except LeaseLost:
+                self._lose("its examples were refused: another worker owns the session")
+                return
+            except Exception as error:
+                attempt += 1
+                if not is_outage(error):
+                    raise
+                if self._lease is not None and not self._lease.held():
+                    self._lose("the database was out of reach for longer than its lease")
+                    return
+                if self._lease is None and attempt >= MAX_UNLEASED_ATTEMPTS:
+                    raise
+                logger.warning(
+                    "recording %d examples of session %s failed (attempt %d), retrying: %s",
+                    len(outcomes),
+                    self._history.session_id,
+                    attempt,
+                    error,
+                )
+                await asyncio.sleep(min(0.1 * 2**attempt, MAX_RETRY_WAIT_S))
+
+    def _lose(self, why: str) -> None:
+        if self._lease is not None:
+            self._lease.lose(why)  # its worker's callback stops this runner
+        self.lose()
+
+    async def _stored_already(self, outcomes: list[ExampleOutcome]) -> bool:
+        """Whether a batch whose commit failed on the way back was stored all the same: then
+        it counts as recorded (its events are not sent), and the tally is read back."""
+        async with self._db() as db:
+            if outcomes[0].index not in await recorded_indexes(db, self._history_id):
+                return False
+            self._tally = await tally_of(db, self._history_id)
+        logger.warning(
+            "examples %s of session %s were stored before the connection dropped",
+            [outcome.index for outcome in outcomes],
+            self._history.session_id,
+        )
+        self._remaining -= len(outcomes)
+        return True
 
     async def _record(self, outcomes: list[ExampleOutcome]) -> None:
         before = self._tally
@@ -231,6 +349,7 @@ class SessionRunner:
                 before,
                 outcomes,
                 fine_tune_backend=self._options.fine_tune_backend,
+                owner=self._owner,
             )
         self._tally = batch.tally
         # Each SessionProgress counts the examples up to its own.
@@ -284,8 +403,33 @@ class SessionRunner:
     async def _finish(
         self, status: SessionStatus, error: str | None, end_reason: EndReason | None
     ) -> None:
-        async with self._db() as db:
-            await set_status(db, self._history_id, status, error=error, end_reason=end_reason)
+        attempt = 0
+        while True:
+            try:
+                async with self._db() as db:
+                    await set_status(
+                        db,
+                        self._history_id,
+                        status,
+                        error=error,
+                        end_reason=end_reason,
+                        owner=self._owner,
+                    )
+                break
+            except LeaseLost:
+                self._lose("its final status was refused: another worker owns the session")
+                return
+            except Exception as failure:
+                attempt += 1
+                if not is_outage(failure):
+                    raise
+                if self._lease is not None and not self._lease.held():
+                    self._lose("the database was out of reach for longer than its lease")
+                    return
+                if self._lease is None and attempt >= MAX_UNLEASED_ATTEMPTS:
+                    raise
+                logger.warning("ending session %d failed, retrying: %s", self._history_id, failure)
+                await asyncio.sleep(min(0.1 * 2**attempt, MAX_RETRY_WAIT_S))
         logger.info(
             "session %s ended %s: %d examples scored, %d failed%s",
             self._history.session_id,

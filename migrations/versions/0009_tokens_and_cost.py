@@ -1,7 +1,7 @@
 """tokens and cost of sessions, examples, outputs and models; budgets and end reasons
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-26 09:00:00
 
 Each teacher output keeps what its judging call used and what both its calls cost; examples,
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -78,8 +78,9 @@ async def test_every_subscriber_gets_every_event_exactly_once(
     live: LiveServer, engine: AsyncEngine
 ) -> None:
     alice = await make_account(engine, "alice")
+    # Recorded and queued, answered at once: a worker claims it as soon as it can.
     first = start(live, alice, numExamples=16, seed=5)
-    assert first["status"] == "RUNNING"
+    assert first["status"] in ("QUEUED", "RUNNING")
     # alice may run one session at a time here: the second waits, QUEUED.
     second = start(live, alice, numExamples=4, seed=6)
     assert second["status"] == "QUEUED"
@@ -213,44 +214,40 @@ async def test_bad_start_input_names_the_field_and_writes_nothing(
 
 
 @pytest.mark.parametrize("broadcast_url", ["memory://"], indirect=False)
-async def test_a_killed_server_leaves_sessions_interrupted_and_resumable(
+async def test_a_killed_servers_session_is_taken_over_when_a_server_starts_again(
     engine: AsyncEngine, database_url: str, broadcast_url: str
 ) -> None:
     alice = await make_account(engine, "alice")
-    settings = {"offline_latency_ms": 60, "max_concurrent_examples": 2, "session_heartbeat_s": 0.3}
+    settings = {"offline_latency_ms": 60, "max_concurrent_examples": 2, "session_lease_s": 1}
     first = LiveServer(database_url, broadcast_url, **settings).start()
     try:
         session = start(first, alice, numExamples=40, seed=9)
+        before: list[dict[str, Any]] = []
         async for event in progress_events(first, alice.token, session["sessionId"]):
+            before.append(event)
             if event["__typename"] == "SessionProgress" and event["completed"] >= 3:
                 break
     finally:
         first.kill()
 
     with LiveServer(database_url, broadcast_url, **settings) as second:
+        # Its lease has run out: the new server's worker goes on with it by itself.
         events = await collect(second, alice, session["sessionId"])
-        assert events[-1]["__typename"] == "SessionFinished"
-        assert events[-1]["status"] == "INTERRUPTED"
-        interrupted = graphql_http(second, SESSION, {"id": session["sessionId"]}, token=alice.token)
-        record = interrupted["data"]["trainingSession"]
-        assert record["status"] == "INTERRUPTED"
-        done_before = record["numExamplesSuccessful"] + record["numExamplesFailed"]
-        assert 3 <= done_before < 40
+        assert_complete_stream(events)
+        assert events[: len(before)] == before
+        resumed = [e for e in events if e["__typename"] == "SessionResumed"]
+        assert len(resumed) == 1
+        assert events[-1]["status"] == "COMPLETED"
+        final = graphql_http(second, SESSION, {"id": session["sessionId"]}, token=alice.token)
+        record = final["data"]["trainingSession"]
+        assert record["status"] == "COMPLETED"
+        assert record["numExamplesSuccessful"] + record["numExamplesFailed"] == 40
         async with session_factory(engine)() as db:
             stored = await db.scalar(
                 select(TrainingHistory).where(TrainingHistory.session_id == session["sessionId"])
             )
         assert stored is not None
-        await assert_record_agrees(engine, stored.id)
-
-        resumed = graphql_http(second, RESUME, {"id": session["sessionId"]}, token=alice.token)
-        assert resumed["data"]["resumeTraining"]["status"] in ("QUEUED", "RUNNING")
-        rest = await collect(second, alice, session["sessionId"], after=events[-1]["seq"])
-        assert_complete_stream(rest, first_seq=events[-1]["seq"] + 1)
-        assert rest[-1]["status"] == "COMPLETED"
-        final = graphql_http(second, SESSION, {"id": session["sessionId"]}, token=alice.token)
-        record = final["data"]["trainingSession"]
-        assert record["numExamplesSuccessful"] + record["numExamplesFailed"] == 40
+        assert stored.takeovers == 1
         await assert_record_agrees(engine, stored.id)
         again = graphql_http(second, RESUME, {"id": session["sessionId"]}, token=alice.token)
         assert again["errors"][0]["extensions"]["code"] == "CONFLICT"

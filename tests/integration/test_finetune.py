@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from models.engine import session_factory
 from models.enums import ExampleStatus, FineTuneStatus, Genre
 from models.tables import FineTuneJob, TeacherOutput, TrainingExample
-from tests.support import make_account
+from tests.support import eventually, make_account
 from tests.support.factories import T0, add_session
 from tests.support.fake_provider import FILES_MODEL, FakeProvider, Fault, error, server_error
 from trainer.catalog import Sample
@@ -122,15 +122,6 @@ async def job_row(engine: AsyncEngine, job_id: int) -> FineTuneJob:
         job = await db.get(FineTuneJob, job_id)
         assert job is not None
         return job
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5.0) -> None:
-    """Wait until `check` holds: for a state another task reaches on its own time."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            if await check():
-                return
-            await asyncio.sleep(0.01)
 
 
 def asked(index: int, genre: Genre = Genre.FANTASY, style: str = "as a fable") -> list[Any]:

@@ -20,6 +20,7 @@ from server.retention import prune_once
 from server.settings import Settings
 from tests.support import make_account
 from tests.support.live import InProcessServer, graphql_async, open_socket, send_subscribe
+from tests.support.workers import every_session_ended, session_ended
 
 START = "mutation($n: Int!) { startTraining(input: {numExamples: $n, seed: 3}) { sessionId } }"
 SUBSCRIBE = "subscription($id: String!) { trainingProgress(sessionId: $id) { __typename seq } }"
@@ -69,10 +70,12 @@ async def test_a_slow_subscriber_catches_up_from_the_log(
         # this subscriber must stay bounded and overflow, not grow.
         deepest = 0
         # Sampling the feeds' depth while the session runs.
-        while app.state.services.manager._running:
+        samples = 0
+        while samples % 20 or not await session_ended(engine, session["sessionId"]):
             for channel in hub._channels.values():
                 for feed in channel.feeds:
                     deepest = max(deepest, len(feed._events))
+            samples += 1
             await asyncio.sleep(0.005)
         events = await read_to_the_end(ws)
         await ws.close()
@@ -121,7 +124,7 @@ async def test_a_client_that_leaves_mid_stream_leaves_nothing_behind(
         # Only the connections uvicorn is still closing may remain; no subscription, pump or
         # session task does.
         assert not any("pump" in name or "session" in name for name in left), left
-        assert not app.state.services.manager._running
+        assert not app.state.services.worker.running
 
 
 async def test_old_events_are_pruned_and_records_stay(
@@ -136,7 +139,7 @@ async def test_old_events_are_pruned_and_records_stay(
         new = (await graphql_async(server, START, {"n": 2}, token=alice.token))["data"][
             "startTraining"
         ]
-        await app.state.services.manager.wait_idle()
+        await every_session_ended(engine)
     sessions = session_factory(engine)
     async with sessions() as db:
         await db.execute(

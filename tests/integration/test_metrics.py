@@ -3,7 +3,6 @@ fake provider, checked against the session's record in the database."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -17,13 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from models.engine import session_factory
+from models.enums import SessionStatus
 from models.tables import TeacherOutput, TrainingExample, TrainingHistory
 from server.app import create_app
 from server.metrics import forget_dead_processes
 from server.settings import Settings
-from tests.support import Account, graphql_data, make_account
+from tests.support import Account, eventually, graphql_data, make_account
 from tests.support.fake_provider import FakeProvider, error, rate_limited, run_fake_provider
 from tests.support.metrics import Scrape
+from tests.support.workers import every_session_ended
 from trainer import metrics
 
 TEACHERS = ("ada", "bo", "cy")
@@ -130,6 +131,15 @@ async def test_a_scrape_during_and_after_a_session_agrees_with_its_record(
         client, START, {"input": {"numExamples": 6, "voting": "JURY"}}, account=alice
     )
     session_id = data["startTraining"]["sessionId"]
+
+    async def running() -> bool:
+        async with session_factory(engine)() as db:
+            status = await db.scalar(
+                select(TrainingHistory.status).where(TrainingHistory.session_id == session_id)
+            )
+        return status is SessionStatus.RUNNING
+
+    await eventually(running)
     during = await scrape(client, root)
     assert during.value("chorus_sessions", status="RUNNING") == 1
     async with session_factory(engine)() as db:
@@ -140,8 +150,7 @@ async def test_a_scrape_during_and_after_a_session_agrees_with_its_record(
         recorded_so_far = history.num_examples_successful + history.num_examples_failed
     assert during.since(before, "chorus_examples_total") <= recorded_so_far
 
-    async with asyncio.timeout(60):
-        await fake_app.state.services.manager.wait_idle()
+    await every_session_ended(engine)
     after = await scrape(client, root)
 
     async with session_factory(engine)() as db:

@@ -47,7 +47,7 @@ from trainer.events import (
 )
 from trainer.plan import make_plan
 from trainer.recorder import create_session
-from trainer.session import RunnerOptions, SessionRunner
+from trainer.session import STORE_REFUSED, RunnerOptions, SessionRunner
 from trainer.teachers.base import Teacher, TeacherConfig
 from trainer.teachers.ensemble import build_ensemble
 from trainer.teachers.offline import offline_ensemble
@@ -352,8 +352,9 @@ async def test_a_failed_write_stops_the_session(
     assert stored is not None
     assert stored.status is SessionStatus.FAILED
     assert stored.error is not None
-    # The session's error is for its owner: the driver's words stay in the log.
-    assert stored.error == f"Internal server error (session {stored.session_id})."
+    # The session says what happened in words a person can act on; the database's own
+    # words are in the log, for the operator.
+    assert stored.error == STORE_REFUSED
     assert "no space left on device" in caplog.text
     assert count == 0
     # Workers stop at their next example: those in flight when the write failed finish.

@@ -20,17 +20,18 @@ from models import history, totals
 from models.base import Base
 from models.engine import create_engine, session_factory
 from models.enums import SessionStatus, VotingStrategy
+from models.sessions import set_status
 from models.tables import TrainingHistory, User
 from server.app import create_app
 from server.settings import Settings
-from tests.integration.test_finetune import eventually
 from tests.integration.test_recording import RECORD, session_input
 from tests.integration.test_rest import payload
 from tests.integration.test_session import offline_teachers
-from tests.support import Account, graphql_data, make_account
+from tests.support import Account, eventually, graphql_data, make_account
 from tests.support.factories import T0, add_session
+from tests.support.workers import every_session_ended
 from trainer.plan import make_plan
-from trainer.recorder import create_session, set_status
+from trainer.recorder import create_session
 from trainer.training import train
 
 # The sums as the statistics computed them before there were totals, over every session.
@@ -126,7 +127,7 @@ async def assert_statistics_as_summed(db: AsyncSession, user_id: int) -> None:
 
 @asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    """A server over real ASGI; leaving it shuts it down, interrupting its sessions."""
+    """A server over real ASGI; leaving it shuts it down, handing back its sessions."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -169,15 +170,16 @@ async def test_totals_follow_every_writer(engine: AsyncEngine, settings: Setting
     await add_session(engine, alice.id, average_quality=7.5, fine_tuning_examples=12)
     teachers = offline_teachers()
     sessions = session_factory(engine)
-    # Left RUNNING by a server that stopped: the next server recovers it as INTERRUPTED.
+    # Left RUNNING by a worker that stopped, its lease run out: a worker takes it over.
     async with sessions() as db:
         orphan = await create_session(
             db,
             bob.id,
             make_plan(list(teachers.values()), num_examples=4, seed=2),
             status=SessionStatus.RUNNING,
+            lease_owner="a-worker-that-stopped",
+            lease_until=T0,
         )
-        orphan.runner_id = "a-server-that-stopped"
         await db.commit()
 
     slow = settings.model_copy(update={"offline_latency_ms": 30, "max_concurrent_examples": 2})
@@ -202,22 +204,30 @@ async def test_totals_follow_every_writer(engine: AsyncEngine, settings: Setting
             headers=bob.headers,
         )
         assert response.status_code == 201, response.text
-        # Stopping the server now interrupts the long session half done.
+        # Stopping the server now hands the long session back half done...
         await eventually(lambda: _some_examples_stored(engine, long_one))
+    async with sessions() as db:
+        handed_back = await history.session_by_id(db, long_one)
+        assert handed_back is not None
+        assert handed_back.status is SessionStatus.QUEUED
+        # ...and it ends INTERRUPTED, as a worker stopped with --no-takeover leaves it.
+        await set_status(db, handed_back.id, SessionStatus.INTERRUPTED)
     interrupted = await _interrupted(engine)
     assert long_one in {session_id for session_id, _ in interrupted}
-    assert orphan.session_id in {session_id for session_id, _ in interrupted}
 
-    async with serving(settings) as (app, http):
+    async with serving(settings) as (_, http):
         for session_id, user_id in interrupted:
             owner = alice if user_id == alice.id else bob
             await graphql_data(http, RESUME, {"id": session_id}, account=owner)
-        await app.state.services.manager.wait_idle()
+        await every_session_ended(engine)
     # The command line's path: trained in this process, without the manager.
     plan = make_plan(list(teachers.values()), num_examples=5, seed=9, save_to_database=True)
     await train(sessions, bob.id, plan, teachers)
 
     async with sessions() as db:
+        taken_over = await db.get(TrainingHistory, orphan.id)
+        assert taken_over is not None
+        assert (taken_over.status, taken_over.takeovers) == (SessionStatus.COMPLETED, 1)
         statuses = set(await db.scalars(select(TrainingHistory.status)))
         assert {SessionStatus.COMPLETED, SessionStatus.CANCELLED} <= statuses
         await assert_totals_match_sessions(db)

@@ -46,6 +46,8 @@ class LiveServer:
             **{f"CHORUS_{key.upper()}": str(value) for key, value in settings.items()},
         }
         self.process: subprocess.Popen[bytes] | None = None
+        # More arguments of `chorus serve`.
+        self.arguments: list[str] = []
 
     @property
     def url(self) -> str:
@@ -58,7 +60,15 @@ class LiveServer:
     def start(self, timeout: float = 30) -> LiveServer:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "server.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                *self.arguments,
+            ],
             env=self.env,
             cwd=self.workdir,
             stdout=log,
@@ -146,6 +156,7 @@ PROGRESS = """
         ... on ExampleScored { index winner finalQuality }
         ... on SessionProgress { completed failed total etaSeconds }
         ... on FineTuningTriggered { examplesCollected job { status numExamples } }
+        ... on SessionResumed { takeovers completed total reason }
         ... on SessionFinished { status session { sessionId status numExamplesSuccessful } }
       }
     }

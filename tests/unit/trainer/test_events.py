@@ -23,6 +23,7 @@ from trainer.events import (
     SessionEvent,
     SessionFinished,
     SessionProgress,
+    SessionResumed,
     SessionStarted,
     TeacherResponded,
     VoteCast,
@@ -137,6 +138,10 @@ SAMPLES: list[tuple[SessionEvent, dict[str, object]]] = [
     (
         FineTuningTriggered(examples_collected=50, job_id=7),
         {"examples_collected": 50, "job_id": 7},
+    ),
+    (
+        SessionResumed(takeovers=1, completed=12, total=40, reason="taken over"),
+        {"takeovers": 1, "completed": 12, "total": 40, "reason": "taken over"},
     ),
     (
         SessionFinished(status=SessionStatus.INTERRUPTED),
