@@ -7,12 +7,15 @@ the server is wired.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.types import Info as StrawberryInfo
 
@@ -24,6 +27,11 @@ from trainer.events import NumberedEvent
 from trainer.latency import LatencyBook
 from trainer.manager import SessionManager
 from trainer.teachers.base import Teacher
+
+logger = logging.getLogger("chorus.api")
+T = TypeVar("T")
+# A subscriber waits out an empty pool this many times, about 50 s in all, before it fails.
+POOL_RETRIES = 8
 
 
 class LiveFeed(Protocol):
@@ -104,6 +112,20 @@ class Context:
     def db(self) -> AsyncSession:
         """A short-lived session: resolvers run concurrently, and an AsyncSession must not."""
         return self.services.db()
+
+    async def read_patiently(self, read: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """`read` for a websocket, waiting out a connection pool that a crowd has emptied: a
+        subscriber that joins in a crowd is late, not cut off (a query over HTTP is told to
+        try again instead)."""
+        for attempt in range(POOL_RETRIES):
+            try:
+                async with self.db() as db:
+                    return await read(db)
+            except PoolTimeout:
+                logger.warning("the connection pool is exhausted; a subscriber waits (%d)", attempt)
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+        async with self.db() as db:
+            return await read(db)
 
     @cached_property
     def loaders(self) -> Loaders:

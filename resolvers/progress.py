@@ -6,13 +6,10 @@ events."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from datetime import timedelta
-from typing import TypeVar
 
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import events as event_log
@@ -26,10 +23,8 @@ from trainer import metrics
 from trainer.events import NumberedEvent, SessionFinished
 
 logger = logging.getLogger("chorus.live")
-T = TypeVar("T")
 
 REPLAY_BATCH = 500
-POOL_RETRIES = 8
 LOG_GRACE = timedelta(seconds=60)
 # How long a subscriber waits on its live feed before it asks the log whether it missed
 # something: a backstop for lost live messages, quicker when the broadcast is down.
@@ -70,7 +65,7 @@ class _Stream:
             stored = await event_log.events_after(db, self.history_id, self.last, REPLAY_BATCH)
             return [NumberedEvent.from_stored(self.session_id, event) for event in stored]
 
-        return await self._patiently(read)
+        return await self.context.read_patiently(read)
 
     async def status(self) -> tuple[TrainingHistory, NumberedEvent | None]:
         """The session now, and the newest event in its log."""
@@ -83,20 +78,7 @@ class _Stream:
                 return history, None
             return history, NumberedEvent.from_stored(self.session_id, newest)
 
-        return await self._patiently(read)
-
-    async def _patiently(self, read: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Read the log, waiting out a connection pool that many subscribers have emptied:
-        a subscriber that joins in a crowd is late, not cut off."""
-        for attempt in range(POOL_RETRIES):
-            try:
-                async with self.context.db() as db:
-                    return await read(db)
-            except PoolTimeout:
-                logger.warning("the connection pool is exhausted; subscriber waits (%d)", attempt)
-                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
-        async with self.context.db() as db:
-            return await read(db)
+        return await self.context.read_patiently(read)
 
     async def accept(self, numbered: NumberedEvent, *, from_log: bool = False) -> bool:
         """Whether to deliver `numbered`: the next in seq (or, from the log, the next there
@@ -133,8 +115,7 @@ async def training_progress(
     viewer = info.context.viewer
     if after_seq is not None and after_seq < 0:
         raise BadUserInput("`afterSeq` must be 0 or more.", field="afterSeq")
-    async with info.context.db() as db:
-        history = await session_by_id(db, session_id)
+    history = await info.context.read_patiently(lambda db: session_by_id(db, session_id))
     if history is None or (history.user_id != viewer.id and not viewer.is_admin):
         raise NotFound(f"No training session {session_id!r}.", field="sessionId")
     hub = info.context.services.hub

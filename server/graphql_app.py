@@ -26,10 +26,10 @@ from strawberry.types.unset import UnsetType
 
 from models import limits
 from models.errors import BadRequest, ChorusError, is_outage, unavailable
-from models.users import missing_token_message
+from models.users import authenticate, missing_token_message
 from resolvers.context import Context
 from schema.execution import RenderedData, compact_json
-from server.auth import user_for
+from server.auth import bearer_token, user_for
 from server.failures import GRAPHQL_PATH, HttpFailure, error_response
 from server.logs import bind_request
 from server.services import services_of
@@ -157,8 +157,13 @@ class ChorusGraphQL(GraphQL[Context, None]):
         token = _token_of(context.connection_params)
         if token is None:
             token = context.request.headers.get("authorization")
+        bearer = bearer_token(token)
         try:
-            context.user = await user_for(context.services.db, token)
+            context.user = (
+                None
+                if bearer is None
+                else await context.read_patiently(lambda db: authenticate(db, bearer))
+            )
         except Exception as error:
             if not is_outage(error):
                 raise
