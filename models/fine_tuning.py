@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, Row, select, update
+from sqlalchemy import ColumnElement, Row, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
@@ -56,17 +56,33 @@ async def queue_job(
     return job_id
 
 
+def _unfinished() -> Select[int, str, FineTuneStatus, str | None]:
+    return select(
+        FineTuneJob.id,
+        FineTuneJob.backend,
+        FineTuneJob.status,
+        FineTuneJob.external_job_id,
+    ).where(FineTuneJob.status.not_in([s for s in FineTuneStatus if s.is_final]))
+
+
 async def unfinished_jobs(db: AsyncSession) -> Sequence[UnfinishedJob]:
     """Every job not at a final status: its id, backend, status and provider's job id."""
-    rows = await db.execute(
-        select(
-            FineTuneJob.id,
-            FineTuneJob.backend,
-            FineTuneJob.status,
-            FineTuneJob.external_job_id,
-        ).where(FineTuneJob.status.not_in([s for s in FineTuneStatus if s.is_final]))
+    return (await db.execute(_unfinished())).all()
+
+
+async def requeue_unsent_job(db: AsyncSession, job_id: int) -> UnfinishedJob | None:
+    """A job whose preparation was cut short back to QUEUED, unless the provider has it or it
+    has ended; the job as it is then, or None once it has ended."""
+    await db.execute(
+        update(FineTuneJob)
+        .where(
+            FineTuneJob.id == job_id,
+            FineTuneJob.external_job_id.is_(None),
+            FineTuneJob.finished_at.is_(None),
+        )
+        .values(status=FineTuneStatus.QUEUED)
     )
-    return rows.all()
+    return (await db.execute(_unfinished().where(FineTuneJob.id == job_id))).one_or_none()
 
 
 async def claim_job(db: AsyncSession, job_id: int) -> FineTuneJob | None:

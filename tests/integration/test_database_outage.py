@@ -19,15 +19,19 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from websockets.typing import Subprotocol
 
-from models.engine import create_engine
+from models.base import utcnow
+from models.engine import create_engine, session_factory
+from models.enums import FineTuneStatus
+from models.tables import FineTuneJob
 from server import migrate
 from server.app import create_app
 from server.settings import Settings
 from tests.integration.checks import assert_nothing_internal
-from tests.integration.dbproxy import DatabaseProxy
 from tests.support import Account, make_account
 from tests.support.databases import drop_database, fresh_database_url
+from tests.support.dbproxy import DatabaseProxy
 from tests.support.live import InProcessServer, open_socket, send_subscribe
+from trainer.finetune import FineTuner
 
 HISTORY = "{ trainingHistory { totalCount } }"
 WATCH = "subscription ($id: String!) { trainingProgress(sessionId: $id) { seq } }"
@@ -194,3 +198,44 @@ async def test_during_an_outage_every_transport_says_to_try_again(
             assert answer.json() == {"data": {"trainingHistory": {"totalCount": 0}}}
     finally:
         await proxy.cut()
+
+
+@pytest.mark.mariadb
+async def test_a_fine_tune_job_cut_short_by_an_outage_is_prepared_once_it_is_over(
+    mariadb_url: str, tmp_path: Path
+) -> None:
+    """Before, its FAILED could not be written either, and it stayed where the outage left it
+    for good."""
+    engine = create_engine(mariadb_url)
+    alice = await make_account(engine, "alice")
+    async with session_factory(engine)() as db:
+        job = FineTuneJob(
+            user_id=alice.id,
+            status=FineTuneStatus.QUEUED,
+            backend="export",
+            num_examples=0,
+            created_at=utcnow(),
+        )
+        db.add(job)
+        await db.commit()
+        job_id = job.id
+    proxy = await DatabaseProxy(mariadb_url).start()
+    through_proxy = create_engine(proxy.url, pool_timeout_s=1.0)
+    fine_tuner = FineTuner(session_factory(through_proxy), data_dir=tmp_path / "data")
+    try:
+        await proxy.cut()
+        fine_tuner.submit(job_id)
+        await asyncio.sleep(2)  # the claim has failed, and the job waits for the database
+        await proxy.restore()
+        async with asyncio.timeout(30):
+            await fine_tuner.wait_idle()
+    finally:
+        await fine_tuner.aclose()
+        await through_proxy.dispose()
+        await proxy.cut()
+    async with session_factory(engine)() as db:
+        stored = await db.get(FineTuneJob, job_id)
+    await engine.dispose()
+    assert stored is not None
+    assert (stored.status, stored.error) == (FineTuneStatus.SUCCEEDED, None)
+    assert (tmp_path / "data" / "fine-tune" / str(job_id) / "dataset.jsonl").exists()

@@ -21,14 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.base import utcnow
 from models.enums import FineTuneStatus
-from models.errors import public_message
+from models.errors import is_outage, public_message
 from models.fine_tuning import (
     CollectedExample,
     PreparedJob,
+    UnfinishedJob,
     claim_job,
     collected_examples,
     fail_unsent_job,
     latest_prepared_job,
+    requeue_unsent_job,
     unfinished_jobs,
     update_job,
 )
@@ -40,6 +42,9 @@ logger = logging.getLogger("chorus.finetune")
 EXPORT = "export"
 OPENAI = "openai"
 INTERRUPTED = "the server stopped before the job reached the provider"
+# How long a job waits for the database to answer again, doubling up to the most.
+OUTAGE_FIRST_WAIT_S = 1.0
+OUTAGE_MAX_WAIT_S = 30.0
 
 
 class FineTuner:
@@ -71,12 +76,17 @@ class FineTuner:
         are prepared, and the provider's jobs that had not ended are followed again."""
         async with self._db() as db:
             rows = await unfinished_jobs(db)
-        for job_id, backend, status, external_id in rows:
-            if external_id is None and status is FineTuneStatus.QUEUED:
-                # Claiming is atomic, so a job another process prepares is not prepared twice.
-                self.submit(job_id)
-            elif backend == OPENAI and external_id is not None:
-                self._start(job_id, self._follow(job_id, external_id))
+        for row in rows:
+            self._pick_up(row)
+
+    def _pick_up(self, job: UnfinishedJob) -> None:
+        """Prepare a QUEUED job, or follow one the provider has."""
+        job_id, backend, status, external_id = job
+        if external_id is None and status is FineTuneStatus.QUEUED:
+            # Claiming is atomic, so a job another process prepares is not prepared twice.
+            self.submit(job_id)
+        elif backend == OPENAI and external_id is not None:
+            self._start(job_id, self._follow(job_id, external_id))
 
     async def wait_idle(self) -> None:
         """Return once every job in flight has reached its end."""
@@ -103,13 +113,40 @@ class FineTuner:
     async def _guarded(self, job_id: int, work: Coroutine[Any, Any, None]) -> None:
         try:
             await work
-        except Exception as error:  # a bug must end the job visibly, not leave it running
+        except Exception as error:
+            if is_outage(error):
+                await self._after_outage(job_id, error)
+                return
+            # A bug must end the job visibly, not leave it running.
             logger.exception("fine-tune job %d failed", job_id)
             try:
                 message = public_message(error, f"fine-tune job {job_id}")
                 await self._finish(job_id, FineTuneStatus.FAILED, error=message)
             except Exception:
                 logger.exception("fine-tune job %d could not be marked FAILED", job_id)
+
+    async def _after_outage(self, job_id: int, error: BaseException) -> None:
+        """Once the database answers again, prepare the job again (it was cut short, its
+        files are rewritten whole) or follow the provider's job: an outage must not leave it
+        VALIDATING_FILES for ever, nor fail a job that nothing was wrong with."""
+        logger.warning(
+            "fine-tune job %d: the database is out of reach; taken up again once it answers: %s",
+            job_id,
+            error,
+        )
+        wait_s = OUTAGE_FIRST_WAIT_S
+        while True:
+            await asyncio.sleep(wait_s)
+            try:
+                async with self._db.begin() as db:
+                    job = await requeue_unsent_job(db, job_id)
+                break
+            except Exception as again:
+                if not is_outage(again):
+                    raise
+                wait_s = min(wait_s * 2, OUTAGE_MAX_WAIT_S)
+        if job is not None:
+            self._pick_up(job)
 
     async def _prepare(self, job_id: int) -> None:
         async with self._db.begin() as db:
