@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -30,8 +31,8 @@ from trainer.teachers.base import Teacher
 
 logger = logging.getLogger("chorus.api")
 T = TypeVar("T")
-# A subscriber waits out an empty pool this many times, about 50 s in all, before it fails.
-POOL_RETRIES = 8
+# How long a subscriber waits out an emptied pool before it is told to try again.
+SUBSCRIBER_PATIENCE_S = 15.0
 
 
 class LiveFeed(Protocol):
@@ -114,18 +115,22 @@ class Context:
         return self.services.db()
 
     async def read_patiently(self, read: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """`read` for a websocket, waiting out a connection pool that a crowd has emptied: a
-        subscriber that joins in a crowd is late, not cut off (a query over HTTP is told to
-        try again instead)."""
-        for attempt in range(POOL_RETRIES):
+        """`read` for a websocket, waiting out a connection pool that a crowd has emptied for
+        up to SUBSCRIBER_PATIENCE_S: a subscriber that joins in a crowd is late, not cut off
+        (a query over HTTP is told to try again at once)."""
+        deadline = time.monotonic() + SUBSCRIBER_PATIENCE_S
+        attempt = 0
+        while True:
             try:
                 async with self.db() as db:
                     return await read(db)
             except PoolTimeout:
+                wait_s = min(0.1 * 2**attempt, 2.0)
+                if time.monotonic() + wait_s > deadline:
+                    raise
                 logger.warning("the connection pool is exhausted; a subscriber waits (%d)", attempt)
-                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
-        async with self.db() as db:
-            return await read(db)
+                attempt += 1
+                await asyncio.sleep(wait_s)
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -23,6 +23,7 @@ from models.base import utcnow
 from models.engine import create_engine, session_factory
 from models.enums import FineTuneStatus
 from models.tables import FineTuneJob
+from resolvers.context import SUBSCRIBER_PATIENCE_S
 from server import migrate
 from server.app import create_app
 from server.settings import Settings
@@ -104,10 +105,10 @@ async def test_a_reader_who_gets_no_connection_is_told_to_try_again(
                 "status": "unavailable",
                 "database": "unreachable",
             }
-            # A subscription whose first read finds the pool empty: masked, not the pool's
-            # message.
+            # A subscription whose first read finds the pool empty: after waiting for it a
+            # while, masked, not the pool's message.
             await send_subscribe(ws, "1", WATCH, id="any")
-            answer = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            answer = json.loads(await asyncio.wait_for(ws.recv(), SUBSCRIBER_PATIENCE_S + 10))
             assert_nothing_internal(json.dumps(answer))
             errors = answer["payload"] if answer["type"] == "error" else answer["payload"]["errors"]
             assert [error["extensions"]["code"] for error in errors] == ["SERVICE_UNAVAILABLE"]
