@@ -23,6 +23,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def machine_cpu() -> tuple[float, float]:
+    """Seconds the machine's cores have been busy and in all, summed over cores, so far
+    (/proc/stat; iowait counts as idle)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    total = sum(fields[:8])
+    return (total - idle) / _TICKS, total / _TICKS
+
+
 def memory_mb(pid: int) -> tuple[float, float]:
     """The resident set now and its peak (VmRSS, VmHWM), in MiB."""
     values = {}

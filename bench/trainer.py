@@ -1,10 +1,11 @@
 """Trainer overhead: a session of N examples, C in flight, seven teachers over real HTTP
 against the fake provider (in its own process) answering after L, JURY voting.
 
-The ideal is ceil(N / C) waves of two rounds of calls, each as slow as L. The server is
-`chorus serve`; its CPU time from startTraining until it is idle again, per example, is
-everything the server does besides waiting: HTTP calls, validity, scoring, voting,
-persistence, events and the fine-tuning exports the session triggers.
+The ideal is ceil(N / C) waves of two rounds of calls, each as slow as L. The session runs as
+it does at scale: `chorus serve` with its queue on Redis takes startTraining, and a `chorus
+worker` process runs the session. The worker's CPU time from startTraining until it is idle
+again, per example, is everything a session costs besides waiting: HTTP calls, validity,
+scoring, voting, persistence, events and the fine-tuning exports the session triggers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +27,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bench import fake_provider, session_alone, teacher_calls
-from bench.databases import fresh_database, migrated
+from bench.databases import scratch_database
 from bench.procs import ROOT, WORK, cpu_seconds, memory_mb, python_child, settle
 from bench.profile import sampled
 from bench.report import Bar, Section, median
@@ -31,7 +35,9 @@ from models.engine import create_engine
 from models.enums import SessionStatus
 from models.tables import TrainingHistory
 from tests.support import Account, make_account
+from tests.support.databases import REDIS_URL
 from tests.support.live import LiveServer, graphql_async
+from tests.support.workers import LiveWorker, on_redis
 
 TEACHERS = (
     ("gemini", "bench-gemini-pro"),
@@ -57,8 +63,11 @@ class Sizes:
     repeats: int
     serial_examples: int
     # A hosted model takes seconds to write a story; at this latency the same session asks
-    # the server for latency_s / slow_latency_s of the pace.
+    # the worker for latency_s / slow_latency_s of the pace.
     slow_latency_s: float
+    # With no session, how long the API process's and the worker's CPU are read for:
+    # long enough for /proc's 10 ms ticks to resolve a fraction of a ms per s.
+    quiet_s: float
 
 
 FULL = Sizes(
@@ -68,6 +77,7 @@ FULL = Sizes(
     repeats=3,
     serial_examples=20,
     slow_latency_s=1.0,
+    quiet_s=20.0,
 )
 SMOKE = Sizes(
     latency_s=0.05,
@@ -76,6 +86,7 @@ SMOKE = Sizes(
     repeats=1,
     serial_examples=3,
     slow_latency_s=0.1,
+    quiet_s=1.0,
 )
 
 
@@ -84,12 +95,18 @@ class Run:
     examples: int
     succeeded: int
     wall_s: float
+    # The worker's, which runs the session.
     cpu_s: float
     peak_rss_mb: float
+    api_cpu_s: float
 
     @property
     def cpu_ms_per_example(self) -> float:
         return self.cpu_s * 1000 / self.examples
+
+    @property
+    def api_cpu_ms_per_example(self) -> float:
+        return self.api_cpu_s * 1000 / self.examples
 
 
 def ideal_s(examples: int, concurrency: int, latency_s: float) -> float:
@@ -110,38 +127,114 @@ def teachers_file(provider_url: str, concurrency: int) -> Path:
     return path
 
 
-async def run_session(server: LiveServer, database_url: str, account: Account, n: int) -> Run:
-    """One session of `n` examples, timed from startTraining until it has ended and the
-    server is idle; its status is read from the database, not asked of the server."""
-    assert server.process is not None
-    pid = server.process.pid
-    cpu_before = cpu_seconds(pid)
-    started = time.perf_counter()
-    body = await graphql_async(
-        server, START, {"input": {"numExamples": n, "seed": n}}, token=account.token
+@contextmanager
+def on_workers(
+    database_url: str,
+    provider_url: str,
+    concurrency: int,
+    workers: int = 1,
+    **worker_settings: Any,
+) -> Iterator[tuple[LiveServer, list[LiveWorker]]]:
+    """`chorus serve` and `workers` `chorus worker` processes sharing a queue of their own on
+    Redis, as in production, with the fake provider's teachers and C examples in flight."""
+    shared = on_redis(
+        teachers_file=teachers_file(provider_url, concurrency),
+        max_concurrent_examples=concurrency,
     )
-    session_id = body["data"]["startTraining"]["sessionId"]
+    api = LiveServer(database_url, REDIS_URL, log_level="WARNING", **shared)
+    # A worker says it is ready at INFO; it logs a line or two per session, no more.
+    pool = [
+        LiveWorker(database_url, REDIS_URL, log_level="INFO", **shared, **worker_settings)
+        for _ in range(workers)
+    ]
+    processes: list[LiveServer] = [api, *pool]
+    for process in processes:
+        process.env[KEY_ENV] = "bench"
+    try:
+        with ThreadPoolExecutor(len(processes)) as threads:
+            list(threads.map(lambda process: process.start(), processes))
+        yield api, pool
+    finally:
+        for process in processes:
+            process.stop()
+
+
+async def sessions(
+    api: LiveServer,
+    database_url: str,
+    accounts: Sequence[Account],
+    n: int,
+    workers: Sequence[LiveWorker],
+) -> tuple[float, list[int]]:
+    """One session of `n` examples per account, all started at once: the wall time from
+    the first startTraining until every one has ended, and the examples each succeeded.
+    Their status is read from the database, not asked of the server."""
+    started = time.perf_counter()
+    bodies = await asyncio.gather(
+        *(
+            graphql_async(api, START, {"input": {"numExamples": n, "seed": n}}, token=account.token)
+            for account in accounts
+        )
+    )
+    if any("errors" in body for body in bodies):
+        raise RuntimeError(f"startTraining failed: {bodies}")
+    ids = [body["data"]["startTraining"]["sessionId"] for body in bodies]
     engine = create_engine(database_url)
     try:
         while True:
             async with engine.connect() as connection:
-                row = (
+                rows = (
                     await connection.execute(
                         select(
-                            TrainingHistory.status, TrainingHistory.num_examples_successful
-                        ).where(TrainingHistory.session_id == session_id)
+                            TrainingHistory.session_id,
+                            TrainingHistory.status,
+                            TrainingHistory.num_examples_successful,
+                        ).where(TrainingHistory.session_id.in_(ids))
                     )
-                ).one()
-            if row.status.is_final:
+                ).all()
+            if all(row.status.is_final for row in rows):
                 break
             await asyncio.sleep(0.02)
     finally:
         await engine.dispose()
     wall = time.perf_counter() - started
-    if row.status is not SessionStatus.COMPLETED:
-        raise RuntimeError(f"session {session_id} ended {row.status.name}:\n{server.log()[-3000:]}")
-    cpu = await asyncio.to_thread(settle, pid) - cpu_before
-    return Run(n, row.num_examples_successful, wall, cpu, memory_mb(pid)[1])
+    ended = {row.session_id: row.status.name for row in rows}
+    if any(status != SessionStatus.COMPLETED.name for status in ended.values()):
+        logs = "\n".join(worker.log()[-2000:] for worker in workers)
+        raise RuntimeError(f"sessions ended {ended}; the workers' logs end:\n{logs}")
+    return wall, [row.num_examples_successful for row in rows]
+
+
+async def run_session(
+    api: LiveServer, worker: LiveWorker, database_url: str, account: Account, n: int
+) -> Run:
+    """One session of `n` examples, timed from startTraining until it has ended; CPU until
+    the worker and the API process are idle again."""
+    cpu_before, api_before = cpu_seconds(worker.pid), cpu_seconds(_pid(api))
+    wall, [succeeded] = await sessions(api, database_url, [account], n, [worker])
+    cpu = await asyncio.to_thread(settle, worker.pid) - cpu_before
+    api_cpu = await asyncio.to_thread(settle, _pid(api)) - api_before
+    return Run(n, succeeded, wall, cpu, memory_mb(worker.pid)[1], api_cpu)
+
+
+def _pid(process: LiveServer) -> int:
+    assert process.process is not None
+    return process.process.pid
+
+
+async def cpu_while_idle(pids: Sequence[int], quiet_s: float) -> list[float]:
+    """Each process's CPU seconds per second over `quiet_s` in which nothing is asked of it."""
+    before = [cpu_seconds(pid) for pid in pids]
+    await asyncio.sleep(quiet_s)
+    return [(cpu_seconds(pid) - used) / quiet_s for pid, used in zip(pids, before, strict=True)]
+
+
+@dataclass(frozen=True)
+class Measured:
+    runs: list[Run]
+    # CPU seconds per second with no session, after the runs, or None when not read.
+    api_idle: float | None = None
+    worker_idle: float | None = None
 
 
 async def measure(
@@ -152,31 +245,28 @@ async def measure(
     repeats: int,
     *,
     profile: bool = False,
-) -> list[Run]:
-    """Up to `repeats` sessions on one fresh server, after a warm-up session of one wave;
-    one only when a session is too slow to repeat cheaply."""
-    url = await migrated(fresh_database(backend, f"chorus_bench_trainer_{backend}"))
-    engine = create_engine(url)
-    try:
-        account = await make_account(engine, "bench")
-    finally:
-        await engine.dispose()
-    server = LiveServer(
-        url,
-        teachers_file=teachers_file(provider_url, concurrency),
-        max_concurrent_examples=concurrency,
-        log_level="WARNING",
-    )
-    server.env[KEY_ENV] = "bench"
-    with server:
-        await run_session(server, url, account, min(concurrency, 10))
-        assert server.process is not None
-        name = f"trainer-{backend}-c{concurrency}"
-        with sampled(server.process.pid, name, enabled=profile):
-            runs = [await run_session(server, url, account, examples)]
-            while len(runs) < repeats and runs[-1].wall_s < CHEAP_S:
-                runs.append(await run_session(server, url, account, examples))
-        return runs
+    quiet_s: float = 0.0,
+) -> Measured:
+    """Up to `repeats` sessions on one fresh API process and worker, after a warm-up session
+    of one wave; one only when a session is too slow to repeat cheaply. Then, given
+    `quiet_s`, both processes' CPU with no session."""
+    async with scratch_database(backend, f"chorus_bench_trainer_{backend}") as url:
+        engine = create_engine(url)
+        try:
+            account = await make_account(engine, "bench")
+        finally:
+            await engine.dispose()
+        with on_workers(url, provider_url, concurrency) as (api, [worker]):
+            await run_session(api, worker, url, account, min(concurrency, 10))
+            name = f"trainer-{backend}-c{concurrency}"
+            with sampled(worker.pid, name, enabled=profile):
+                runs = [await run_session(api, worker, url, account, examples)]
+                while len(runs) < repeats and runs[-1].wall_s < CHEAP_S:
+                    runs.append(await run_session(api, worker, url, account, examples))
+            if not quiet_s:
+                return Measured(runs)
+            api_idle, worker_idle = await cpu_while_idle([_pid(api), worker.pid], quiet_s)
+            return Measured(runs, api_idle, worker_idle)
 
 
 @dataclass(frozen=True)
@@ -231,16 +321,16 @@ class SessionAlone:
 
 
 async def session_without_calls(backend: str, provider_url: str, sizes: Sizes) -> SessionAlone:
-    url = await migrated(fresh_database(backend, f"chorus_bench_alone_{backend}"))
-    figures = await child_figures(
-        session_alone.__name__,
-        teachers_file(provider_url, sizes.concurrency),
-        url,
-        sizes.examples,
-        sizes.concurrency,
-        sizes.latency_s,
-        sizes.repeats,
-    )
+    async with scratch_database(backend, f"chorus_bench_alone_{backend}") as url:
+        figures = await child_figures(
+            session_alone.__name__,
+            teachers_file(provider_url, sizes.concurrency),
+            url,
+            sizes.examples,
+            sizes.concurrency,
+            sizes.latency_s,
+            sizes.repeats,
+        )
     return SessionAlone(
         cpu_ms_per_example=median(figures["cpu_s"]) * 1000 / sizes.examples,
         wall_s=median(figures["wall_s"]),
@@ -258,17 +348,23 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
             # drifts by several percent over minutes.
             alone = await calls_alone(url, sizes)
             _add_calls_alone(section, backend, sizes, alone)
-            runs = await measure(
-                backend, url, sizes.concurrency, sizes.examples, sizes.repeats, profile=profile
+            measured = await measure(
+                backend,
+                url,
+                sizes.concurrency,
+                sizes.examples,
+                sizes.repeats,
+                profile=profile,
+                quiet_s=sizes.quiet_s,
             )
-            serial = (await measure(backend, url, 1, sizes.serial_examples, 1))[0]
+            [serial] = (await measure(backend, url, 1, sizes.serial_examples, 1)).runs
             without_calls = await session_without_calls(backend, url, sizes)
-            _add_figures(section, backend, sizes, runs, serial, alone, without_calls)
-            repeated[backend] = len(runs)
+            _add_figures(section, backend, sizes, measured, serial, alone, without_calls)
+            repeated[backend] = len(measured.runs)
     slow = dataclasses.replace(sizes, latency_s=sizes.slow_latency_s)
     with python_child(fake_provider.__name__, [str(slow.latency_s), *models]) as (_, url):
         for backend in ("sqlite", "mariadb"):
-            [run] = await measure(backend, url, slow.concurrency, slow.examples, 1)
+            [run] = (await measure(backend, url, slow.concurrency, slow.examples, 1)).runs
             _add_slow_figures(section, backend, slow, run)
     section.notes.append(
         f"N = {sizes.examples} examples, C = {sizes.concurrency} in flight, L = "
@@ -279,23 +375,31 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
             f"{count} session{'s' * (count != 1)} on {backend}"
             for backend, count in repeated.items()
         )
-        + f" (repeated while one takes under {CHEAP_S:g} s), after a warm-up session. Server "
-        "cores at the ideal pace is the server's CPU per example times the examples an ideal "
-        "session finishes per second: the cores the server would use at that pace. Most of "
-        "that work is its event loop's, one thread, so above about 0.9 the loop cannot keep "
-        "up and every example waits in its queue. At L = "
+        + f" (repeated while one takes under {CHEAP_S:g} s), after a warm-up session. The "
+        "sessions run as they do at scale: `chorus serve` with CHORUS_QUEUE_URL and "
+        "CHORUS_BROADCAST_URL on Redis (a queue of the run's own) records startTraining and "
+        "queues it, and one `chorus worker` process runs the session, publishing its events "
+        "on Redis; a fresh pair of processes and a fresh database for each set of sessions. "
+        "Worker CPU is the worker's user + system time from startTraining until it is idle "
+        "again, divided by N; peak RSS is its high-water mark; API process CPU per example is "
+        "the same reading of `chorus serve` over the same span (nobody watches the session). "
+        "CPU while idle is each process's CPU time over "
+        f"{sizes.quiet_s:g} s with no session, after the sessions, in ms per second. Worker "
+        "cores at the ideal pace is the worker's CPU per example times the examples an ideal "
+        "session finishes per second: the cores it would use at that pace. Most of that work "
+        "is its event loop's, one thread, so above about 0.9 the loop cannot keep up and "
+        "every example waits in its queue. At L = "
         f"{sizes.slow_latency_s * 1000:g} ms (one session per database, the fake provider "
         "restarted at that latency), nearer how long a hosted model takes to write a story, "
         f"the same session asks {sizes.latency_s / sizes.slow_latency_s:.2g} of that pace. "
         "The C = 1 "
         f"run, how the original system trained, has N = {sizes.serial_examples}. Ideal = "
-        "ceil(N / C) x 2 x L. CPU is the `chorus serve` process's user + system time from "
-        "startTraining until it is idle again, divided by N; peak RSS is its high-water mark. "
+        "ceil(N / C) x 2 x L. "
         "The teacher calls alone are the very calls of such a session (every teacher writes, "
         "then every teacher judges the others' stories), made through Chorus's teachers by "
-        "`bench/teacher_calls.py` in a process of its own on uvloop, as the server runs, with "
+        "`bench/teacher_calls.py` in a process of its own on uvloop, as the worker runs, with "
         "nothing else, just before each database's sessions: CPU besides the teacher calls is "
-        "the server's CPU per example less theirs, the work the bar is about (validity, "
+        "the worker's CPU per example less theirs, the work the bar is about (validity, "
         "scoring, voting, persistence, events, fine-tuning exports). The in-process teachers "
         "measure that work directly: `bench/session_alone.py` runs the same sessions, on a "
         "fresh database of the same kind, through Chorus's session runner, event log, recorder "
@@ -323,11 +427,12 @@ def _add_figures(
     section: Section,
     backend: str,
     sizes: Sizes,
-    runs: list[Run],
+    measured: Measured,
     serial: Run,
     alone: CallsAlone,
     without_calls: SessionAlone,
 ) -> None:
+    runs = measured.runs
     wall = median([r.wall_s for r in runs])
     cpu = median([r.cpu_ms_per_example for r in runs])
     ideal = ideal_s(sizes.examples, sizes.concurrency, sizes.latency_s)
@@ -335,9 +440,9 @@ def _add_figures(
     c = sizes.concurrency
     section.add(f"{backend}: wall time, C={c}", wall, "s")
     section.add(f"{backend}: wall / ideal ({ideal:g} s), C={c}", wall / ideal, "x", Bar(1.10))
-    section.add(f"{backend}: server CPU per example, C={c}", cpu, "ms")
+    section.add(f"{backend}: worker CPU per example, C={c}", cpu, "ms")
     section.add(
-        f"{backend}: server CPU per example besides teacher calls, C={c}",
+        f"{backend}: worker CPU per example besides teacher calls, C={c}",
         cpu - alone.cpu_ms_per_example,
         "ms",
         Bar(3.0),
@@ -353,11 +458,19 @@ def _add_figures(
         "x",
     )
     section.add(
-        f"{backend}: server cores at the ideal pace, C={c}",
+        f"{backend}: worker cores at the ideal pace, C={c}",
         cpu * sizes.examples / 1000 / ideal,
         "cores",
     )
-    section.add(f"{backend}: server peak RSS, C={c}", max(r.peak_rss_mb for r in runs), "MiB")
+    section.add(f"{backend}: worker peak RSS, C={c}", max(r.peak_rss_mb for r in runs), "MiB")
+    section.add(
+        f"{backend}: API process CPU per example, C={c}",
+        median([r.api_cpu_ms_per_example for r in runs]),
+        "ms",
+    )
+    if measured.api_idle is not None and measured.worker_idle is not None:
+        section.add(f"{backend}: API process CPU while idle", measured.api_idle * 1000, "ms/s")
+        section.add(f"{backend}: worker CPU while idle", measured.worker_idle * 1000, "ms/s")
     section.add(
         f"{backend}: examples succeeded, C={c}",
         min(r.succeeded / r.examples for r in runs) * 100,
@@ -367,7 +480,7 @@ def _add_figures(
     section.add(
         f"{backend}: wall / ideal ({serial_ideal:g} s), C=1", serial.wall_s / serial_ideal, "x"
     )
-    section.add(f"{backend}: server CPU per example, C=1", serial.cpu_ms_per_example, "ms")
+    section.add(f"{backend}: worker CPU per example, C=1", serial.cpu_ms_per_example, "ms")
     section.add(
         f"{backend}: throughput C={c} / C=1",
         (sizes.examples / wall) / (serial.examples / serial.wall_s),
@@ -385,7 +498,7 @@ def _add_slow_figures(section: Section, backend: str, sizes: Sizes, run: Run) ->
         Bar(1.10),
     )
     section.add(
-        f"{backend}: server CPU per example, L={latency_ms:g} ms, C={c}",
+        f"{backend}: worker CPU per example, L={latency_ms:g} ms, C={c}",
         run.cpu_ms_per_example,
         "ms",
     )
