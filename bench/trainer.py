@@ -95,6 +95,8 @@ class Run:
     examples: int
     succeeded: int
     wall_s: float
+    # Until a worker had claimed the session.
+    claimed_s: float
     # The worker's, which runs the session.
     cpu_s: float
     peak_rss_mb: float
@@ -159,16 +161,26 @@ def on_workers(
             process.stop()
 
 
+@dataclass(frozen=True)
+class Ended:
+    """Sessions started together, once every one has ended."""
+
+    wall_s: float
+    succeeded: list[int]
+    # From the first startTraining until each session was first seen RUNNING (or ended).
+    claimed_s: list[float]
+
+
 async def sessions(
     api: LiveServer,
     database_url: str,
     accounts: Sequence[Account],
     n: int,
     workers: Sequence[LiveWorker],
-) -> tuple[float, list[int]]:
+) -> Ended:
     """One session of `n` examples per account, all started at once: the wall time from
-    the first startTraining until every one has ended, and the examples each succeeded.
-    Their status is read from the database, not asked of the server."""
+    the first startTraining until every one has ended. Their status is read from the
+    database, every 20 ms, not asked of the server."""
     started = time.perf_counter()
     bodies = await asyncio.gather(
         *(
@@ -179,6 +191,7 @@ async def sessions(
     if any("errors" in body for body in bodies):
         raise RuntimeError(f"startTraining failed: {bodies}")
     ids = [body["data"]["startTraining"]["sessionId"] for body in bodies]
+    claimed: dict[str, float] = {}
     engine = create_engine(database_url)
     try:
         while True:
@@ -192,6 +205,10 @@ async def sessions(
                         ).where(TrainingHistory.session_id.in_(ids))
                     )
                 ).all()
+            now = time.perf_counter() - started
+            for row in rows:
+                if row.status is not SessionStatus.QUEUED:
+                    claimed.setdefault(row.session_id, now)
             if all(row.status.is_final for row in rows):
                 break
             await asyncio.sleep(0.02)
@@ -202,7 +219,11 @@ async def sessions(
     if any(status != SessionStatus.COMPLETED.name for status in ended.values()):
         logs = "\n".join(worker.log()[-2000:] for worker in workers)
         raise RuntimeError(f"sessions ended {ended}; the workers' logs end:\n{logs}")
-    return wall, [row.num_examples_successful for row in rows]
+    return Ended(
+        wall,
+        [row.num_examples_successful for row in rows],
+        [claimed[session_id] for session_id in ids],
+    )
 
 
 async def run_session(
@@ -211,10 +232,18 @@ async def run_session(
     """One session of `n` examples, timed from startTraining until it has ended; CPU until
     the worker and the API process are idle again."""
     cpu_before, api_before = cpu_seconds(worker.pid), cpu_seconds(_pid(api))
-    wall, [succeeded] = await sessions(api, database_url, [account], n, [worker])
+    ended = await sessions(api, database_url, [account], n, [worker])
     cpu = await asyncio.to_thread(settle, worker.pid) - cpu_before
     api_cpu = await asyncio.to_thread(settle, _pid(api)) - api_before
-    return Run(n, succeeded, wall, cpu, memory_mb(worker.pid)[1], api_cpu)
+    return Run(
+        n,
+        ended.succeeded[0],
+        ended.wall_s,
+        ended.claimed_s[0],
+        cpu,
+        memory_mb(worker.pid)[1],
+        api_cpu,
+    )
 
 
 def _pid(process: LiveServer) -> int:
@@ -339,7 +368,7 @@ async def session_without_calls(backend: str, provider_url: str, sizes: Sizes) -
 
 async def run(smoke: bool, *, profile: bool = False) -> Section:
     sizes = SMOKE if smoke else FULL
-    section = Section("trainer", "1. Trainer overhead")
+    section = Section("trainer", "1. Trainer overhead (sessions on a worker)")
     models = [model for _, model in TEACHERS]
     repeated: dict[str, int] = {}
     with python_child(fake_provider.__name__, [str(sizes.latency_s), *models]) as (_, url):
@@ -381,7 +410,9 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
         "queues it, and one `chorus worker` process runs the session, publishing its events "
         "on Redis; a fresh pair of processes and a fresh database for each set of sessions. "
         "Worker CPU is the worker's user + system time from startTraining until it is idle "
-        "again, divided by N; peak RSS is its high-water mark; API process CPU per example is "
+        "again, divided by N; peak RSS is its high-water mark. The time until a worker runs "
+        "the session is from startTraining until the session is first read RUNNING (read "
+        "every 20 ms), part of the wall time. API process CPU per example is "
         "the same reading of `chorus serve` over the same span (nobody watches the session). "
         "CPU while idle is each process's CPU time over "
         f"{sizes.quiet_s:g} s with no session, after the sessions, in ms per second. Worker "
@@ -440,6 +471,11 @@ def _add_figures(
     c = sizes.concurrency
     section.add(f"{backend}: wall time, C={c}", wall, "s")
     section.add(f"{backend}: wall / ideal ({ideal:g} s), C={c}", wall / ideal, "x", Bar(1.10))
+    section.add(
+        f"{backend}: startTraining until a worker runs it, C={c}",
+        median([r.claimed_s for r in runs]) * 1000,
+        "ms",
+    )
     section.add(f"{backend}: worker CPU per example, C={c}", cpu, "ms")
     section.add(
         f"{backend}: worker CPU per example besides teacher calls, C={c}",
