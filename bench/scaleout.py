@@ -116,7 +116,8 @@ async def run(smoke: bool) -> Section:
         "the cores with the fake provider, MariaDB, Redis, the API process and the "
         "benchmark's own polling, so where it nears 100% more workers cannot add examples/s. "
         "CPU per example is the workers' user + system time (from /proc, until they are idle "
-        "again) over the round's examples, and the fake provider's over the same span. Ideal "
+        "again) over the round's examples, and the fake provider's over the same span; in "
+        "cores, the workers' CPU time over the round's wall time. Ideal "
         "= ceil(N / C) x 2 x L, the same for every round since the sessions run side by side."
     )
     return section
@@ -138,6 +139,11 @@ def _add_figures(section: Section, sizes: Sizes, results: dict[int, list[Round]]
             f"{label}: workers' CPU per example",
             median([r.workers_cpu_s * 1000 / r.examples for r in done]),
             "ms",
+        )
+        section.add(
+            f"{label}: workers' CPU in cores",
+            median([r.workers_cpu_s / r.wall_s for r in done]),
+            "cores",
         )
         section.add(
             f"{label}: fake provider CPU per example",
