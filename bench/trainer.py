@@ -153,8 +153,9 @@ def on_workers(
     for process in processes:
         process.env[KEY_ENV] = "bench"
     try:
+        # Several Pythons importing at once on two busy cores can take a while.
         with ThreadPoolExecutor(len(processes)) as threads:
-            list(threads.map(lambda process: process.start(), processes))
+            list(threads.map(lambda process: process.start(timeout=120), processes))
         yield api, pool
     finally:
         for process in processes:
