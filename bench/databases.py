@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
 import pymysql
 import redis
 from sqlalchemy.engine import make_url
@@ -56,3 +60,20 @@ def unreachable() -> str | None:
     except redis.RedisError as error:
         return f"Redis is not reachable at {REDIS_URL}: {error}"
     return None
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(backend: str, name: str) -> AsyncIterator[str]:
+    """A fresh migrated database named `name` and this process's id, so that runs from
+    other checkouts on the same MariaDB never share it; dropped (or deleted) afterwards."""
+    name = f"{name}_{os.getpid()}"
+    url = await migrated(fresh_database(backend, name))
+    try:
+        yield url
+    finally:
+        if backend == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                (WORK / f"{name}.db{suffix}").unlink(missing_ok=True)
+        else:
+            with mariadb_admin() as admin, admin.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
