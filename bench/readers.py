@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 import httpx
 
+from bench import subscribers
 from bench.databases import scratch_database
 from bench.fanout import (
     PER_EVENT,
@@ -33,7 +35,8 @@ from bench.fanout import (
     pid,
     start_session,
 )
-from bench.procs import cpu_seconds, python_child
+from bench.procs import WORK, cpu_seconds, python_child
+from bench.profile import sampled
 from bench.report import Bar, Section, percentile
 from models.engine import create_engine
 from tests.support import make_account
@@ -97,6 +100,14 @@ async def read(url: str, token: str, count: int) -> Reads:
     return reads
 
 
+async def begun(url: str, session_id: str) -> None:
+    """Until the session's log holds its first events."""
+    while True:
+        if (await logged(url, session_id))[0] > 1:
+            return
+        await asyncio.sleep(0.05)
+
+
 @dataclass(frozen=True)
 class Outcome:
     alone_rates: list[float]
@@ -113,7 +124,7 @@ class Outcome:
     events: int
 
 
-async def measure(sizes: Sizes) -> Outcome:
+async def measure(sizes: Sizes, *, profile: bool) -> Outcome:
     async with scratch_database("mariadb", "chorus_bench_readers") as url:
         engine = create_engine(url)
         try:
@@ -127,21 +138,32 @@ async def measure(sizes: Sizes) -> Outcome:
             assert worker is not None
             before = await paced_alone(api, url, account, sizes.examples)
             deadline = 600.0
+            named = WORK / f"readers-session-{os.getpid()}"
+            named.unlink(missing_ok=True)
             with python_child(__name__, [api.url, account.token, str(sizes.readers)]) as (
                 readers,
                 _,
             ):
+                # The reading, from the first query to the session's end.
                 api_cpu, worker_cpu = cpu_seconds(pid(api)), cpu_seconds(worker.pid)
                 reading = time.perf_counter()
-                session_id = await start_session(api, account, sizes.examples)
-                with clients(
-                    [api.ws_url],
-                    account.token,
-                    session_id,
-                    sizes.subscribers,
-                    deadline,
-                    PER_EVENT,
-                ) as started:
+                with (
+                    # Connected before the session starts; they subscribe once it has begun.
+                    clients(
+                        [api.ws_url],
+                        account.token,
+                        f"@{named}",
+                        sizes.subscribers,
+                        deadline,
+                        PER_EVENT,
+                    ) as started,
+                    sampled(pid(api), "readers", enabled=profile),
+                ):
+                    session_id = await start_session(api, account, sizes.examples)
+                    await begun(url, session_id)
+                    named.write_text(session_id)
+                    for process, _ in started:
+                        process.send_signal(subscribers.GO)
                     status = await ended(url, session_id, within_s=deadline)
                     readers.send_signal(signal.SIGTERM)
                     reading = time.perf_counter() - reading
@@ -171,7 +193,7 @@ async def measure(sizes: Sizes) -> Outcome:
 async def run(smoke: bool, *, profile: bool = False) -> Section:
     sizes = SMOKE if smoke else FULL
     section = Section("readers", "6. Readers under load: a session on a worker, a crowd reading")
-    outcome = await measure(sizes)
+    outcome = await measure(sizes, profile=profile)
     alone = sum(outcome.alone_rates) / len(outcome.alone_rates)
     reads = outcome.reads
     section.add("session alone: events/s", alone, "/s")
@@ -207,14 +229,15 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
         f"One `chorus serve` and one `chorus worker` on MariaDB and Redis (queue and "
         "broadcast), default settings but for the offline teachers' latency "
         f"({sizes.latency_ms} ms, +-30%). A user with {STORED_SESSIONS} stored sessions runs a "
-        f"session of {sizes.examples} examples (seven offline teachers, JURY). Just before "
-        f"it starts, a client process begins {sizes.readers} concurrent clients, each POSTing "
+        f"session of {sizes.examples} examples (seven offline teachers, JURY). Before it "
+        f"starts, a client process begins {sizes.readers} concurrent clients, each POSTing "
         "`trainingHistory(first: 20)` (the history benchmark's page) with `trainingStats` in "
-        "one document, and again as soon as it is answered, until the session has ended; just "
-        f"after, {sizes.subscribers} websocket subscribers to its `trainingProgress` connect "
-        "from two more client processes, and read to its SessionFinished. A query's time is "
-        "from its POST to its whole answer; a subscriber's first event, from its subscribe to "
-        "its first event (the log's replay: it joins mid-session). Errors are failed queries "
+        "one document, and again as soon as it is answered, until the session has ended; and "
+        f"{sizes.subscribers} websocket connections open from two more client processes, "
+        "which subscribe to the session's `trainingProgress` once its log holds its first "
+        "events, and read to its SessionFinished. A query's time is from its POST to its "
+        "whole answer; a subscriber's first event, from its subscribe to its first event "
+        "(the log's replay: it joins a session under way). Errors are failed queries "
         "(an HTTP status other than 200 or a GraphQL error), subscriptions that ended before "
         "their SessionFinished, and the session not ending COMPLETED. Pace is events per "
         "second from the `at` stamps of the session's event log, against the mean of two "

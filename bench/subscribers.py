@@ -8,13 +8,16 @@ message), prints `READY` once every subscription is sent, and reads until each h
 SessionFinished or the deadline passes. Each event's delivery latency is the receipt time of
 the message that carried it less the event's `at` (one clock: the same machine). The
 latencies go to OUTPUT (doubles, seconds); a JSON summary goes to stdout, with each
-subscription's wait from its subscribe to its first event.
+subscription's wait from its subscribe to its first event. With `@PATH` for SESSION_ID it
+prints `READY` once connected, and subscribes when told by SIGUSR1 that the session's id is
+in PATH.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import time
 from array import array
@@ -36,6 +39,7 @@ DOCUMENTS = {
     firstSeq lastSeq events {{ {EVENT} }} }} }}""",
 }
 CONNECTING_AT_ONCE = 50
+GO = signal.SIGUSR1
 
 
 @dataclass
@@ -123,6 +127,12 @@ async def _read(
         mine.ended = "dropped"
 
 
+def _told() -> asyncio.Event:
+    told = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(GO, told.set)
+    return told
+
+
 async def main(
     url: str, token: str, session_id: str, count: int, deadline_s: float, field_name: str
 ) -> tuple[Summary, array[float]]:
@@ -131,15 +141,27 @@ async def main(
     gate = asyncio.Semaphore(CONNECTING_AT_ONCE)
     subscriptions = [Subscription() for _ in range(count)]
 
-    async def subscribe(mine: Subscription) -> ClientConnection:
+    async def connect(_: Subscription) -> ClientConnection:
         async with gate:
-            ws = await _open(url, token)
-            mine.subscribed = time.perf_counter()
-            await send_subscribe(ws, "1", DOCUMENTS[field_name], id=session_id)
-            return ws
+            return await _open(url, token)
 
-    sockets = list(await asyncio.gather(*(subscribe(mine) for mine in subscriptions)))
-    print("READY", flush=True)
+    async def subscribe(ws: ClientConnection, mine: Subscription, session: str) -> None:
+        mine.subscribed = time.perf_counter()
+        await send_subscribe(ws, "1", DOCUMENTS[field_name], id=session)
+
+    sockets = list(await asyncio.gather(*(connect(mine) for mine in subscriptions)))
+    late = session_id.startswith("@")
+    if late:
+        # Connected; subscribed once the session's id is in that file, which GO says.
+        told = _told()
+        print("READY", flush=True)
+        await told.wait()
+        session_id = (await asyncio.to_thread(Path(session_id[1:]).read_text)).strip()
+    await asyncio.gather(
+        *(subscribe(ws, mine, session_id) for ws, mine in zip(sockets, subscriptions, strict=True))
+    )
+    if not late:
+        print("READY", flush=True)
     try:
         async with asyncio.timeout(deadline_s):
             await asyncio.gather(
