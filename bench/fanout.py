@@ -433,8 +433,9 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
         "API processes' resident set with every subscription open and idle, less before, over "
         "the subscribers. Deliveries/s is the events all subscribers received over the time "
         "from the first receipt to the last; server CPU per delivery, the API processes' CPU "
-        "time (from /proc, so not the worker's nor the clients') from the moment every "
-        "subscription was in to the last receipt, over the events delivered. The raw frame "
+        "time (from /proc, so not the worker's nor the clients') from the moment the worker, "
+        "started once every subscription was in, is ready to the last receipt, over the events "
+        "delivered. The raw frame "
         "cost is the same thing for `bench/raw_frames.py`: one uvloop process whose only work "
         "is `websockets.broadcast` of as many frames, of the mean size Chorus's messages had, "
         "at the unwatched session's rate, to as many connections from the same client "
@@ -533,7 +534,7 @@ async def run_batches(smoke: bool, *, profile: bool = False) -> Section:
         "its events reaching the API process over the Redis broadcast. " + PACE_METHOD + " An "
         "event's latency is the receipt time of the batch that carried it less the event's "
         "`at`. Lost and undelivered count events as in the per-event benchmark. Server CPU is "
-        "the API process's, from /proc, from the moment every subscription was in to the last "
+        "the API process's, from /proc, from the moment the worker is ready to the last "
         "receipt, over the batches and over the events delivered."
     )
     return section
