@@ -1,27 +1,38 @@
-"""Fan-out: a thousand websocket subscribers on one live session of offline teachers whose
-latency and concurrency make it emit about 200 events a second; then the same across two
-server processes sharing the Redis broadcast, the session on one of them.
+"""Fan-out: websocket subscribers on the API processes, the session they watch on a `chorus
+worker`, its live events carried to them by the Redis broadcast, as at scale.
 
-So that every subscriber is there from the session's first event, the watched session is
-queued behind another session of the same user (one running session per user), which is
-cancelled once every subscription is in. That first session, running unwatched meanwhile,
-also shows the rate these settings emit at when nobody watches. Rates come from the event
-log's `at` stamps.
+- `fanout`: a thousand subscribers to `trainingProgress` (one event a message) on a session of
+  offline teachers set to emit about 200 events a second, with one API process and with two.
+  Beside them, in the same run, the `websockets` library broadcasting frames of the same size
+  to as many connections from one process (`bench/raw_frames.py`): what a delivery costs at
+  the socket, with nothing above it.
+- `batches`: a thousand subscribers to `trainingProgressBatches(maxDelayMs: 100)` on a session
+  at full pace (50 examples in flight), well over a thousand events a second.
+
+The session's pace watched is set against its pace unwatched, side by side: identical
+sessions run with no subscriber on the same processes just before and just after it. Pace is
+events per second, from the `at` stamps of the event log. So that every subscriber is there
+from the watched session's first event, the watched session is started while no worker runs,
+and waits QUEUED until every subscription is in; then a worker is started, and takes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import statistics
+import time
 from array import array
-from contextlib import ExitStack
-from dataclasses import dataclass
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
 
-from bench import subscribers
-from bench.databases import fresh_mariadb, migrated
+from bench import raw_frames, subscribers
+from bench.databases import scratch_database
 from bench.procs import WORK, cpu_seconds, memory_mb, python_child, settle
 from bench.profile import sampled
 from bench.report import Bar, Section, percentile
@@ -29,12 +40,14 @@ from models.engine import create_engine
 from models.tables import EventRow, TrainingHistory
 from tests.support import Account, make_account
 from tests.support.databases import REDIS_URL
-from tests.support.live import LiveServer, graphql_async
+from tests.support.live import LiveServer, free_port, graphql_async
+from tests.support.workers import LiveWorker, on_redis
 
 START = """mutation($input: StartTrainingInput!) {
   startTraining(input: $input) { sessionId status } }"""
-CANCEL = "mutation($id: String!) { cancelTraining(sessionId: $id) { status } }"
 CLIENT_PROCESSES = 2
+PER_EVENT = "trainingProgress"
+BATCHES = "trainingProgressBatches"
 
 
 @dataclass(frozen=True)
@@ -43,43 +56,114 @@ class Sizes:
     examples: int
     latency_ms: int
     concurrency: int
-    unwatched_s: float
     drain_s: float
+    api_processes: tuple[int, ...]
 
 
-FULL = Sizes(
-    subscribers=1000, examples=12, latency_ms=400, concurrency=6, unwatched_s=3, drain_s=300
+PER_EVENT_FULL = Sizes(
+    subscribers=1000,
+    examples=36,
+    latency_ms=400,
+    concurrency=6,
+    drain_s=300,
+    api_processes=(1, 2),
 )
-SMOKE = Sizes(subscribers=20, examples=3, latency_ms=100, concurrency=2, unwatched_s=1, drain_s=30)
+PER_EVENT_SMOKE = Sizes(
+    subscribers=20, examples=3, latency_ms=100, concurrency=2, drain_s=30, api_processes=(1, 2)
+)
+BATCHES_FULL = Sizes(
+    subscribers=1000,
+    examples=1000,
+    # Short enough that the worker's CPU, not the teachers, sets the pace.
+    latency_ms=100,
+    concurrency=50,
+    drain_s=300,
+    api_processes=(1,),
+)
+BATCHES_SMOKE = Sizes(
+    subscribers=20, examples=10, latency_ms=50, concurrency=5, drain_s=30, api_processes=(1,)
+)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    subscribers: int
-    events: int
-    unwatched_rate: float
-    watched_rate: float
-    received: int
-    lost: int
-    ended_early: dict[str, int]
-    undelivered: int
-    error: str
-    latencies: list[float]
-    deliveries_per_s: float
-    rss_per_subscriber_kib: float
-    cpu_us_per_delivery: float
+@dataclass
+class Fleet:
+    """API processes and one worker sharing a queue of their own on Redis. The worker can
+    be stopped and another started, so that sessions wait QUEUED meanwhile."""
+
+    apis: list[LiveServer]
+    worker: LiveWorker | None
+    worker_settings: dict[str, Any]
+    url: str
+
+    @property
+    def api_pids(self) -> list[int]:
+        return [pid(api) for api in self.apis]
+
+    def start_worker(self) -> LiveWorker:
+        self.worker = LiveWorker(self.url, REDIS_URL, **self.worker_settings).start()
+        return self.worker
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
 
 
-async def _start(server: LiveServer, account: Account, examples: int) -> str:
+def pid(process: LiveServer) -> int:
+    assert process.process is not None
+    return process.process.pid
+
+
+@contextmanager
+def on_workers(url: str, api_processes: int, **settings: Any) -> Iterator[Fleet]:
+    """`api_processes` `chorus serve` processes and a `chorus worker`, started together."""
+    shared = on_redis(**settings)
+    apis = [LiveServer(url, REDIS_URL, log_level="WARNING", **shared) for _ in range(api_processes)]
+    # A worker says it is ready at INFO; it logs a line or two per session, no more.
+    fleet = Fleet(apis, None, {**shared, "log_level": "INFO"}, url)
+    try:
+        with ThreadPoolExecutor(api_processes + 1) as threads:
+            started = [threads.submit(api.start) for api in apis]
+            threads.submit(fleet.start_worker).result()
+            for future in started:
+                future.result()
+        yield fleet
+    finally:
+        fleet.stop_worker()
+        for api in apis:
+            api.stop()
+
+
+async def start_session(server: LiveServer, account: Account, examples: int) -> str:
     body = await graphql_async(
         server, START, {"input": {"numExamples": examples, "seed": 7}}, token=account.token
     )
-    assert "errors" not in body, body
+    if "errors" in body:
+        raise RuntimeError(f"startTraining failed: {body}")
     session_id: str = body["data"]["startTraining"]["sessionId"]
     return session_id
 
 
-async def _logged(url: str, session_id: str) -> tuple[int, float]:
+async def ended(url: str, session_id: str, within_s: float) -> str:
+    """The session's final status, read from the database once it has one."""
+    engine = create_engine(url)
+    deadline = time.monotonic() + within_s
+    try:
+        while True:
+            async with engine.connect() as connection:
+                status = await connection.scalar(
+                    select(TrainingHistory.status).where(TrainingHistory.session_id == session_id)
+                )
+            if status is not None and status.is_final:
+                return str(status.name)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"session {session_id} did not end within {within_s:g} s")
+            await asyncio.sleep(0.05)
+    finally:
+        await engine.dispose()
+
+
+async def logged(url: str, session_id: str) -> tuple[int, float]:
     """How many events the session's log holds, and the rate they were emitted at."""
     engine = create_engine(url)
     try:
@@ -97,146 +181,360 @@ async def _logged(url: str, session_id: str) -> tuple[int, float]:
     return int(count), (count - 1) / span if span else 0.0
 
 
-async def watch(
-    sizes: Sizes, url: str, servers: list[LiveServer], account: Account, *, profile: bool
-) -> Outcome:
-    """Subscribers split evenly over `servers`; the sessions run on the first."""
-    home = servers[0]
-    pids = [server.process.pid for server in servers if server.process is not None]
-    blocker = await _start(home, account, 1000)
-    watched = await _start(home, account, sizes.examples)
-    cpu_unwatched = cpu_seconds(pids[0])
-    await asyncio.sleep(sizes.unwatched_s)
-    unwatched_cores = (cpu_seconds(pids[0]) - cpu_unwatched) / sizes.unwatched_s
-    _, unwatched_rate = await _logged(url, blocker)
-    rss_before = sum(memory_mb(pid)[0] for pid in pids)
-    deadline = 120 + sizes.drain_s
-    clients = []
-    name = f"fanout-{len(servers)}"
+async def paced_alone(server: LiveServer, url: str, account: Account, examples: int) -> float:
+    """The events per second of a session of `examples` that nobody watches."""
+    session_id = await start_session(server, account, examples)
+    status = await ended(url, session_id, within_s=600)
+    if status != "COMPLETED":
+        raise RuntimeError(f"the unwatched session ended {status}")
+    return (await logged(url, session_id))[1]
+
+
+@dataclass
+class Received:
+    """What every client process saw, put together."""
+
+    summaries: list[dict[str, Any]]
+    latencies: list[float]
+
+    def total(self, key: str) -> int:
+        return sum(int(summary[key]) for summary in self.summaries)
+
+    @property
+    def first_event_waits(self) -> list[float]:
+        return [wait for summary in self.summaries for wait in summary["first_event_waits"]]
+
+    @property
+    def span_s(self) -> float:
+        """From the first receipt to the last, over all clients."""
+        firsts = [s["first_received"] for s in self.summaries if s["first_received"]]
+        return max(s["last_received"] for s in self.summaries) - min(firsts) if firsts else 0.0
+
+    @property
+    def ended_early(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for summary in self.summaries:
+            for how, count in summary["ended"].items():
+                if how not in ("finished", "open"):
+                    counts[how] = counts.get(how, 0) + count
+        return counts
+
+    @property
+    def error(self) -> str:
+        return next((s["error"] for s in self.summaries if s["error"]), "")
+
+    def lost(self, events: int) -> int:
+        """Gaps and duplicates, and the events a subscription never got because its stream
+        ended (an error, a close) before its SessionFinished."""
+        missed = sum(
+            events - int(seq) for s in self.summaries for seq in s["last_seqs_ended_early"]
+        )
+        return self.total("gaps") + self.total("duplicates") + missed
+
+    def undelivered(self, events: int) -> int:
+        return sum(events - seq for s in self.summaries for seq in s["last_seqs_open"])
+
+
+@contextmanager
+def clients(
+    ws_urls: list[str], token: str, session_id: str, count: int, deadline_s: float, operation: str
+) -> Iterator[list[tuple[Any, Any]]]:
+    """`bench.subscribers` processes, `count` subscriptions split over them and over
+    `ws_urls`, each ready (every subscription sent) when the block starts."""
     with ExitStack() as stack:
+        started = []
         for index in range(CLIENT_PROCESSES):
-            server = servers[index % len(servers)]
-            count = sizes.subscribers // CLIENT_PROCESSES + (index == 0) * (
-                sizes.subscribers % CLIENT_PROCESSES
-            )
-            output = WORK / f"{name}-{index}.latencies"
-            args = [server.ws_url, account.token, watched, str(count), str(deadline), str(output)]
+            share = count // CLIENT_PROCESSES + (index == 0) * (count % CLIENT_PROCESSES)
+            output = WORK / f"{operation}-{index}.latencies"
+            args = [
+                ws_urls[index % len(ws_urls)],
+                token,
+                session_id,
+                str(share),
+                str(deadline_s),
+                str(output),
+                operation,
+            ]
             process, _ = stack.enter_context(
                 python_child(subscribers.__name__, args, timeout_s=120)
             )
-            clients.append((process, output))
-        # Every subscription is in once the servers are back to the unwatched session's work.
-        for pid in pids:
-            busy = unwatched_cores + 0.05 if pid == pids[0] else 0.03
-            await asyncio.to_thread(settle, pid, quiet_s=0.5, busy_below=busy)
-        rss_subscribed = sum(memory_mb(pid)[0] for pid in pids)
-        cpu_before = sum(cpu_seconds(pid) for pid in pids)
-        with sampled(pids[0], name, enabled=profile):
-            await graphql_async(home, CANCEL, {"id": blocker}, token=account.token)
-            summaries: list[dict[str, Any]] = []
-            for process, _ in clients:
-                out, _ = await asyncio.to_thread(process.communicate, timeout=deadline + 30)
-                summaries.append(json.loads(out.strip().splitlines()[-1]))
-        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+            started.append((process, output))
+        yield started
+
+
+async def collected(started: list[tuple[Any, Any]], deadline_s: float) -> Received:
+    summaries: list[dict[str, Any]] = []
+    for process, _ in started:
+        out, _ = await asyncio.to_thread(process.communicate, timeout=deadline_s + 30)
+        summaries.append(json.loads(out.strip().splitlines()[-1]))
     latencies: list[float] = []
-    for _, output in clients:
+    for _, output in started:
         values = array("d")
         values.frombytes(output.read_bytes())
         latencies.extend(values)
-    events, watched_rate = await _logged(url, watched)
-    received = sum(s["received"] for s in summaries)
-    delivering = max(s["last_received"] for s in summaries) - min(
-        s["first_received"] for s in summaries if s["first_received"]
-    )
-    ended_early: dict[str, int] = {}
-    for summary in summaries:
-        for how, count in summary["ended"].items():
-            if how not in ("finished", "open"):
-                ended_early[how] = ended_early.get(how, 0) + count
-    # A stream that ended before its SessionFinished never gets the rest: lost, as gaps are.
-    missed = sum(events - seq for s in summaries for seq in s["last_seqs_ended_early"])
-    return Outcome(
-        subscribers=sizes.subscribers,
+    return Received(summaries, latencies)
+
+
+@dataclass
+class Outcome:
+    events: int
+    unwatched_rates: list[float]
+    watched_rate: float
+    received: Received
+    api_cpu_s: float
+    rss_per_subscriber_kib: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def unwatched_rate(self) -> float:
+        return statistics.mean(self.unwatched_rates)
+
+    @property
+    def pace(self) -> float:
+        return self.watched_rate / self.unwatched_rate if self.unwatched_rate else 0.0
+
+    @property
+    def cpu_us_per_delivery(self) -> float:
+        return self.api_cpu_s * 1e6 / max(self.received.total("received"), 1)
+
+    @property
+    def cpu_us_per_message(self) -> float:
+        return self.api_cpu_s * 1e6 / max(self.received.total("messages"), 1)
+
+    @property
+    def mean_message_bytes(self) -> int:
+        return round(self.received.total("message_bytes") / max(self.received.total("messages"), 1))
+
+
+@dataclass(frozen=True)
+class RawOutcome:
+    received: Received
+    cpu_s: float
+
+    @property
+    def cpu_us_per_frame(self) -> float:
+        return self.cpu_s * 1e6 / max(self.received.total("received"), 1)
+
+
+async def watched(
+    sizes: Sizes, fleet: Fleet, account: Account, operation: str, *, profile: bool
+) -> Outcome:
+    """An unwatched session, the watched one, and another unwatched one, on `fleet`."""
+    home = fleet.apis[0]
+    before = await paced_alone(home, fleet.url, account, sizes.examples)
+    fleet.stop_worker()
+    session_id = await start_session(home, account, sizes.examples)
+    pids = fleet.api_pids
+    rss_before = sum(memory_mb(api)[0] for api in pids)
+    deadline = 120 + sizes.drain_s
+    ws_urls = [api.ws_url for api in fleet.apis]
+    count = sizes.subscribers
+    with clients(ws_urls, account.token, session_id, count, deadline, operation) as started:
+        # Every subscription is in once the API processes are idle again.
+        for api in pids:
+            await asyncio.to_thread(settle, api, quiet_s=0.5, busy_below=0.05)
+        rss_subscribed = sum(memory_mb(api)[0] for api in pids)
+        # The session starts as soon as the worker is ready.
+        await asyncio.to_thread(fleet.start_worker)
+        cpu_before = sum(cpu_seconds(api) for api in pids)
+        with sampled(pids[0], f"{operation}-{len(pids)}", enabled=profile):
+            received = await collected(started, deadline)
+        cpu = sum(cpu_seconds(api) for api in pids) - cpu_before
+    status = await ended(fleet.url, session_id, within_s=60)
+    events, rate = await logged(fleet.url, session_id)
+    after = await paced_alone(home, fleet.url, account, sizes.examples)
+    outcome = Outcome(
         events=events,
-        unwatched_rate=unwatched_rate,
-        watched_rate=watched_rate,
+        unwatched_rates=[before, after],
+        watched_rate=rate,
         received=received,
-        lost=sum(s["gaps"] + s["duplicates"] for s in summaries) + missed,
-        ended_early=ended_early,
-        undelivered=sum(events - seq for s in summaries for seq in s["last_seqs_open"]),
-        error=next((s["error"] for s in summaries if s["error"]), ""),
-        latencies=latencies,
-        deliveries_per_s=received / delivering if delivering > 0 else 0.0,
+        api_cpu_s=cpu,
         rss_per_subscriber_kib=(rss_subscribed - rss_before) * 1024 / sizes.subscribers,
-        cpu_us_per_delivery=cpu * 1e6 / max(received, 1),
     )
+    if status != "COMPLETED":
+        outcome.notes.append(f"the watched session ended {status}")
+    if received.ended_early:
+        outcome.notes.append(
+            "subscriptions that ended before their SessionFinished: "
+            + ", ".join(f"{count} {how}" for how, count in received.ended_early.items())
+            + f"; the first said: `{received.error}`"
+        )
+    return outcome
 
 
-async def measure(sizes: Sizes, broadcast: str, processes: int, *, profile: bool) -> Outcome:
-    url = await migrated(fresh_mariadb("chorus_bench_fanout"))
-    engine = create_engine(url)
-    try:
-        account = await make_account(engine, "bench")
-    finally:
-        await engine.dispose()
+async def raw_broadcast(sizes: Sizes, events: int, rate: float, frame_bytes: int) -> RawOutcome:
+    """The same number of frames of the same size at the same rate to as many connections,
+    broadcast by the `websockets` library from a process doing nothing else."""
+    port = free_port()
+    args = [str(port), str(sizes.subscribers), str(events), f"{rate:.3f}", str(frame_bytes)]
+    deadline = 120 + sizes.drain_s
+    with python_child(raw_frames.__name__, args) as (server, _):
+        url = f"ws://127.0.0.1:{port}/"
+        with clients([url], "raw", "raw", sizes.subscribers, deadline, PER_EVENT) as started:
+            cpu_before = await asyncio.to_thread(settle, server.pid, quiet_s=0.5, busy_below=0.05)
+            server.send_signal(raw_frames.GO)
+            received = await collected(started, deadline)
+            cpu = cpu_seconds(server.pid) - cpu_before
+    return RawOutcome(received, cpu)
+
+
+async def measure(sizes: Sizes, api_processes: int, operation: str, *, profile: bool) -> Outcome:
     settings = {
         "offline_latency_ms": sizes.latency_ms,
         "max_concurrent_examples": sizes.concurrency,
         "max_running_sessions_per_user": 1,
-        "log_level": "WARNING",
     }
-    with ExitStack() as stack:
-        servers = [
-            stack.enter_context(LiveServer(url, broadcast, **settings)) for _ in range(processes)
-        ]
-        return await watch(sizes, url, servers, account, profile=profile)
+    async with scratch_database("mariadb", "chorus_bench_fanout") as url:
+        engine = create_engine(url)
+        try:
+            account = await make_account(engine, "bench")
+        finally:
+            await engine.dispose()
+        with on_workers(url, api_processes, **settings) as fleet:
+            return await watched(sizes, fleet, account, operation, profile=profile)
 
 
 async def run(smoke: bool, *, profile: bool = False) -> Section:
-    sizes = SMOKE if smoke else FULL
-    section = Section("fanout", "3. Fan-out to websocket subscribers (MariaDB)")
-    for label, broadcast, processes in (
-        ("1 process", "memory://", 1),
-        ("2 processes, Redis", REDIS_URL, 2),
-    ):
-        outcome = await measure(sizes, broadcast, processes, profile=profile)
-        _add_figures(section, label, outcome)
-        if outcome.ended_early:
-            section.notes.append(
-                f"{label}: subscriptions that ended before their SessionFinished: "
-                + ", ".join(f"{count} {how}" for how, count in outcome.ended_early.items())
-                + f"; the first said: `{outcome.error}`"
-            )
+    sizes = PER_EVENT_SMOKE if smoke else PER_EVENT_FULL
+    section = Section(
+        "fanout", "3. Fan-out, one event a message: subscribers on the API, the session on a worker"
+    )
+    outcomes = {}
+    for processes in sizes.api_processes:
+        label = f"{processes} API process{'es' if processes > 1 else ''}"
+        outcomes[label] = await measure(sizes, processes, PER_EVENT, profile=profile)
+    # The floor, in the same run, for the first configuration's frames.
+    first = next(iter(outcomes.values()))
+    raw = await raw_broadcast(sizes, first.events, first.unwatched_rate, first.mean_message_bytes)
+    for label, outcome in outcomes.items():
+        _per_event_figures(section, label, outcome, raw)
+        section.notes += [f"{label}: {note}." for note in outcome.notes]
+    section.add("raw websockets broadcast, 1 process: CPU per frame", raw.cpu_us_per_frame, "us")
+    section.add(
+        "raw websockets broadcast: delivery p99",
+        percentile(raw.received.latencies, 0.99) * 1000,
+        "ms",
+    )
+    section.add("raw websockets broadcast: frames lost", raw.received.lost(first.events))
+    section.add("frame size (Chorus's mean, and the raw frames')", first.mean_message_bytes, "B")
     section.notes.append(
         f"{sizes.subscribers} subscribers: graphql-transport-ws connections from "
         f"{CLIENT_PROCESSES} client processes (asyncio, `websockets`), each subscribed to "
         "`trainingProgress { __typename seq at }` of one session of "
         f"{sizes.examples} examples, seven offline teachers at {sizes.latency_ms} ms (+-30%), "
-        f"{sizes.concurrency} in flight, JURY. With two processes the session runs on the "
-        "first and the subscribers are split evenly over both. The unwatched rate is that of "
-        "an identical session running with no subscriber; the watched rate is the watched "
-        "session's own, both from the `at` stamps in the event log. Delivery latency is the "
-        "receipt time less the event's `at` (stamped when the trainer emits it, before the "
-        "event-log write and the publish), on one clock. Lost counts gaps and duplicates in "
-        "each subscriber's seq, and the events a subscription never got because its stream "
-        "ended (an error, a close) before its SessionFinished; undelivered, those still due "
-        f"to a subscription open {sizes.drain_s:g} s on. RSS per subscriber is the servers' "
-        "resident set with every subscription open and idle, less before, over the "
-        "subscribers. Deliveries/s is the events all subscribers received over the time from "
-        "the first receipt to the last; CPU per delivery, the servers' CPU time over that "
-        "run over the events delivered."
+        f"{sizes.concurrency} in flight, JURY, on MariaDB. The session runs on a `chorus "
+        "worker`; its events reach the API processes over the Redis broadcast; with two API "
+        "processes the subscribers are split evenly over both. " + PACE_METHOD + " Delivery "
+        "latency is the receipt time less the event's `at` (stamped when the trainer emits it, "
+        "before the event-log write and the publish), on one clock. Lost counts gaps and "
+        "duplicates in each subscriber's seq, and the events a subscription never got because "
+        "its stream ended (an error, a close) before its SessionFinished; undelivered, those "
+        f"still due to a subscription open {sizes.drain_s:g} s on. RSS per subscriber is the "
+        "API processes' resident set with every subscription open and idle, less before, over "
+        "the subscribers. Deliveries/s is the events all subscribers received over the time "
+        "from the first receipt to the last; server CPU per delivery, the API processes' CPU "
+        "time (from /proc, so not the worker's nor the clients') from the moment the worker, "
+        "started once every subscription was in, is ready to the last receipt, over the events "
+        "delivered. The raw frame "
+        "cost is the same thing for `bench/raw_frames.py`: one uvloop process whose only work "
+        "is `websockets.broadcast` of as many frames, of the mean size Chorus's messages had, "
+        "at the unwatched session's rate, to as many connections from the same client "
+        "processes; the ratio is Chorus's CPU per delivery over it."
     )
     return section
 
 
-def _add_figures(section: Section, label: str, outcome: Outcome) -> None:
-    section.add(f"{label}: events/s emitted, unwatched", outcome.unwatched_rate, "/s")
-    section.add(f"{label}: events/s emitted, watched", outcome.watched_rate, "/s")
-    section.add(f"{label}: delivery p50", percentile(outcome.latencies, 0.5) * 1000, "ms")
-    section.add(f"{label}: delivery p99", percentile(outcome.latencies, 0.99) * 1000, "ms")
-    section.add(f"{label}: events lost", outcome.lost, "", Bar(0))
-    section.add(f"{label}: subscriptions ended early", sum(outcome.ended_early.values()))
-    section.add(f"{label}: events undelivered at the deadline", outcome.undelivered)
-    section.add(f"{label}: deliveries/s, all subscribers", outcome.deliveries_per_s, "/s")
+PACE_METHOD = (
+    "Pace watched / unwatched is the watched session's events per second over the mean of "
+    "two identical sessions run with no subscriber on the same processes, one just before "
+    "and one just after it; each rate is from the `at` stamps of the session's event log. "
+    "The watched session is started while no worker runs, so it waits QUEUED until every "
+    "subscription is in; then a worker is started and takes it."
+)
+
+
+def _per_event_figures(section: Section, label: str, outcome: Outcome, raw: RawOutcome) -> None:
+    received = outcome.received
+    _pace_figures(section, label, outcome)
+    section.add(f"{label}: delivery p50", percentile(received.latencies, 0.5) * 1000, "ms")
+    section.add(
+        f"{label}: delivery p99", percentile(received.latencies, 0.99) * 1000, "ms", Bar(1000)
+    )
+    _loss_figures(section, label, outcome)
+    span = received.span_s
+    section.add(
+        f"{label}: deliveries/s, all subscribers",
+        received.total("received") / span if span > 0 else 0.0,
+        "/s",
+    )
     section.add(f"{label}: server CPU per delivery", outcome.cpu_us_per_delivery, "us")
+    section.add(
+        f"{label}: server CPU per delivery / raw frame",
+        outcome.cpu_us_per_delivery / raw.cpu_us_per_frame if raw.cpu_us_per_frame else None,
+        "x",
+        Bar(2),
+    )
     section.add(f"{label}: server RSS per subscriber", outcome.rss_per_subscriber_kib, "KiB")
+
+
+def _pace_figures(section: Section, label: str, outcome: Outcome, floor: float = 0) -> None:
+    section.add(
+        f"{label}: events/s emitted, unwatched",
+        outcome.unwatched_rate,
+        "/s",
+        Bar(floor, at_least=True) if floor else None,
+    )
+    section.add(f"{label}: events/s emitted, watched", outcome.watched_rate, "/s")
+    section.add(f"{label}: pace watched / unwatched", outcome.pace, "x", Bar(0.95, at_least=True))
+
+
+def _loss_figures(section: Section, label: str, outcome: Outcome) -> None:
+    received = outcome.received
+    section.add(f"{label}: events lost", received.lost(outcome.events), "", Bar(0))
+    section.add(f"{label}: subscriptions ended early", sum(received.ended_early.values()))
+    section.add(
+        f"{label}: events undelivered at the deadline", received.undelivered(outcome.events)
+    )
+
+
+async def run_batches(smoke: bool, *, profile: bool = False) -> Section:
+    sizes = BATCHES_SMOKE if smoke else BATCHES_FULL
+    section = Section(
+        "batches",
+        "5. Fan-out in batches at full pace: subscribers on the API, the session on a worker",
+    )
+    for processes in sizes.api_processes:
+        label = f"{processes} API process{'es' if processes > 1 else ''}"
+        outcome = await measure(sizes, processes, BATCHES, profile=profile)
+        received = outcome.received
+        _pace_figures(section, label, outcome, floor=1000)
+        p50 = percentile(received.latencies, 0.5) * 1000
+        section.add(f"{label}: event-to-client p50", p50, "ms")
+        section.add(
+            f"{label}: event-to-client p99",
+            percentile(received.latencies, 0.99) * 1000,
+            "ms",
+            Bar(250),
+        )
+        _loss_figures(section, label, outcome)
+        section.add(
+            f"{label}: events per batch",
+            received.total("received") / max(received.total("messages"), 1),
+        )
+        section.add(f"{label}: batch size, mean", outcome.mean_message_bytes, "B")
+        section.add(f"{label}: server CPU per batch delivered", outcome.cpu_us_per_message, "us")
+        section.add(f"{label}: server CPU per event delivered", outcome.cpu_us_per_delivery, "us")
+        section.notes += [f"{label}: {note}." for note in outcome.notes]
+    section.notes.append(
+        f"{sizes.subscribers} subscribers from {CLIENT_PROCESSES} client processes, each "
+        "subscribed to `trainingProgressBatches(sessionId, maxDelayMs: 100) { firstSeq lastSeq "
+        "events { __typename seq at } }` of one session of "
+        f"{sizes.examples} examples, seven offline teachers at {sizes.latency_ms} ms (+-30%), "
+        f"{sizes.concurrency} in flight, JURY, on MariaDB; the session on a `chorus worker`, "
+        "its events reaching the API process over the Redis broadcast. " + PACE_METHOD + " An "
+        "event's latency is the receipt time of the batch that carried it less the event's "
+        "`at`. Lost and undelivered count events as in the per-event benchmark. Server CPU is "
+        "the API process's, from /proc, from the moment the worker is ready to the last "
+        "receipt, over the batches and over the events delivered."
+    )
+    return section

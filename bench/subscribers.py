@@ -1,46 +1,63 @@
-"""Websocket subscribers to one session's trainingProgress, in a process of their own.
+"""Websocket subscribers to one session's live events, in a process of their own.
 
-    python -m bench.subscribers WS_URL TOKEN SESSION_ID COUNT DEADLINE_S OUTPUT
+    python -m bench.subscribers WS_URL TOKEN SESSION_ID COUNT DEADLINE_S OUTPUT [FIELD]
 
-opens COUNT graphql-transport-ws connections, each subscribed to the session, prints
-`READY` once every subscription is sent, and reads until each has its SessionFinished or
-the deadline passes. Each event's delivery latency is the receipt time less the event's
-`at` (one clock: the same machine). The latencies go to OUTPUT (doubles, seconds); a JSON
-summary goes to stdout.
+opens COUNT graphql-transport-ws connections, each subscribed to the session through FIELD
+(`trainingProgress`, one event a message, by default; or `trainingProgressBatches`, a batch a
+message), prints `READY` once every subscription is sent, and reads until each has its
+SessionFinished or the deadline passes. Each event's delivery latency is the receipt time of
+the message that carried it less the event's `at` (one clock: the same machine). The
+latencies go to OUTPUT (doubles, seconds); a JSON summary goes to stdout, with each
+subscription's wait from its subscribe to its first event. With `@PATH` for SESSION_ID it
+prints `READY` once connected, and subscribes when told by SIGUSR1 that the session's id is
+in PATH.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import time
 from array import array
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from websockets import ClientConnection, ConnectionClosed, connect
 
 from tests.support.live import TRANSPORT_WS, send_subscribe
 
-PROGRESS = """subscription($id: String!) {
-  trainingProgress(sessionId: $id) { __typename seq at } }"""
+EVENT = "__typename seq at"
+DOCUMENTS = {
+    "trainingProgress": f"""subscription($id: String!) {{
+  trainingProgress(sessionId: $id) {{ {EVENT} }} }}""",
+    "trainingProgressBatches": f"""subscription($id: String!) {{
+  trainingProgressBatches(sessionId: $id, maxDelayMs: 100) {{
+    firstSeq lastSeq events {{ {EVENT} }} }} }}""",
+}
 CONNECTING_AT_ONCE = 50
+GO = signal.SIGUSR1
 
 
 @dataclass
 class Subscription:
-    """What one subscriber saw: the last seq, and how its stream ended (`open` while it
-    has not)."""
+    """What one subscriber saw: the last seq, how its stream ended (`open` while it has
+    not), and when it subscribed and first got an event (perf_counter)."""
 
     last_seq: int = 0
     ended: str = "open"
+    subscribed: float = 0.0
+    first_event: float = 0.0
 
 
 @dataclass
 class Summary:
     received: int = 0
+    messages: int = 0
+    message_bytes: int = 0
     gaps: int = 0
     duplicates: int = 0
     first_received: float = 0.0
@@ -48,6 +65,7 @@ class Summary:
     ended: dict[str, int] = field(default_factory=dict)
     last_seqs_ended_early: list[int] = field(default_factory=list)
     last_seqs_open: list[int] = field(default_factory=list)
+    first_event_waits: list[float] = field(default_factory=list)
     error: str = ""
 
 
@@ -63,8 +81,17 @@ async def _open(url: str, token: str) -> ClientConnection:
     return ws
 
 
+def _events(data: dict[str, Any], field_name: str) -> list[dict[str, Any]]:
+    value = data[field_name]
+    return value["events"] if field_name == "trainingProgressBatches" else [value]
+
+
 async def _read(
-    ws: ClientConnection, mine: Subscription, summary: Summary, latencies: array[float]
+    ws: ClientConnection,
+    field_name: str,
+    mine: Subscription,
+    summary: Summary,
+    latencies: array[float],
 ) -> None:
     try:
         async for raw in ws:
@@ -78,46 +105,68 @@ async def _read(
                 summary.error = summary.error or json.dumps(message)[:500]
                 return
             received = time.time()
-            event = payload["data"]["trainingProgress"]
-            latencies.append(received - datetime.fromisoformat(event["at"]).timestamp())
-            summary.received += 1
+            mine.first_event = mine.first_event or time.perf_counter()
+            summary.messages += 1
+            summary.message_bytes += len(raw)
             summary.first_received = min(summary.first_received or received, received)
             summary.last_received = max(summary.last_received, received)
-            seq = event["seq"]
-            if seq <= mine.last_seq:
-                summary.duplicates += 1
-                continue
-            summary.gaps += seq - mine.last_seq - 1
-            mine.last_seq = seq
-            if event["__typename"] == "SessionFinished":
-                mine.ended = "finished"
-                return
+            for event in _events(payload["data"], field_name):
+                latencies.append(received - datetime.fromisoformat(event["at"]).timestamp())
+                summary.received += 1
+                seq = event["seq"]
+                if seq <= mine.last_seq:
+                    summary.duplicates += 1
+                    continue
+                summary.gaps += seq - mine.last_seq - 1
+                mine.last_seq = seq
+                if event["__typename"] == "SessionFinished":
+                    mine.ended = "finished"
+                    return
         mine.ended = "closed"
     except ConnectionClosed:
         mine.ended = "dropped"
 
 
+def _told() -> asyncio.Event:
+    told = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(GO, told.set)
+    return told
+
+
 async def main(
-    url: str, token: str, session_id: str, count: int, deadline_s: float
+    url: str, token: str, session_id: str, count: int, deadline_s: float, field_name: str
 ) -> tuple[Summary, array[float]]:
     summary = Summary()
     latencies: array[float] = array("d")
     gate = asyncio.Semaphore(CONNECTING_AT_ONCE)
+    subscriptions = [Subscription() for _ in range(count)]
 
-    async def subscribe() -> ClientConnection:
+    async def connect(_: Subscription) -> ClientConnection:
         async with gate:
-            ws = await _open(url, token)
-            await send_subscribe(ws, "1", PROGRESS, id=session_id)
-            return ws
+            return await _open(url, token)
 
-    sockets = list(await asyncio.gather(*(subscribe() for _ in range(count))))
-    subscriptions = [Subscription() for _ in sockets]
-    print("READY", flush=True)
+    async def subscribe(ws: ClientConnection, mine: Subscription, session: str) -> None:
+        mine.subscribed = time.perf_counter()
+        await send_subscribe(ws, "1", DOCUMENTS[field_name], id=session)
+
+    sockets = list(await asyncio.gather(*(connect(mine) for mine in subscriptions)))
+    late = session_id.startswith("@")
+    if late:
+        # Connected; subscribed once the session's id is in that file, which GO says.
+        told = _told()
+        print("READY", flush=True)
+        await told.wait()
+        session_id = (await asyncio.to_thread(Path(session_id[1:]).read_text)).strip()
+    await asyncio.gather(
+        *(subscribe(ws, mine, session_id) for ws, mine in zip(sockets, subscriptions, strict=True))
+    )
+    if not late:
+        print("READY", flush=True)
     try:
         async with asyncio.timeout(deadline_s):
             await asyncio.gather(
                 *(
-                    _read(ws, mine, summary, latencies)
+                    _read(ws, field_name, mine, summary, latencies)
                     for ws, mine in zip(sockets, subscriptions, strict=True)
                 )
             )
@@ -131,11 +180,16 @@ async def main(
             summary.last_seqs_open.append(mine.last_seq)
         elif mine.ended != "finished":
             summary.last_seqs_ended_early.append(mine.last_seq)
+        if mine.first_event:
+            summary.first_event_waits.append(mine.first_event - mine.subscribed)
     return summary, latencies
 
 
 if __name__ == "__main__":
-    url, token, session_id, count, deadline, output = sys.argv[1:]
-    summary, latencies = asyncio.run(main(url, token, session_id, int(count), float(deadline)))
+    url, token, session_id, count, deadline, output, *rest = sys.argv[1:]
+    field_name = rest[0] if rest else "trainingProgress"
+    summary, latencies = asyncio.run(
+        main(url, token, session_id, int(count), float(deadline), field_name)
+    )
     Path(output).write_bytes(latencies.tobytes())
     print(json.dumps(asdict(summary)), flush=True)

@@ -24,8 +24,9 @@ from models.errors import Unauthenticated
 from models.tables import User
 from models.users import missing_token_message, owner_for
 from resolvers.loaders import Loaders
-from trainer.events import NumberedEvent
+from trainer.events import EventBatch, NumberedEvent
 from trainer.latency import LatencyBook
+from trainer.live import Batching
 from trainer.manager import SessionManager
 from trainer.teachers.base import Teacher
 
@@ -41,7 +42,7 @@ class LiveFeed(Protocol):
     @property
     def overflowed(self) -> bool: ...
 
-    async def take(self, patience_s: float) -> list[NumberedEvent]: ...
+    async def take(self, patience_s: float) -> list[EventBatch]: ...
 
     def recover(self) -> None: ...
 
@@ -54,7 +55,9 @@ class LiveHub(Protocol):
     @property
     def healthy(self) -> bool: ...
 
-    def feed(self, session_id: str) -> AbstractAsyncContextManager[LiveFeed]: ...
+    def feed(
+        self, session_id: str, batching: Batching | None = None
+    ) -> AbstractAsyncContextManager[LiveFeed]: ...
 
 
 class RequestSettings(Protocol):

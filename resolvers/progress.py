@@ -1,5 +1,11 @@
-"""The trainingProgress subscription: the event log replayed after `afterSeq`, then live
+"""The trainingProgress subscriptions: the event log replayed after `afterSeq`, then live
 events, each delivered exactly once and in seq order, until the session's last event.
+
+One stream (`event_batches`) serves both: trainingProgress delivers its batches one event at
+a time, trainingProgressBatches as they are. Replayed events come in batches as large as
+the log read (`maxEvents` for batches); live ones as the hub's feed hands them over: each
+published message, or the batches the hub makes for everyone who asked for the same
+batching, passed on as the same object whenever a subscriber takes one whole.
 
 The events are the trainer's (`trainer.events`); `schema.subscription` shows them as GraphQL
 events."""
@@ -7,7 +13,8 @@ events."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +27,8 @@ from models.history import session_by_id
 from models.tables import FineTuneJob, TrainingHistory
 from resolvers.context import Info
 from trainer import metrics
-from trainer.events import NumberedEvent, SessionFinished
+from trainer.events import EventBatch, NumberedEvent, SessionFinished
+from trainer.live import Batching
 
 logger = logging.getLogger("chorus.live")
 
@@ -30,6 +38,10 @@ LOG_GRACE = timedelta(seconds=60)
 # something: a backstop for lost live messages, quicker when the broadcast is down.
 IDLE_CHECK_S = 5.0
 IDLE_CHECK_UNHEALTHY_S = 0.5
+DEFAULT_DELAY_MS = 100
+MAX_DELAY_MS = 5000
+DEFAULT_EVENTS = 500
+MAX_EVENTS = 1000
 
 
 async def fine_tune_job(info: Info, job_id: int) -> FineTuneJob:
@@ -60,9 +72,9 @@ class _Stream:
         self.last = after_seq
         self.done = False
 
-    async def from_log(self) -> list[NumberedEvent]:
+    async def from_log(self, limit: int) -> list[NumberedEvent]:
         async def read(db: AsyncSession) -> list[NumberedEvent]:
-            stored = await event_log.events_after(db, self.history_id, self.last, REPLAY_BATCH)
+            stored = await event_log.events_after(db, self.history_id, self.last, limit)
             return [NumberedEvent.from_stored(self.session_id, event) for event in stored]
 
         return await self.context.read_patiently(read)
@@ -95,6 +107,22 @@ class _Stream:
                 self.done = True
         return True
 
+    async def accept_all(
+        self, events: Sequence[NumberedEvent], *, from_log: bool = False
+    ) -> tuple[list[NumberedEvent], bool]:
+        """The events of `events` to deliver, in order, up to the stream's end; and whether
+        all that came after the last one delivered followed on without a gap."""
+        accepted: list[NumberedEvent] = []
+        for numbered in events:
+            if numbered.seq <= self.last:
+                continue
+            if not await self.accept(numbered, from_log=from_log):
+                return accepted, False
+            accepted.append(numbered)
+            if self.done:
+                break
+        return accepted, True
+
     def has_everything(self, history: TrainingHistory, newest: NumberedEvent | None) -> bool:
         """Whether an ended session has nothing more for this subscriber. Its status is
         written before its SessionFinished reaches the log, so the log decides; a log that
@@ -109,38 +137,87 @@ class _Stream:
         return utcnow() - ended > LOG_GRACE
 
 
-async def training_progress(
-    info: Info, session_id: str, after_seq: int | None
-) -> AsyncGenerator[NumberedEvent, None]:
+async def _watched(info: Info, session_id: str, after_seq: int | None) -> TrainingHistory:
+    """The session a subscriber may watch from `after_seq`."""
     viewer = info.context.viewer
     if after_seq is not None and after_seq < 0:
         raise BadUserInput("`afterSeq` must be 0 or more.", field="afterSeq")
     history = await info.context.read_patiently(lambda db: session_by_id(db, session_id))
     if history is None or (history.user_id != viewer.id and not viewer.is_admin):
         raise NotFound(f"No training session {session_id!r}.", field="sessionId")
+    return history
+
+
+async def training_progress(
+    info: Info, session_id: str, after_seq: int | None
+) -> AsyncGenerator[EventBatch, None]:
+    """The session's events, in the batches they come in; each is delivered one by one."""
+    history = await _watched(info, session_id, after_seq)
+    async with aclosing(event_batches(info, history, after_seq or 0, REPLAY_BATCH)) as batches:
+        async for batch in batches:
+            yield batch
+
+
+async def training_progress_batches(
+    info: Info,
+    session_id: str,
+    after_seq: int | None,
+    max_delay_ms: int | None,
+    max_events: int | None,
+) -> AsyncGenerator[EventBatch, None]:
+    """The session's events in batches: replayed ones `max_events` to a batch, live ones as
+    the hub batches them for everyone who asked for the same batching."""
+    if max_delay_ms is None:
+        max_delay_ms = DEFAULT_DELAY_MS
+    if max_events is None:
+        max_events = DEFAULT_EVENTS
+    if not 0 <= max_delay_ms <= MAX_DELAY_MS:
+        raise BadUserInput(f"`maxDelayMs` must be from 0 to {MAX_DELAY_MS}.", field="maxDelayMs")
+    if not 1 <= max_events <= MAX_EVENTS:
+        raise BadUserInput(f"`maxEvents` must be from 1 to {MAX_EVENTS}.", field="maxEvents")
+    history = await _watched(info, session_id, after_seq)
+    batching = Batching(max_delay_ms, max_events)
+    async with aclosing(
+        event_batches(info, history, after_seq or 0, max_events, batching)
+    ) as batches:
+        async for batch in batches:
+            yield batch
+
+
+async def event_batches(
+    info: Info,
+    history: TrainingHistory,
+    after_seq: int,
+    replay_size: int,
+    batching: Batching | None = None,
+) -> AsyncGenerator[EventBatch, None]:
+    """The stream both subscriptions share: every event after `after_seq` exactly once, in
+    seq order, in batches of consecutive seqs; replayed ones at most `replay_size` a batch,
+    live ones as the hub's feed (with `batching`, if any) hands them over."""
     hub = info.context.services.hub
     assert hub is not None, "the live event hub starts with the server"
-    stream = _Stream(info, history, after_seq or 0)
-    async with hub.feed(session_id) as feed:
+    stream = _Stream(info, history, after_seq)
+    async with hub.feed(history.session_id, batching) as feed:
         while not stream.done:
             # Live events are kept from here on, even by a feed that overflowed: the ones
             # published while the log is read are then waiting, not a gap that sends the
             # subscriber back to the log once more.
             feed.recover()
             # Catch up from the log: everything published is already there.
-            batch = feed.shared(await stream.from_log())
-            for event in batch:
-                if await stream.accept(event, from_log=True):
-                    yield event
-                if stream.done:
-                    return
-            if len(batch) == REPLAY_BATCH:
+            read = feed.shared(await stream.from_log(replay_size))
+            replayed, _ = await stream.accept_all(read, from_log=True)
+            if replayed:
+                yield EventBatch(tuple(replayed))
+            if stream.done:
+                return
+            if len(read) == replay_size:
                 continue
             history, newest = await stream.status()
             if history.status.is_final and newest is None:
                 # A session with no log (recorded, or pruned): its stream is its end.
-                yield NumberedEvent(
-                    session_id, stream.last + 1, utcnow(), SessionFinished(status=history.status)
+                finished = SessionFinished(status=history.status)
+                yield EventBatch(
+                    (NumberedEvent(stream.session_id, stream.last + 1, utcnow(), finished),)
                 )
                 return
             if stream.has_everything(history, newest):
@@ -152,15 +229,19 @@ async def training_progress(
                 if not arrived:
                     break
                 in_order = True
-                for event in arrived:
-                    if event.seq <= stream.last:
-                        continue
-                    if not await stream.accept(event):
-                        in_order = False
-                        break
-                    metrics.event_delivered(event.at)
-                    yield event
+                for batch in arrived:
+                    whole = batch.first_seq == stream.last + 1
+                    accepted, in_order = await stream.accept_all(batch.events)
+                    for event in accepted:
+                        metrics.event_delivered(event.at)
+                    if accepted:
+                        # Taken whole, the hub's batch object goes on, so that what is made
+                        # of it is made once for every subscriber that has it.
+                        shared = whole and len(accepted) == len(batch.events)
+                        yield batch if shared else EventBatch(tuple(accepted))
                     if stream.done:
                         return
+                    if not in_order:
+                        break
                 if not in_order:
                     break

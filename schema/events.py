@@ -22,7 +22,7 @@ from resolvers import progress
 from resolvers.context import Info
 from schema import convert, types
 from trainer import events
-from trainer.events import NumberedEvent, SessionEvent
+from trainer.events import EventBatch, NumberedEvent, SessionEvent
 
 
 @strawberry.interface(
@@ -120,5 +120,31 @@ def to_graphql(numbered: NumberedEvent) -> TrainingEvent:
             session_id=numbered.session_id,
             at=numbered.at,
             **{name: getattr(event, name) for name in _FIELD_NAMES[kind]},
+        )
+    return converted
+
+
+@strawberry.type(
+    description="Events of one session with consecutive seqs, firstSeq to lastSeq, in order."
+)
+class TrainingEventBatch:
+    first_seq: int
+    last_seq: int
+    events: list[TrainingEvent]
+    # As TrainingEvent's: this batch's results, executed once per operation and variables.
+    rendered: strawberry.Private[dict[Hashable, Any]] = dataclasses.field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+
+def batch_to_graphql(batch: EventBatch) -> TrainingEventBatch:
+    """The GraphQL batch of `batch`, made once per batch object (a live batch is one object
+    for every subscriber in the process that asked for the same batching)."""
+    converted: TrainingEventBatch | None = batch.derived.get("graphql")
+    if converted is None:
+        converted = batch.derived["graphql"] = TrainingEventBatch(
+            first_seq=batch.first_seq,
+            last_seq=batch.last_seq,
+            events=[to_graphql(event) for event in batch.events],
         )
     return converted

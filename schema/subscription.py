@@ -9,7 +9,7 @@ import strawberry
 
 from resolvers import progress
 from resolvers.context import Info
-from schema.events import TrainingEvent, to_graphql
+from schema.events import TrainingEvent, TrainingEventBatch, batch_to_graphql, to_graphql
 from trainer import metrics
 
 
@@ -26,5 +26,29 @@ class Subscription:
         # garbage collector gets to it.
         with metrics.WEBSOCKET_SUBSCRIPTIONS.track_inprogress():
             async with aclosing(progress.training_progress(info, session_id, after_seq)) as events:
-                async for event in events:
-                    yield to_graphql(event)
+                async for batch in events:
+                    for event in batch.events:
+                        yield to_graphql(event)
+
+    @strawberry.subscription(
+        description="As trainingProgress, in batches: each holds the events with consecutive "
+        "seqs that came within maxDelayMs (0 to 5000) of its first, at most maxEvents (1 to "
+        "1000; null: their defaults); a SessionFinished is sent at once. Replayed events come "
+        "maxEvents to a batch with no delay. Resume after a batch's lastSeq."
+    )
+    async def training_progress_batches(
+        self,
+        info: Info,
+        session_id: str,
+        after_seq: int | None = None,
+        max_delay_ms: int | None = progress.DEFAULT_DELAY_MS,
+        max_events: int | None = progress.DEFAULT_EVENTS,
+    ) -> AsyncGenerator[TrainingEventBatch, None]:
+        with metrics.WEBSOCKET_SUBSCRIPTIONS.track_inprogress():
+            async with aclosing(
+                progress.training_progress_batches(
+                    info, session_id, after_seq, max_delay_ms, max_events
+                )
+            ) as batches:
+                async for batch in batches:
+                    yield batch_to_graphql(batch)

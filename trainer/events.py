@@ -237,6 +237,24 @@ class NumberedEvent:
         return cls(session_id, stored.seq, stored.at, event_of(stored.type, stored.payload))
 
 
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """Events of one session with consecutive seqs, delivered together. A batch the live hub
+    makes is one object for every subscriber in the process that is given it whole, so what
+    readers derive from it (`derived`) is made once for all of them."""
+
+    events: tuple[NumberedEvent, ...]
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def first_seq(self) -> int:
+        return self.events[0].seq
+
+    @property
+    def last_seq(self) -> int:
+        return self.events[-1].seq
+
+
 class EventSink(Protocol):
     """Where a session's events go: the event log, the broadcast, a test's list."""
 

@@ -7,7 +7,8 @@ when the backend fails. So each process holds one broadcaster subscription per w
 session, drained at once into small bounded feeds; a feed that overflows is marked, and its
 subscriber catches up from the event log. While any subscriber holds an event, every other
 subscriber in the process that reads it, live or from the log, gets that same object: it is
-converted and rendered once for all of them. Backend failures are logged, and subscribers then
+converted and rendered once for all of them. Subscribers that asked for the same batching get
+the same batch objects, made once per channel. Backend failures are logged, and subscribers then
 poll the log, which every published event is already in: a lost live event delays a
 subscriber, it never loses it.
 """
@@ -19,6 +20,7 @@ import contextlib
 import logging
 import weakref
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +29,7 @@ from broadcaster import Broadcast
 
 from models.engine import json_text
 from models.events import StoredEvent
-from trainer.events import NumberedEvent, event_of
+from trainer.events import EventBatch, NumberedEvent, event_of
 
 logger = logging.getLogger("chorus.live")
 
@@ -60,35 +62,51 @@ def decode(session_id: str, message: str) -> list[NumberedEvent]:
     ]
 
 
-class Feed:
-    """One subscriber's window onto a session's live events, at most `capacity` deep."""
+@dataclass(frozen=True, slots=True)
+class Batching:
+    """How a subscriber wants live events grouped: a batch goes out `delay_ms` after its
+    first event arrived, or once it holds `max_events`, or at once with a SessionFinished."""
 
-    def __init__(self, capacity: int, held: _Held) -> None:
+    delay_ms: int
+    max_events: int
+
+
+class Feed:
+    """One subscriber's window onto a session's live events, at most `capacity` deep. It
+    holds batches: each published message as it came, or, for a batching subscriber, the
+    batches its channel made for everyone who asked for the same batching."""
+
+    def __init__(self, capacity: int, held: _Held, batching: Batching | None = None) -> None:
         self._capacity = capacity
         self._held = held
-        self._events: list[NumberedEvent] = []
+        self.batching = batching
+        self._batches: list[EventBatch] = []
+        self.depth = 0
         self._arrived = asyncio.Event()
         self.overflowed = False
 
-    def offer(self, events: Sequence[NumberedEvent]) -> None:
+    def offer(self, batch: EventBatch) -> None:
         if self.overflowed:
             return
-        if len(self._events) + len(events) > self._capacity:
+        if self.depth + len(batch.events) > self._capacity:
             # The subscriber is too slow to keep up live; it will read the log instead.
-            self._events.clear()
+            self._batches.clear()
+            self.depth = 0
             self.overflowed = True
         else:
-            self._events.extend(events)
+            self._batches.append(batch)
+            self.depth += len(batch.events)
         self._arrived.set()
 
-    async def take(self, patience_s: float) -> list[NumberedEvent]:
+    async def take(self, patience_s: float) -> list[EventBatch]:
         """What arrived since the last call, waiting up to `patience_s` for something."""
-        if not self._events and not self.overflowed:
+        if not self._batches and not self.overflowed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), patience_s)
         self._arrived.clear()
-        events, self._events = self._events, []
-        return events
+        batches, self._batches = self._batches, []
+        self.depth = 0
+        return batches
 
     def recover(self) -> None:
         """The subscriber has caught up from the log: live delivery starts again."""
@@ -97,6 +115,46 @@ class Feed:
     def shared(self, events: Sequence[NumberedEvent]) -> list[NumberedEvent]:
         """`events` read from the log, as the objects other subscribers already hold."""
         return self._held.shared(events)
+
+
+class _Batcher:
+    """Makes a channel's batches for the feeds that asked for one batching: one batch
+    object for all of them, so that it is executed and encoded once (schema.execution).
+    A batch holds consecutive seqs only; a gap in what arrives starts another."""
+
+    def __init__(self, batching: Batching) -> None:
+        self.batching = batching
+        self.feeds: set[Feed] = set()
+        self._pending: list[NumberedEvent] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, events: Sequence[NumberedEvent]) -> None:
+        for event in events:
+            if self._pending and event.seq != self._pending[-1].seq + 1:
+                self.flush()
+            self._pending.append(event)
+            if len(self._pending) >= self.batching.max_events or event.is_last:
+                self.flush()
+        if not self._pending or self._timer is not None:
+            return
+        if self.batching.delay_ms == 0:
+            self.flush()
+        else:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.batching.delay_ms / 1000, self.flush)
+
+    def flush(self) -> None:
+        self.close()
+        if self._pending:
+            batch = EventBatch(tuple(self._pending))
+            self._pending = []
+            for feed in self.feeds:
+                feed.offer(batch)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class _Held:
@@ -116,6 +174,7 @@ class _Held:
 class _Channel:
     def __init__(self) -> None:
         self.feeds: set[Feed] = set()
+        self.batchers: dict[Batching, _Batcher] = {}
         self.held = _Held()
         self.ready = asyncio.Event()
         self.pump: asyncio.Task[None] | None = None
@@ -159,6 +218,9 @@ class EventHub:
         for pump in pumps:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pump
+        for channel in self._channels.values():
+            for batcher in channel.batchers.values():
+                batcher.close()
         self._channels.clear()
         with contextlib.suppress(Exception):
             await self._broadcast.disconnect()
@@ -177,16 +239,23 @@ class EventHub:
             logger.exception("publishing events of session %s failed", session_id)
 
     @contextlib.asynccontextmanager
-    async def feed(self, session_id: str) -> AsyncIterator[Feed]:
-        """A feed of the session's live events, subscribed before it is handed out."""
+    async def feed(self, session_id: str, batching: Batching | None = None) -> AsyncIterator[Feed]:
+        """A feed of the session's live events, subscribed before it is handed out; with
+        `batching`, of the batches made for every feed that asked for the same."""
         name = channel_of(session_id)
         channel = self._channels.get(name)
         if channel is None:
             channel = self._channels[name] = _Channel()
             if self.healthy:
                 channel.pump = asyncio.create_task(self._pump(session_id, channel))
-        feed = Feed(self._feed_capacity, channel.held)
+        feed = Feed(self._feed_capacity, channel.held, batching)
         channel.feeds.add(feed)
+        batcher = None
+        if batching is not None:
+            batcher = channel.batchers.get(batching)
+            if batcher is None:
+                batcher = channel.batchers[batching] = _Batcher(batching)
+            batcher.feeds.add(feed)
         try:
             if self.healthy:
                 with contextlib.suppress(TimeoutError):
@@ -194,6 +263,11 @@ class EventHub:
             yield feed
         finally:
             channel.feeds.discard(feed)
+            if batcher is not None:
+                batcher.feeds.discard(feed)
+                if not batcher.feeds and channel.batchers.get(batcher.batching) is batcher:
+                    batcher.close()
+                    del channel.batchers[batcher.batching]
             if not channel.feeds and self._channels.get(name) is channel:
                 del self._channels[name]
                 if channel.pump is not None:
@@ -209,8 +283,12 @@ class EventHub:
                     if message is None:
                         continue
                     events = channel.held.shared(decode(session_id, message.message))
+                    batch = EventBatch(tuple(events))
+                    for batcher in list(channel.batchers.values()):
+                        batcher.add(events)
                     for feed in list(channel.feeds):
-                        feed.offer(events)
+                        if feed.batching is None:
+                            feed.offer(batch)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -1,10 +1,14 @@
 """Fixtures of the end-to-end tests: the database a server process is started on, on each
 backend, emptied before each test so that the test can add its users to it; and the
-broadcast on each backend. The servers themselves are tests/support/live.py's."""
+broadcast on each backend; Node.js with the JavaScript example's packages. The servers
+themselves are tests/support/live.py's."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,7 +19,10 @@ from tests.support.databases import (
     broadcast_url_of,
     emptied_engine,
     migrated_database,
+    unavailable,
 )
+
+JAVASCRIPT_EXAMPLE = Path(__file__).resolve().parents[2] / "client-examples" / "javascript"
 
 
 @pytest.fixture(params=BROADCASTS)
@@ -37,3 +44,25 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """The session's database, emptied before the test."""
     async with emptied_engine(database_url) as engine:
         yield engine
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The `node` executable, with the JavaScript example's packages installed."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        unavailable("Node.js and npm are not installed, so the JavaScript example cannot run")
+    assert node is not None
+    assert npm is not None
+    if not (JAVASCRIPT_EXAMPLE / "node_modules" / "graphql-ws").is_dir():
+        installed = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=JAVASCRIPT_EXAMPLE,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if installed.returncode != 0:
+            unavailable(f"`npm ci` failed in {JAVASCRIPT_EXAMPLE}:\n{installed.stderr}")
+    return node

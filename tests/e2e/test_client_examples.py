@@ -12,8 +12,6 @@ import io
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,7 +24,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support import Account, make_account
-from tests.support.databases import unavailable
 from tests.support.live import LiveServer, graphql_http, progress_events
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -214,28 +211,6 @@ def live(engine: AsyncEngine, server: LiveServer) -> LiveServer:
 @pytest.fixture
 async def alice(engine: AsyncEngine) -> Account:
     return await make_account(engine, "alice")
-
-
-@pytest.fixture(scope="session")
-def node() -> str:
-    """The `node` executable, with the JavaScript example's packages installed."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        unavailable("Node.js and npm are not installed, so the JavaScript example cannot run")
-    assert node is not None
-    assert npm is not None
-    if not (JAVASCRIPT_EXAMPLE / "node_modules" / "graphql-ws").is_dir():
-        installed = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=JAVASCRIPT_EXAMPLE,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if installed.returncode != 0:
-            unavailable(f"`npm ci` failed in {JAVASCRIPT_EXAMPLE}:\n{installed.stderr}")
-    return node
 
 
 def client_env(url: str, account: Account) -> dict[str, str]:

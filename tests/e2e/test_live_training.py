@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
+from gql.transport.exceptions import TransportQueryError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,6 +26,7 @@ from tests.support.live import (
     free_port,
     graphql_http,
     open_socket,
+    progress_batches,
     progress_events,
     send_subscribe,
 )
@@ -119,6 +123,134 @@ async def test_every_subscriber_gets_every_event_exactly_once(
     assert tail == whole[-5:]
     nothing_left = await collect(live, alice, first["sessionId"], after=len(whole))
     assert nothing_left == []
+
+
+async def collect_batches(
+    server: LiveServer, account: Account, session_id: str, after: int | None = None, **kw: Any
+) -> list[dict[str, Any]]:
+    return [
+        batch async for batch in progress_batches(server, account.token, session_id, after, **kw)
+    ]
+
+
+def events_of(batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events of `batches`, each batch checked to hold what its seqs say, in order."""
+    events: list[dict[str, Any]] = []
+    for batch in batches:
+        seqs = [event["seq"] for event in batch["events"]]
+        assert seqs == list(range(batch["firstSeq"], batch["lastSeq"] + 1)), batch
+        events.extend(batch["events"])
+    return events
+
+
+def progressed(batch: dict[str, Any], completed: int) -> bool:
+    return any(
+        event["__typename"] == "SessionProgress" and event["completed"] >= completed
+        for event in batch["events"]
+    )
+
+
+async def test_batches_carry_every_event_exactly_once(
+    live: LiveServer, engine: AsyncEngine
+) -> None:
+    alice = await make_account(engine, "alice")
+    session_id = start(live, alice, numExamples=12, seed=5)["sessionId"]
+    from_the_start = asyncio.create_task(collect_batches(live, alice, session_id, max_delay_ms=50))
+    # Live, joining mid-session, three events at most a batch, sent as they come...
+    mid: list[dict[str, Any]] = []
+    async for batch in progress_batches(
+        live, alice.token, session_id, max_delay_ms=0, max_events=3
+    ):
+        mid.append(batch)
+        if progressed(batch, 2):
+            break
+    assert all(len(batch["events"]) <= 3 for batch in mid)
+    # ...then reconnecting after the last batch seen, with the defaults.
+    rest = await collect_batches(live, alice, session_id, after=mid[-1]["lastSeq"])
+    events = events_of(mid + rest)
+    assert_complete_stream(events)
+    assert events_of(await from_the_start) == events
+    assert events[-1]["status"] == "COMPLETED"
+    assert events[-1]["session"]["status"] == "COMPLETED"
+    # The same events, field for field, as trainingProgress gives them one by one.
+    assert await collect(live, alice, session_id) == events
+
+    # Replayed from the log: maxEvents to a batch.
+    replayed = await collect_batches(live, alice, session_id, max_events=7)
+    assert events_of(replayed) == events
+    assert [len(batch["events"]) for batch in replayed[:-1]] == [7] * (len(replayed) - 1)
+    tail = await collect_batches(live, alice, session_id, after=len(events) - 5)
+    assert events_of(tail) == events[-5:]
+    assert await collect_batches(live, alice, session_id, after=len(events)) == []
+
+
+async def test_bad_batch_arguments_are_bad_user_input(
+    live: LiveServer, engine: AsyncEngine
+) -> None:
+    alice = await make_account(engine, "alice")
+    bob = await make_account(engine, "bob")
+    session_id = start(live, alice, numExamples=2, seed=1)["sessionId"]
+    for arguments, field in (
+        ({"max_delay_ms": -1}, "maxDelayMs"),
+        ({"max_delay_ms": 5001}, "maxDelayMs"),
+        ({"max_events": 0}, "maxEvents"),
+        ({"max_events": 1001}, "maxEvents"),
+        ({"after": -1}, "afterSeq"),
+    ):
+        with pytest.raises(TransportQueryError) as refused:
+            await collect_batches(live, alice, session_id, **arguments)
+        assert refused.value.errors is not None
+        (error,) = refused.value.errors
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+        assert error["extensions"]["field"] == field
+    with pytest.raises(TransportQueryError, match="No training session"):
+        await collect_batches(live, bob, session_id)
+    # The bounds themselves are fine.
+    whole = await collect_batches(live, alice, session_id, max_delay_ms=5000, max_events=1000)
+    assert_complete_stream(events_of(whole))
+    assert events_of(await collect_batches(live, alice, session_id, max_events=1)) == (
+        events_of(whole)
+    )
+
+
+WATCH_BATCHES = Path(__file__).resolve().parents[1] / "support" / "watch_batches.mjs"
+
+
+async def node_batches(node: str, server: LiveServer, account: Account, *args: object) -> Any:
+    """The batches the JavaScript graphql-ws client printed, or its errors."""
+    process = await asyncio.create_subprocess_exec(
+        node,
+        str(WATCH_BATCHES),
+        server.ws_url,
+        account.token,
+        *(str(arg) for arg in args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    printed = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+    if process.returncode != 0:
+        sys.stderr.write(err.decode())
+        return printed[-1]
+    return printed
+
+
+async def test_the_javascript_client_follows_batches(
+    live: LiveServer, engine: AsyncEngine, node: str
+) -> None:
+    alice = await make_account(engine, "alice")
+    session_id = start(live, alice, numExamples=4, seed=3)["sessionId"]
+    live_batches = await node_batches(node, live, alice, session_id, "", 20, 10)
+    events = events_of(live_batches)
+    assert_complete_stream(events)
+    assert all(len(batch["events"]) <= 10 for batch in live_batches)
+    expected = [(e["seq"], e["__typename"]) for e in await collect(live, alice, session_id)]
+    assert [(e["seq"], e["__typename"]) for e in events] == expected
+    replayed = await node_batches(node, live, alice, session_id, 3, 0, 4)
+    assert events_of(replayed) == events[3:]
+    assert [len(batch["events"]) for batch in replayed[:-1]] == [4] * (len(replayed) - 1)
+    refused = await node_batches(node, live, alice, session_id, "", 9999)
+    assert refused["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "maxDelayMs"}
 
 
 async def test_the_legacy_protocol_streams_too(live: LiveServer, engine: AsyncEngine) -> None:
@@ -235,6 +367,7 @@ async def test_a_killed_servers_session_is_taken_over_when_a_server_starts_again
         events = await collect(second, alice, session["sessionId"])
         assert_complete_stream(events)
         assert events[: len(before)] == before
+        assert events_of(await collect_batches(second, alice, session["sessionId"])) == events
         resumed = [e for e in events if e["__typename"] == "SessionResumed"]
         assert len(resumed) == 1
         assert events[-1]["status"] == "COMPLETED"

@@ -74,7 +74,7 @@ async def test_a_slow_subscriber_catches_up_from_the_log(
         while samples % 20 or not await session_ended(engine, session["sessionId"]):
             for channel in hub._channels.values():
                 for feed in channel.feeds:
-                    deepest = max(deepest, len(feed._events))
+                    deepest = max(deepest, feed.depth)
             samples += 1
             await asyncio.sleep(0.005)
         events = await read_to_the_end(ws)

@@ -147,9 +147,7 @@ async def graphql_async(
     return body
 
 
-PROGRESS = """
-    subscription($id: String!, $after: Int) {
-      trainingProgress(sessionId: $id, afterSeq: $after) {
+EVENT_FIELDS = """
         __typename seq sessionId at
         ... on TeacherResponded { index model ok latencyMs }
         ... on VoteCast { index voter candidate }
@@ -158,9 +156,28 @@ PROGRESS = """
         ... on FineTuningTriggered { examplesCollected job { status numExamples } }
         ... on SessionResumed { takeovers completed total reason }
         ... on SessionFinished { status session { sessionId status numExamplesSuccessful } }
+"""
+PROGRESS = (
+    """
+    subscription($id: String!, $after: Int) {
+      trainingProgress(sessionId: $id, afterSeq: $after) {"""
+    + EVENT_FIELDS
+    + """}
+    }
+"""
+)
+BATCHES = (
+    """
+    subscription($id: String!, $after: Int, $delay: Int, $max: Int) {
+      trainingProgressBatches(sessionId: $id, afterSeq: $after, maxDelayMs: $delay,
+                              maxEvents: $max) {
+        firstSeq lastSeq events {"""
+    + EVENT_FIELDS
+    + """}
       }
     }
 """
+)
 
 
 def ws_client(
@@ -192,6 +209,23 @@ async def progress_events(
         request = GraphQLRequest(PROGRESS, variable_values={"id": session_id, "after": after})
         async for result in session.subscribe(request):
             yield result["trainingProgress"]
+
+
+async def progress_batches(
+    server: LiveServer | InProcessServer,
+    token: str,
+    session_id: str,
+    after: int | None = None,
+    *,
+    max_delay_ms: int | None = None,
+    max_events: int | None = None,
+    legacy: bool = False,
+) -> AsyncIterator[dict[str, Any]]:
+    """The session's `trainingProgressBatches`; a null delay or size is the server's default."""
+    variables = {"id": session_id, "after": after, "delay": max_delay_ms, "max": max_events}
+    async with ws_client(server, token, legacy=legacy) as session:
+        async for result in session.subscribe(GraphQLRequest(BATCHES, variable_values=variables)):
+            yield result["trainingProgressBatches"]
 
 
 class InProcessServer:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import gc
 
 from models.base import utcnow
-from trainer.events import NumberedEvent, VoteCast
-from trainer.live import EventHub
+from models.enums import SessionStatus
+from trainer.events import NumberedEvent, SessionFinished, VoteCast
+from trainer.live import Batching, EventHub
 
 
 async def test_events_read_from_the_log_are_the_objects_other_subscribers_hold() -> None:
@@ -22,7 +23,7 @@ async def test_events_read_from_the_log_are_the_objects_other_subscribers_hold()
     try:
         async with hub.feed("s1") as live, hub.feed("s1") as behind:
             await hub.publish("s1", [read_from_the_log(1).stored(), read_from_the_log(2).stored()])
-            arrived = await live.take(5)
+            arrived = [event for batch in await live.take(5) for event in batch.events]
             assert [event.seq for event in arrived] == [1, 2]
             copies = [read_from_the_log(seq) for seq in (1, 2, 3)]
             shared = behind.shared(copies)
@@ -38,5 +39,43 @@ async def test_events_read_from_the_log_are_the_objects_other_subscribers_hold()
             gc.collect()
             again = read_from_the_log(1)
             assert behind.shared([again])[0] is again
+    finally:
+        await hub.stop()
+
+
+async def test_subscribers_asking_the_same_batching_get_the_same_batches() -> None:
+    """A batch is cut at `max_events`, at a SessionFinished, and after `delay_ms`; those who
+    asked for the same batching get the same objects, the others batches of their own."""
+
+    def vote(seq: int) -> NumberedEvent:
+        return NumberedEvent("s1", seq, utcnow(), VoteCast(index=0, voter="a", candidate="b"))
+
+    finished = NumberedEvent("s1", 6, utcnow(), SessionFinished(status=SessionStatus.COMPLETED))
+    hub = EventHub("memory://")
+    await hub.start()
+    try:
+        async with (
+            hub.feed("s1", Batching(60_000, 2)) as one,
+            hub.feed("s1", Batching(60_000, 2)) as two,
+            hub.feed("s1", Batching(10, 100)) as quick,
+            hub.feed("s1") as plain,
+        ):
+            await hub.publish("s1", [vote(1).stored(), vote(2).stored(), vote(3).stored()])
+            await hub.publish("s1", [vote(4).stored(), vote(5).stored(), finished.stored()])
+            batches = await one.take(5)
+            while batches[-1].last_seq < 6:
+                batches += await one.take(5)
+            assert [[e.seq for e in batch.events] for batch in batches] == [[1, 2], [3, 4], [5, 6]]
+            assert all(a is b for a, b in zip(batches, await two.take(5), strict=True))
+            # The first batch waits its 10 ms for what else comes; the SessionFinished goes at once.
+            together = await quick.take(5)
+            while together[-1].last_seq < 6:
+                together += await quick.take(5)
+            assert [e.seq for batch in together for e in batch.events] == [1, 2, 3, 4, 5, 6]
+            assert len(together) <= 2
+            assert [[e.seq for e in batch.events] for batch in await plain.take(5)] == [
+                [1, 2, 3],
+                [4, 5, 6],
+            ]
     finally:
         await hub.stop()
