@@ -24,7 +24,6 @@ import statistics
 import time
 from array import array
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,15 +32,14 @@ from sqlalchemy import func, select
 
 from bench import raw_frames, subscribers
 from bench.databases import scratch_database
+from bench.fleet import Fleet, on_workers
 from bench.procs import WORK, cpu_seconds, memory_mb, python_child, settle
 from bench.profile import sampled
 from bench.report import Bar, Section, percentile
 from models.engine import create_engine
 from models.tables import EventRow, TrainingHistory
 from tests.support import Account, make_account
-from tests.support.databases import REDIS_URL
 from tests.support.live import LiveServer, free_port, graphql_async
-from tests.support.workers import LiveWorker, on_redis
 
 START = """mutation($input: StartTrainingInput!) {
   startTraining(input: $input) { sessionId status } }"""
@@ -83,55 +81,6 @@ BATCHES_FULL = Sizes(
 BATCHES_SMOKE = Sizes(
     subscribers=20, examples=10, latency_ms=50, concurrency=5, drain_s=30, api_processes=(1,)
 )
-
-
-@dataclass
-class Fleet:
-    """API processes and one worker sharing a queue of their own on Redis. The worker can
-    be stopped and another started, so that sessions wait QUEUED meanwhile."""
-
-    apis: list[LiveServer]
-    worker: LiveWorker | None
-    worker_settings: dict[str, Any]
-    url: str
-
-    @property
-    def api_pids(self) -> list[int]:
-        return [pid(api) for api in self.apis]
-
-    def start_worker(self) -> LiveWorker:
-        self.worker = LiveWorker(self.url, REDIS_URL, **self.worker_settings).start()
-        return self.worker
-
-    def stop_worker(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker = None
-
-
-def pid(process: LiveServer) -> int:
-    assert process.process is not None
-    return process.process.pid
-
-
-@contextmanager
-def on_workers(url: str, api_processes: int, **settings: Any) -> Iterator[Fleet]:
-    """`api_processes` `chorus serve` processes and a `chorus worker`, started together."""
-    shared = on_redis(**settings)
-    apis = [LiveServer(url, REDIS_URL, log_level="WARNING", **shared) for _ in range(api_processes)]
-    # A worker says it is ready at INFO; it logs a line or two per session, no more.
-    fleet = Fleet(apis, None, {**shared, "log_level": "INFO"}, url)
-    try:
-        with ThreadPoolExecutor(api_processes + 1) as threads:
-            started = [threads.submit(api.start) for api in apis]
-            threads.submit(fleet.start_worker).result()
-            for future in started:
-                future.result()
-        yield fleet
-    finally:
-        fleet.stop_worker()
-        for api in apis:
-            api.stop()
 
 
 async def start_session(server: LiveServer, account: Account, examples: int) -> str:
@@ -322,7 +271,7 @@ async def watched(
     """An unwatched session, the watched one, and another unwatched one, on `fleet`."""
     home = fleet.apis[0]
     before = await paced_alone(home, fleet.url, account, sizes.examples)
-    fleet.stop_worker()
+    fleet.stop_workers()
     session_id = await start_session(home, account, sizes.examples)
     pids = fleet.api_pids
     rss_before = sum(memory_mb(api)[0] for api in pids)
@@ -379,7 +328,7 @@ async def raw_broadcast(sizes: Sizes, events: int, rate: float, frame_bytes: int
 
 
 async def measure(sizes: Sizes, api_processes: int, operation: str, *, profile: bool) -> Outcome:
-    settings = {
+    settings: dict[str, Any] = {
         "offline_latency_ms": sizes.latency_ms,
         "max_concurrent_examples": sizes.concurrency,
         "max_running_sessions_per_user": 1,
@@ -390,7 +339,7 @@ async def measure(sizes: Sizes, api_processes: int, operation: str, *, profile: 
             account = await make_account(engine, "bench")
         finally:
             await engine.dispose()
-        with on_workers(url, api_processes, **settings) as fleet:
+        with on_workers(url, api_processes=api_processes, **settings) as fleet:
             return await watched(sizes, fleet, account, operation, profile=profile)
 
 

@@ -30,11 +30,10 @@ from bench.fanout import (
     collected,
     ended,
     logged,
-    on_workers,
     paced_alone,
-    pid,
     start_session,
 )
+from bench.fleet import on_workers
 from bench.procs import WORK, cpu_seconds, python_child
 from bench.profile import sampled
 from bench.report import Bar, Section, percentile
@@ -133,7 +132,7 @@ async def measure(sizes: Sizes, *, profile: bool) -> Outcome:
                 await add_session(engine, account.id)
         finally:
             await engine.dispose()
-        with on_workers(url, 1, offline_latency_ms=sizes.latency_ms) as fleet:
+        with on_workers(url, offline_latency_ms=sizes.latency_ms) as fleet:
             api, worker = fleet.apis[0], fleet.worker
             assert worker is not None
             before = await paced_alone(api, url, account, sizes.examples)
@@ -145,7 +144,7 @@ async def measure(sizes: Sizes, *, profile: bool) -> Outcome:
                 _,
             ):
                 # The reading, from the first query to the session's end.
-                api_cpu, worker_cpu = cpu_seconds(pid(api)), cpu_seconds(worker.pid)
+                api_cpu, worker_cpu = cpu_seconds(api.pid), cpu_seconds(worker.pid)
                 reading = time.perf_counter()
                 with (
                     # Connected before the session starts; they subscribe once it has begun.
@@ -157,7 +156,7 @@ async def measure(sizes: Sizes, *, profile: bool) -> Outcome:
                         deadline,
                         PER_EVENT,
                     ) as started,
-                    sampled(pid(api), "readers", enabled=profile),
+                    sampled(api.pid, "readers", enabled=profile),
                 ):
                     session_id = await start_session(api, account, sizes.examples)
                     await begun(url, session_id)
@@ -167,7 +166,7 @@ async def measure(sizes: Sizes, *, profile: bool) -> Outcome:
                     status = await ended(url, session_id, within_s=deadline)
                     readers.send_signal(signal.SIGTERM)
                     reading = time.perf_counter() - reading
-                    api_cpu = cpu_seconds(pid(api)) - api_cpu
+                    api_cpu = cpu_seconds(api.pid) - api_cpu
                     worker_cpu = cpu_seconds(worker.pid) - worker_cpu
                     out, _ = await asyncio.to_thread(readers.communicate, timeout=120)
                     received = await collected(started, deadline)

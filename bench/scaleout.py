@@ -57,7 +57,8 @@ async def rounds(
     """`sizes.repeats` rounds on a fresh API process and `n` workers, after a warm-up round
     of one wave per worker."""
     users = accounts[:n]
-    with on_workers(url, provider_url, sizes.concurrency, n, worker_sessions=1) as (api, pool):
+    with on_workers(url, provider_url, sizes.concurrency, n, worker_sessions=1) as fleet:
+        api, pool = fleet.api, fleet.workers
         await sessions(api, url, users, min(sizes.concurrency, 10), pool)
         done = []
         for _ in range(sizes.repeats):

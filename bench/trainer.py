@@ -18,7 +18,6 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bench import fake_provider, session_alone, teacher_calls
+from bench import fake_provider, fleet, session_alone, teacher_calls
 from bench.databases import scratch_database
+from bench.fleet import Fleet
 from bench.procs import ROOT, WORK, cpu_seconds, memory_mb, python_child, settle
 from bench.profile import sampled
 from bench.report import Bar, Section, median
@@ -35,9 +35,8 @@ from models.engine import create_engine
 from models.enums import SessionStatus
 from models.tables import TrainingHistory
 from tests.support import Account, make_account
-from tests.support.databases import REDIS_URL
 from tests.support.live import LiveServer, graphql_async
-from tests.support.workers import LiveWorker, on_redis
+from tests.support.workers import LiveWorker
 
 TEACHERS = (
     ("gemini", "bench-gemini-pro"),
@@ -131,35 +130,19 @@ def teachers_file(provider_url: str, concurrency: int) -> Path:
 
 @contextmanager
 def on_workers(
-    database_url: str,
-    provider_url: str,
-    concurrency: int,
-    workers: int = 1,
-    **worker_settings: Any,
-) -> Iterator[tuple[LiveServer, list[LiveWorker]]]:
-    """`chorus serve` and `workers` `chorus worker` processes sharing a queue of their own on
-    Redis, as in production, with the fake provider's teachers and C examples in flight."""
-    shared = on_redis(
+    database_url: str, provider_url: str, concurrency: int, workers: int = 1, **worker_settings: Any
+) -> Iterator[Fleet]:
+    """`chorus serve` and `workers` `chorus worker` processes, as in production, with the
+    fake provider's teachers and C examples in flight."""
+    with fleet.on_workers(
+        database_url,
+        workers=workers,
+        worker_settings=worker_settings,
+        env={KEY_ENV: "bench"},
         teachers_file=teachers_file(provider_url, concurrency),
         max_concurrent_examples=concurrency,
-    )
-    api = LiveServer(database_url, REDIS_URL, log_level="WARNING", **shared)
-    # A worker says it is ready at INFO; it logs a line or two per session, no more.
-    pool = [
-        LiveWorker(database_url, REDIS_URL, log_level="INFO", **shared, **worker_settings)
-        for _ in range(workers)
-    ]
-    processes: list[LiveServer] = [api, *pool]
-    for process in processes:
-        process.env[KEY_ENV] = "bench"
-    try:
-        # Several Pythons importing at once on two busy cores can take a while.
-        with ThreadPoolExecutor(len(processes)) as threads:
-            list(threads.map(lambda process: process.start(timeout=120), processes))
-        yield api, pool
-    finally:
-        for process in processes:
-            process.stop()
+    ) as started:
+        yield started
 
 
 @dataclass(frozen=True)
@@ -232,10 +215,10 @@ async def run_session(
 ) -> Run:
     """One session of `n` examples, timed from startTraining until it has ended; CPU until
     the worker and the API process are idle again."""
-    cpu_before, api_before = cpu_seconds(worker.pid), cpu_seconds(_pid(api))
+    cpu_before, api_before = cpu_seconds(worker.pid), cpu_seconds(api.pid)
     ended = await sessions(api, database_url, [account], n, [worker])
     cpu = await asyncio.to_thread(settle, worker.pid) - cpu_before
-    api_cpu = await asyncio.to_thread(settle, _pid(api)) - api_before
+    api_cpu = await asyncio.to_thread(settle, api.pid) - api_before
     return Run(
         n,
         ended.succeeded[0],
@@ -245,11 +228,6 @@ async def run_session(
         memory_mb(worker.pid)[1],
         api_cpu,
     )
-
-
-def _pid(process: LiveServer) -> int:
-    assert process.process is not None
-    return process.process.pid
 
 
 async def cpu_while_idle(pids: Sequence[int], quiet_s: float) -> list[float]:
@@ -286,7 +264,8 @@ async def measure(
             account = await make_account(engine, "bench")
         finally:
             await engine.dispose()
-        with on_workers(url, provider_url, concurrency) as (api, [worker]):
+        with on_workers(url, provider_url, concurrency) as started:
+            api, [worker] = started.api, started.workers
             await run_session(api, worker, url, account, min(concurrency, 10))
             name = f"trainer-{backend}-c{concurrency}"
             with sampled(worker.pid, name, enabled=profile):
@@ -295,7 +274,7 @@ async def measure(
                     runs.append(await run_session(api, worker, url, account, examples))
             if not quiet_s:
                 return Measured(runs)
-            api_idle, worker_idle = await cpu_while_idle([_pid(api), worker.pid], quiet_s)
+            api_idle, worker_idle = await cpu_while_idle([api.pid, worker.pid], quiet_s)
             return Measured(runs, api_idle, worker_idle)
 
 

@@ -85,6 +85,11 @@ class LiveServer:
                 raise RuntimeError(f"the server did not start:\n{self.log()}")
             time.sleep(0.1)
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

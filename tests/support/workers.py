@@ -81,11 +81,6 @@ class LiveWorker(LiveServer):
             time.sleep(0.05)
         return self
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
     def terminate(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
