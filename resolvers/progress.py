@@ -212,6 +212,9 @@ async def event_batches(
     hub = info.context.services.hub
     assert hub is not None, "the live event hub starts with the server"
     stream = _Stream(info, history, after_seq)
+    # The log is read in large pieces whatever the batches' size, sparing the database: a
+    # whole number of batches, so that only the last of a replay is short.
+    read_size = replay_size * -(-REPLAY_BATCH // replay_size)
     async with hub.feed(history.session_id, batching) as feed:
         while not stream.done:
             # Live events are kept from here on, even by a feed that overflowed: the ones
@@ -219,13 +222,13 @@ async def event_batches(
             # subscriber back to the log once more.
             feed.recover()
             # Catch up from the log: everything published is already there.
-            read = feed.shared(await stream.from_log(replay_size))
+            read = feed.shared(await stream.from_log(read_size))
             replayed, _ = await stream.accept_all(read, from_log=True)
-            if replayed:
-                yield EventBatch(tuple(replayed))
+            for start in range(0, len(replayed), replay_size):
+                yield EventBatch(tuple(replayed[start : start + replay_size]))
             if stream.done:
                 return
-            if len(read) == replay_size:
+            if len(read) == read_size:
                 continue
             history, newest = await stream.status()
             if history.status.is_final and newest is None:
