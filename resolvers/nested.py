@@ -1,0 +1,123 @@
+"""The lists nested in sessions and their examples, read with the query that reads the
+sessions, when the client's selection asks for them.
+
+A page of sessions whose `modelPerformance` is selected, or a session with its first page of
+examples, their outputs and votes: each list is one statement, run in the same database
+session as the page's own, one after the other. Left to the DataLoaders instead, each list
+is a round through the event loop for every object that holds it, and a database session
+of its own for every batch. What the selection does not name, or names in a way that cannot
+be read ahead (a page of examples after a cursor, a page size that is not valid), is read
+by the DataLoaders when it is resolved, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+
+from models import examples, history
+from models.errors import BadUserInput
+from models.keyset import PageArgs
+from models.tables import SessionGenreCount, SessionModelStats, TeacherOutput, Vote
+from resolvers.context import Info
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """The nested lists a selection of sessions asks for."""
+
+    model_performance: bool = False
+    genre_distribution: bool = False
+    # The size of the first page of examples, when that is the one page selected.
+    examples: int | None = None
+    outputs: bool = False
+    votes: bool = False
+
+
+@dataclass
+class Nested:
+    """Nested lists read ahead, by the id of the session or example holding them; None for
+    a list not read ahead."""
+
+    model_performance: dict[int, list[SessionModelStats]] | None = None
+    genre_distribution: dict[int, list[SessionGenreCount]] | None = None
+    examples_size: int | None = None
+    examples: dict[int, examples.ExamplePage] = field(default_factory=dict)
+    outputs: dict[int, list[TeacherOutput]] | None = None
+    votes: dict[int, list[Vote]] | None = None
+
+
+NOTHING = Nested()
+
+
+def _fields(selections: Sequence[Selection]) -> Iterator[SelectedField]:
+    """The fields of a selection set, through its fragments."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        elif isinstance(selection, FragmentSpread | InlineFragment):
+            yield from _fields(selection.selections)
+
+
+def _under(selections: Sequence[Selection], path: Sequence[str]) -> list[Selection]:
+    """The selections found by following the field names of `path` from `selections`."""
+    for name in path:
+        selections = [
+            child
+            for selected in _fields(selections)
+            if selected.name == name
+            for child in selected.selections
+        ]
+    return selections
+
+
+def wanted(info: Info, path: Sequence[str] = ()) -> Wanted:
+    """What the current field's selection asks for under each session it reaches by `path`
+    (`("edges", "node")` for a connection of sessions)."""
+    sessions = list(_fields(_under(info.selected_fields[0].selections, path)))
+    names = {selected.name for selected in sessions}
+    pages = [selected for selected in sessions if selected.name == "examples"]
+    sizes = set()
+    for page in pages:
+        if page.arguments.get("after") is not None:
+            sizes.add(None)
+            continue
+        first = page.arguments.get("first")
+        try:
+            # An argument written in the document comes as its text, a variable as its value.
+            sizes.add(PageArgs.parse(first=None if first is None else int(first)).size)
+        except (BadUserInput, ValueError):
+            sizes.add(None)
+    size = next(iter(sizes)) if len(sizes) == 1 else None
+    in_pages = [child for page in pages for child in page.selections]
+    nodes = {selected.name for selected in _fields(_under(in_pages, ("edges", "node")))}
+    return Wanted(
+        model_performance="modelPerformance" in names,
+        genre_distribution="genreDistribution" in names,
+        examples=size,
+        outputs=size is not None and "outputs" in nodes,
+        votes=size is not None and "votes" in nodes,
+    )
+
+
+async def read_nested(db: AsyncSession, wants: Wanted, history_ids: Sequence[int]) -> Nested:
+    """The lists `wants` asks for, of the sessions `history_ids`, read in `db`."""
+    nested = Nested()
+    if not history_ids:
+        return nested
+    if wants.model_performance:
+        nested.model_performance = await history.model_stats_for(db, history_ids)
+    if wants.genre_distribution:
+        nested.genre_distribution = await history.genre_counts_for(db, history_ids)
+    if wants.examples is not None:
+        nested.examples_size = wants.examples
+        nested.examples = await examples.first_example_pages(db, history_ids, wants.examples)
+        example_ids = [row.id for page in nested.examples.values() for row in page.page.items]
+        if wants.outputs:
+            nested.outputs = await examples.outputs_for(db, example_ids) if example_ids else {}
+        if wants.votes:
+            nested.votes = await examples.votes_for(db, example_ids) if example_ids else {}
+    return nested
