@@ -62,7 +62,7 @@ def _fields(selections: Sequence[Selection]) -> Iterator[SelectedField]:
             yield from _fields(selection.selections)
 
 
-def _under(selections: Sequence[Selection], path: Sequence[str]) -> list[Selection]:
+def _under(selections: Sequence[Selection], path: Sequence[str]) -> Sequence[Selection]:
     """The selections found by following the field names of `path` from `selections`."""
     for name in path:
         selections = [
@@ -80,7 +80,7 @@ def wanted(info: Info, path: Sequence[str] = ()) -> Wanted:
     sessions = list(_fields(_under(info.selected_fields[0].selections, path)))
     names = {selected.name for selected in sessions}
     pages = [selected for selected in sessions if selected.name == "examples"]
-    sizes = set()
+    sizes: set[int | None] = set()
     for page in pages:
         if page.arguments.get("after") is not None:
             sizes.add(None)
