@@ -43,9 +43,7 @@ async def training_history(
     return CountedPage(page, count), nested
 
 
-async def training_session(
-    info: Info, session_id: str
-) -> tuple[TrainingHistory, Nested] | None:
+async def training_session(info: Info, session_id: str) -> tuple[TrainingHistory, Nested] | None:
     """The session with the lists nested in it that the query selects, or None when it does
     not exist or is another user's (admins see all)."""
     viewer = info.context.viewer

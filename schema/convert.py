@@ -18,7 +18,6 @@ from models import tables
 from models.base import as_utc
 from models.enums import Genre
 from models.examples import ExamplePage
-from models.keyset import PageArgs
 from models.history import (
     FINE_TUNING_THRESHOLD,
     HistoryFilter,
@@ -27,6 +26,7 @@ from models.history import (
     TrainingStats,
     mean_quality,
 )
+from models.keyset import PageArgs
 from resolvers import sessions
 from resolvers.account import Owned
 from resolvers.catalog import GenreEntry, TeacherStatus
