@@ -12,9 +12,12 @@ by the DataLoaders when it is resolved, as before.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
@@ -33,7 +36,8 @@ class Wanted:
     genre_distribution: bool = False
     # The size of the first page of examples, when that is the one page selected.
     examples: int | None = None
-    outputs: bool = False
+    # The outputs' columns selected; None: no outputs.
+    outputs: frozenset[str] | None = None
     votes: bool = False
 
 
@@ -46,7 +50,8 @@ class Nested:
     genre_distribution: dict[int, list[SessionGenreCount]] | None = None
     examples_size: int | None = None
     examples: dict[int, examples.ExamplePage] = field(default_factory=dict)
-    outputs: dict[int, list[TeacherOutput]] | None = None
+    # Whole rows, or the selected columns' only.
+    outputs: dict[int, list[TeacherOutput]] | dict[int, list[Row[Any]]] | None = None
     votes: dict[int, list[Vote]] | None = None
 
 
@@ -93,14 +98,29 @@ def wanted(info: Info, path: Sequence[str] = ()) -> Wanted:
             sizes.add(None)
     size = next(iter(sizes)) if len(sizes) == 1 else None
     in_pages = [child for page in pages for child in page.selections]
-    nodes = {selected.name for selected in _fields(_under(in_pages, ("edges", "node")))}
+    nodes = list(_fields(_under(in_pages, ("edges", "node"))))
+    names_in_nodes = {selected.name for selected in nodes}
+    outputs = None
+    if size is not None and "outputs" in names_in_nodes:
+        selected = {
+            _snake(field.name)
+            for field in _fields(_under(nodes, ("outputs",)))
+            if field.name != "__typename"
+        }
+        # A field that is not a column of its own (none is, today) needs the whole row.
+        outputs = frozenset(selected if selected <= examples.OUTPUT_COLUMNS else ())
     return Wanted(
         model_performance="modelPerformance" in names,
         genre_distribution="genreDistribution" in names,
         examples=size,
-        outputs=size is not None and "outputs" in nodes,
-        votes=size is not None and "votes" in nodes,
+        outputs=outputs,
+        votes=size is not None and "votes" in names_in_nodes,
     )
+
+
+def _snake(name: str) -> str:
+    """A field's Python name from its GraphQL name (`latencyMs`: `latency_ms`)."""
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
 
 
 async def read_nested(db: AsyncSession, wants: Wanted, history_ids: Sequence[int]) -> Nested:
@@ -116,8 +136,13 @@ async def read_nested(db: AsyncSession, wants: Wanted, history_ids: Sequence[int
         nested.examples_size = wants.examples
         nested.examples = await examples.first_example_pages(db, history_ids, wants.examples)
         example_ids = [row.id for page in nested.examples.values() for row in page.page.items]
-        if wants.outputs:
-            nested.outputs = await examples.outputs_for(db, example_ids) if example_ids else {}
+        if wants.outputs is not None:
+            if not example_ids:
+                nested.outputs = {}
+            elif wants.outputs:
+                nested.outputs = await examples.output_columns_for(db, example_ids, wants.outputs)
+            else:
+                nested.outputs = await examples.outputs_for(db, example_ids)
         if wants.votes:
             nested.votes = await examples.votes_for(db, example_ids) if example_ids else {}
     return nested

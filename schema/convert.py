@@ -9,9 +9,10 @@ the request's DataLoaders, batched for a whole page; converted here.
 from __future__ import annotations
 
 import json
-from typing import cast
+from typing import Any, cast
 
 from graphql.pyutils import AwaitableOrValue
+from sqlalchemy import Row
 from strawberry.scalars import JSON
 
 from models import tables
@@ -162,7 +163,28 @@ def example_connection(
     )
 
 
-def output(row: tables.TeacherOutput) -> types.TeacherOutput:
+_OUTPUT_FIELDS = (
+    "model",
+    "text",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "text_quality",
+    "error",
+    "judge_prompt_tokens",
+    "judge_completion_tokens",
+    "cost_usd",
+    "truncated",
+)
+
+
+def output(row: tables.TeacherOutput | Row[Any]) -> types.TeacherOutput:
+    """An output from its whole row, or from a row of only the columns a query selected (the
+    others are never read: they stand at None)."""
+    if isinstance(row, Row):
+        values = row._asdict()
+        fields: dict[str, Any] = {name: values.get(name) for name in _OUTPUT_FIELDS}
+        return types.TeacherOutput(**fields)
     return types.TeacherOutput(
         model=row.model,
         text=row.text,
