@@ -30,8 +30,10 @@ from resolvers.context import Info
 
 @dataclass(frozen=True)
 class Wanted:
-    """The nested lists a selection of sessions asks for."""
+    """The columns and nested lists a selection of sessions asks for."""
 
+    # The sessions' columns its fields show (besides their keys); None: all of them.
+    columns: frozenset[str] | None = None
     model_performance: bool = False
     genre_distribution: bool = False
     # The size of the first page of examples, when that is the one page selected.
@@ -46,6 +48,8 @@ class Nested:
     """Nested lists read ahead, by the id of the session or example holding them; None for
     a list not read ahead."""
 
+    # The columns read of the sessions (the others are never shown); None: all of them.
+    columns: frozenset[str] | None = None
     model_performance: dict[int, list[SessionModelStats]] | None = None
     genre_distribution: dict[int, list[SessionGenreCount]] | None = None
     examples_size: int | None = None
@@ -56,6 +60,11 @@ class Nested:
 
 
 NOTHING = Nested()
+
+# A session's fields that are not a column of the same name: the lists nested in it (read
+# by its id), its global id (from its session id), and one column stored under another name.
+_NOT_COLUMNS = frozenset({"__typename", "id", "modelPerformance", "genreDistribution", "examples"})
+_COLUMN_OF = {"teachers": "teachers_json"}
 
 
 def _fields(selections: Sequence[Selection]) -> Iterator[SelectedField]:
@@ -110,12 +119,24 @@ def wanted(info: Info, path: Sequence[str] = ()) -> Wanted:
         # A field that is not a column of its own (none is, today) needs the whole row.
         outputs = frozenset(selected if selected <= examples.OUTPUT_COLUMNS else ())
     return Wanted(
+        columns=_columns(names),
         model_performance="modelPerformance" in names,
         genre_distribution="genreDistribution" in names,
         examples=size,
         outputs=outputs,
         votes=size is not None and "votes" in names_in_nodes,
     )
+
+
+def _columns(names: set[str]) -> frozenset[str] | None:
+    """The columns the session fields `names` show; None (all) should one not be known."""
+    columns = set()
+    for name in names - _NOT_COLUMNS:
+        column = _COLUMN_OF.get(name) or _snake(name)
+        if column not in history.SESSION_COLUMNS:
+            return None
+        columns.add(column)
+    return frozenset(columns)
 
 
 def _snake(name: str) -> str:
@@ -125,7 +146,7 @@ def _snake(name: str) -> str:
 
 async def read_nested(db: AsyncSession, wants: Wanted, history_ids: Sequence[int]) -> Nested:
     """The lists `wants` asks for, of the sessions `history_ids`, read in `db`."""
-    nested = Nested()
+    nested = Nested(columns=wants.columns)
     if not history_ids:
         return nested
     if wants.model_performance:

@@ -33,7 +33,7 @@ async def training_history(
     args = PageArgs.parse(first, after, last, before)
     wants = wanted(info, ("edges", "node"))
     async with context.db() as db:
-        page = await history.history_page(db, owner, where, order_by, args)
+        page = await history.history_page(db, owner, where, order_by, args, wants.columns)
         nested = await read_nested(db, wants, [row.id for row in page.items])
 
     async def count() -> int:
@@ -49,7 +49,7 @@ async def training_session(info: Info, session_id: str) -> tuple[TrainingHistory
     viewer = info.context.viewer
     wants = wanted(info)
     async with info.context.db() as db:
-        row = await history.session_by_id(db, session_id)
+        row = await history.session_by_id(db, session_id, wants.columns)
         if row is None or (row.user_id != viewer.id and not viewer.is_admin):
             return None
         return row, await read_nested(db, wants, [row.id])
@@ -65,7 +65,7 @@ async def recent_training_sessions(
         )
     wants = wanted(info)
     async with info.context.db() as db:
-        rows = await history.recent_sessions(db, owner, limit)
+        rows = await history.recent_sessions(db, owner, limit, wants.columns)
         return rows, await read_nested(db, wants, [row.id for row in rows])
 
 

@@ -9,10 +9,12 @@ the request's DataLoaders, batched for a whole page; converted here.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any, cast
 
 from graphql.pyutils import AwaitableOrValue
 from sqlalchemy import Row
+from sqlalchemy.orm.attributes import instance_dict
 from strawberry.scalars import JSON
 
 from models import tables
@@ -21,6 +23,7 @@ from models.enums import Genre
 from models.examples import ExamplePage
 from models.history import (
     FINE_TUNING_THRESHOLD,
+    SESSION_COLUMNS,
     HistoryFilter,
     LeaderboardEntry,
     QualityPoint,
@@ -52,7 +55,15 @@ def _genres(raw: str | None) -> list[Genre]:
     return [Genre[name] for name in names if name in Genre.__members__]
 
 
+# Every column of a session, unread: what a field the query does not select is given.
+_UNREAD_SESSION = dict.fromkeys(SESSION_COLUMNS)
+
+
 def session(row: tables.TrainingHistory, nested: Nested = NOTHING) -> types.TrainingSession:
+    if nested.columns is not None:
+        # Read with only the columns the query selects: the others are never shown.
+        read = {**_UNREAD_SESSION, **instance_dict(row)}
+        row = cast(tables.TrainingHistory, SimpleNamespace(**read))
     return types.TrainingSession(
         id=global_id("TrainingSession", row.session_id),
         db_id=row.id,

@@ -410,7 +410,8 @@ async def test_a_page_of_sessions_costs_a_constant_number_of_queries(
 
 
 SESSION_FIELDS = """
-  sessionId
+  id sessionId userId status teachers genresSelected startedAt completedAt averageQuality
+  numExamplesSuccessful votingStrategy costUsd endReason error
   modelPerformance { model wins averageQuality totalQuality promptTokens costUsd }
   genreDistribution { ...Counted }
   examples(first: $first) {
