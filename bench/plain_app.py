@@ -19,12 +19,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from server.app import create_app
+from server.cli import api_process_app
 from server.settings import Settings
 
 
 def create() -> Starlette:
-    chorus = create_app(Settings())
+    # As `chorus serve` makes an API process's app: its logging set up, its heap settled.
+    chorus = api_process_app(Settings())
     stored: dict[str, bytes] = {}
 
     async def plain(request: Request) -> Response:

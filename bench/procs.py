@@ -8,7 +8,7 @@ import selectors
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,6 +32,21 @@ def machine_cpu() -> tuple[float, float]:
     return (total - idle) / _TICKS, total / _TICKS
 
 
+def family_cpu_seconds(pid: int) -> float:
+    """CPU time of the process and of every process it started, still running (uvicorn's
+    workers), so far."""
+    pending, used = [pid], 0.0
+    while pending:
+        current = pending.pop()
+        try:
+            used += cpu_seconds(current)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+        except FileNotFoundError:  # it ended meanwhile
+            continue
+    return used
+
+
 def memory_mb(pid: int) -> tuple[float, float]:
     """The resident set now and its peak (VmRSS, VmHWM), in MiB."""
     values = {}
@@ -43,15 +58,20 @@ def memory_mb(pid: int) -> tuple[float, float]:
 
 
 def settle(
-    pid: int, *, quiet_s: float = 0.3, busy_below: float = 0.03, limit_s: float = 30.0
+    pid: int,
+    *,
+    quiet_s: float = 0.3,
+    busy_below: float = 0.03,
+    limit_s: float = 30.0,
+    cpu: Callable[[int], float] = cpu_seconds,
 ) -> float:
     """Wait until the process uses less than `busy_below` of a core over `quiet_s` (its
-    background work done); its CPU time then."""
+    background work done); its CPU time then, as `cpu` counts it."""
     deadline = time.monotonic() + limit_s
-    used = cpu_seconds(pid)
+    used = cpu(pid)
     while time.monotonic() < deadline:
         time.sleep(quiet_s)
-        now = cpu_seconds(pid)
+        now = cpu(pid)
         if now - used < busy_below * quiet_s:
             return now
         used = now

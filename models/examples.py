@@ -3,8 +3,9 @@ batched across sessions."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -177,6 +178,28 @@ async def outputs_for(
         .order_by(TeacherOutput.example_id, TeacherOutput.model)
     )
     grouped: dict[int, list[TeacherOutput]] = {}
+    for row in rows:
+        grouped.setdefault(row.example_id, []).append(row)
+    return grouped
+
+
+OUTPUT_COLUMNS = frozenset(TeacherOutput.__table__.c.keys())
+
+
+async def output_columns_for(
+    db: AsyncSession, example_ids: Sequence[int], columns: Collection[str]
+) -> dict[int, list[Row[Any]]]:
+    """The outputs of examples as `outputs_for` orders them, each a row of `columns` (and
+    its example's id) only: a story's text is the widest column of all, and the driver
+    parses every column it is sent."""
+    table = TeacherOutput.__table__
+    chosen = sorted(OUTPUT_COLUMNS & {*columns, "example_id"})
+    rows = await db.execute(
+        select(*(table.c[name] for name in chosen))
+        .where(TeacherOutput.example_id.in_(example_ids))
+        .order_by(TeacherOutput.example_id, TeacherOutput.model)
+    )
+    grouped: dict[int, list[Row[Any]]] = {}
     for row in rows:
         grouped.setdefault(row.example_id, []).append(row)
     return grouped

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Select, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
+from sqlalchemy.sql.base import ExecutableOption
 
 from models import limits
 from models.enums import Genre, HistoryOrder, SessionStatus
@@ -86,14 +88,33 @@ def history_query(user_id: int, where: HistoryFilter | None = None) -> Select[Tr
     return query
 
 
+SESSION_COLUMNS = frozenset(TrainingHistory.__table__.c.keys())
+# What a read of sessions needs whatever it shows: their keys and their owner.
+_KEYS = frozenset({"id", "session_id", "user_id"})
+
+
+def _only(columns: Collection[str] | None, *also: str) -> list[ExecutableOption]:
+    """Loader options reading only `columns` of a session besides its keys (all when None):
+    the driver parses every column it is sent, and a session has 39. Any other attribute
+    raises when read, rather than going back to the database."""
+    if columns is None:
+        return []
+    names = sorted(SESSION_COLUMNS & {*columns, *_KEYS, *also})
+    return [load_only(*(getattr(TrainingHistory, name) for name in names), raiseload=True)]
+
+
 async def history_page(
     db: AsyncSession,
     user_id: int,
     where: HistoryFilter | None,
     order: HistoryOrder,
     args: PageArgs,
+    columns: Collection[str] | None = None,
 ) -> Page[TrainingHistory]:
-    return await paginate(db, history_query(user_id, where), HISTORY_ORDERINGS[order], args)
+    """A page of a user's sessions; with `columns`, only those are read of them."""
+    ordering = HISTORY_ORDERINGS[order]
+    options = _only(columns, ordering.key.key)
+    return await paginate(db, history_query(user_id, where), ordering, args, options)
 
 
 async def count_history(db: AsyncSession, user_id: int, where: HistoryFilter | None) -> int:
@@ -121,18 +142,28 @@ async def history_by_page_number(
     return rows.all(), await count(db, query)
 
 
-async def session_by_id(db: AsyncSession, session_id: str) -> TrainingHistory | None:
-    return await db.scalar(select(TrainingHistory).where(TrainingHistory.session_id == session_id))
+async def session_by_id(
+    db: AsyncSession, session_id: str, columns: Collection[str] | None = None
+) -> TrainingHistory | None:
+    """The session; with `columns`, only those are read of it."""
+    return await db.scalar(
+        select(TrainingHistory)
+        .options(*_only(columns))
+        .where(TrainingHistory.session_id == session_id)
+    )
 
 
 async def sessions_by_ids(db: AsyncSession, ids: Sequence[int]) -> Sequence[TrainingHistory]:
     return (await db.scalars(select(TrainingHistory).where(TrainingHistory.id.in_(ids)))).all()
 
 
-async def recent_sessions(db: AsyncSession, user_id: int, limit: int) -> Sequence[TrainingHistory]:
-    """The last finished sessions by completion time."""
+async def recent_sessions(
+    db: AsyncSession, user_id: int, limit: int, columns: Collection[str] | None = None
+) -> Sequence[TrainingHistory]:
+    """The last finished sessions by completion time; with `columns`, only those are read."""
     query = (
         history_query(user_id)
+        .options(*_only(columns))
         .where(TrainingHistory.completed_at.is_not(None))
         .order_by(TrainingHistory.completed_at.desc(), TrainingHistory.id.desc())
         .limit(limit)

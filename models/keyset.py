@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.base import ExecutableOption
 
 from models import limits
 from models.base import UTCDateTime
@@ -184,9 +185,14 @@ class Page(Generic[T]):
 
 
 async def paginate(
-    db: AsyncSession, query: Select[T], ordering: Ordering, args: PageArgs
+    db: AsyncSession,
+    query: Select[T],
+    ordering: Ordering,
+    args: PageArgs,
+    options: Sequence[ExecutableOption] = (),
 ) -> Page[T]:
-    """One page of `query` (already filtered) in `ordering`, per the Cursor Connections spec."""
+    """One page of `query` (already filtered) in `ordering`, per the Cursor Connections spec;
+    `options` are the loader options of its rows."""
     after = ordering.decode(args.after, "after") if args.after is not None else None
     before = ordering.decode(args.before, "before") if args.before is not None else None
     bounded = query
@@ -204,7 +210,10 @@ async def paginate(
     rows = list(
         (
             await db.scalars(
-                select(entity).join(ids, ordering.id == ids.c[ordering.id.key]).order_by(*order)
+                select(entity)
+                .options(*options)
+                .join(ids, ordering.id == ids.c[ordering.id.key])
+                .order_by(*order)
             )
         ).all()
     )

@@ -11,6 +11,7 @@ from models.history import HistoryFilter
 from models.keyset import PageArgs
 from models.tables import TrainingHistory
 from resolvers.context import Info
+from resolvers.nested import Nested, read_nested, wanted
 from resolvers.paging import CountedPage
 
 MAX_RECENT = 100
@@ -25,40 +26,47 @@ async def training_history(
     where: HistoryFilter | None,
     order_by: HistoryOrder,
     user_id: int | None,
-) -> CountedPage[TrainingHistory]:
+) -> tuple[CountedPage[TrainingHistory], Nested]:
+    """A page of sessions, with the lists nested in them that the query selects."""
     context = info.context
     owner = context.scope(user_id)
     args = PageArgs.parse(first, after, last, before)
+    wants = wanted(info, ("edges", "node"))
     async with context.db() as db:
-        page = await history.history_page(db, owner, where, order_by, args)
+        page = await history.history_page(db, owner, where, order_by, args, wants.columns)
+        nested = await read_nested(db, wants, [row.id for row in page.items])
 
     async def count() -> int:
         async with context.db() as db:
             return await history.count_history(db, owner, where)
 
-    return CountedPage(page, count)
+    return CountedPage(page, count), nested
 
 
-async def training_session(info: Info, session_id: str) -> TrainingHistory | None:
-    """The session, or None when it does not exist or is another user's (admins see all)."""
+async def training_session(info: Info, session_id: str) -> tuple[TrainingHistory, Nested] | None:
+    """The session with the lists nested in it that the query selects, or None when it does
+    not exist or is another user's (admins see all)."""
     viewer = info.context.viewer
+    wants = wanted(info)
     async with info.context.db() as db:
-        row = await history.session_by_id(db, session_id)
-    if row is None or (row.user_id != viewer.id and not viewer.is_admin):
-        return None
-    return row
+        row = await history.session_by_id(db, session_id, wants.columns)
+        if row is None or (row.user_id != viewer.id and not viewer.is_admin):
+            return None
+        return row, await read_nested(db, wants, [row.id])
 
 
 async def recent_training_sessions(
     info: Info, limit: int, user_id: int | None
-) -> Sequence[TrainingHistory]:
+) -> tuple[Sequence[TrainingHistory], Nested]:
     owner = info.context.scope(user_id)
     if not 1 <= limit <= MAX_RECENT:
         raise BadUserInput(
             f"`limit` must be between 1 and {MAX_RECENT}; got {limit}.", field="limit"
         )
+    wants = wanted(info)
     async with info.context.db() as db:
-        return await history.recent_sessions(db, owner, limit)
+        rows = await history.recent_sessions(db, owner, limit, wants.columns)
+        return rows, await read_nested(db, wants, [row.id for row in rows])
 
 
 async def session_examples(

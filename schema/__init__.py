@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLObjectType
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -17,8 +18,10 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types import ExecutionContext
 from strawberry.types import ExecutionResult as StrawberryResult
+from strawberry.types.field import StrawberryField
 
 from schema.events import GRAPHQL_TYPES
 from schema.execution import SharedEventExecutor, SharedResultRunner
@@ -79,7 +82,7 @@ def build_schema(
         MaxAliasesLimiter(max_alias_count=max_aliases),
     ]
     limit_rules = [rule for limiter in limits for rule in limiter.validation_rules]
-    return ChorusSchema(
+    schema = ChorusSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -99,6 +102,39 @@ def build_schema(
         # A thousand subscribers to one session: each event executed once, not a thousand times.
         execution_context_class=SharedEventExecutor,
     )
+    read_plain_attributes(schema)
+    return schema
+
+
+def _attribute(name: str) -> Callable[..., Any]:
+    def resolve(source: Any, info: Any, **_: Any) -> Any:
+        return getattr(source, name)
+
+    return resolve
+
+
+def read_plain_attributes(schema: strawberry.Schema) -> None:
+    """Fields with no resolver of their own read their attribute in one call.
+
+    Strawberry gives such a field a resolver that calls the field's `get_result`, which
+    calls the default resolver, which calls getattr: three calls for every field of every
+    object of a page (a history page has hundreds). graphql-core calls this one instead.
+    A field with a resolver, an extension or an exception handler keeps Strawberry's.
+    """
+    if schema.config.default_resolver is not getattr:
+        return
+    for graphql_type in schema._schema.type_map.values():
+        if not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        for field in graphql_type.fields.values():
+            definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+            if (
+                isinstance(definition, StrawberryField)
+                and definition.is_basic_field
+                and not definition.is_subscription
+                and getattr(field.resolve, "_is_default", False)
+            ):
+                field.resolve = _attribute(definition.python_name)
 
 
 def export_sdl() -> str:

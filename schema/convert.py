@@ -1,16 +1,20 @@
 """The database's rows and the domain's records as the API's types, and the API's filter
 input as the domain's.
 
-Sessions and examples are given `LISTS`, which reads their nested lists when a query
-selects them: through the request's DataLoaders, batched for a whole page, then converted
-here.
+Sessions and examples are given a `_Lists`, which answers their nested lists when a query
+selects them: at once from what was read with their page (resolvers.nested), else through
+the request's DataLoaders, batched for a whole page; converted here.
 """
 
 from __future__ import annotations
 
 import json
-from typing import cast
+from types import SimpleNamespace
+from typing import Any, cast
 
+from graphql.pyutils import AwaitableOrValue
+from sqlalchemy import Row
+from sqlalchemy.orm.attributes import instance_dict
 from strawberry.scalars import JSON
 
 from models import tables
@@ -19,17 +23,20 @@ from models.enums import Genre
 from models.examples import ExamplePage
 from models.history import (
     FINE_TUNING_THRESHOLD,
+    SESSION_COLUMNS,
     HistoryFilter,
     LeaderboardEntry,
     QualityPoint,
     TrainingStats,
     mean_quality,
 )
+from models.keyset import PageArgs
 from resolvers import sessions
 from resolvers.account import Owned
 from resolvers.catalog import GenreEntry, TeacherStatus
 from resolvers.context import Info
 from resolvers.memory import MemoryMatch
+from resolvers.nested import NOTHING, Nested
 from resolvers.paging import CountedPage
 from schema import inputs, types
 from schema.node import Node, global_id
@@ -48,11 +55,19 @@ def _genres(raw: str | None) -> list[Genre]:
     return [Genre[name] for name in names if name in Genre.__members__]
 
 
-def session(row: tables.TrainingHistory) -> types.TrainingSession:
+# Every column of a session, unread: what a field the query does not select is given.
+_UNREAD_SESSION = dict.fromkeys(SESSION_COLUMNS)
+
+
+def session(row: tables.TrainingHistory, nested: Nested = NOTHING) -> types.TrainingSession:
+    if nested.columns is not None:
+        # Read with only the columns the query selects: the others are never shown.
+        read = {**_UNREAD_SESSION, **instance_dict(row)}
+        row = cast(tables.TrainingHistory, SimpleNamespace(**read))
     return types.TrainingSession(
         id=global_id("TrainingSession", row.session_id),
         db_id=row.id,
-        lists=LISTS,
+        lists=_Lists.of(nested),
         session_id=row.session_id,
         user_id=row.user_id,
         status=row.status,
@@ -89,12 +104,12 @@ def session(row: tables.TrainingHistory) -> types.TrainingSession:
 
 
 def session_connection(
-    counted: CountedPage[tables.TrainingHistory],
+    counted: CountedPage[tables.TrainingHistory], nested: Nested = NOTHING
 ) -> types.TrainingSessionConnection:
     page = counted.page
     return types.TrainingSessionConnection(
         edges=[
-            types.TrainingSessionEdge(node=session(row), cursor=cursor)
+            types.TrainingSessionEdge(node=session(row, nested), cursor=cursor)
             for row, cursor in zip(page.items, page.cursors, strict=True)
         ],
         page_info=PageInfo.of(page),  # type: ignore[arg-type]
@@ -118,10 +133,10 @@ def genre_count(row: tables.SessionGenreCount) -> types.GenreCount:
     return types.GenreCount(genre=row.genre, count=row.count)
 
 
-def example(row: tables.TrainingExample) -> types.TrainingExample:
+def example(row: tables.TrainingExample, lists: _Lists) -> types.TrainingExample:
     return types.TrainingExample(
         db_id=row.id,
-        lists=LISTS,
+        lists=lists,
         index=row.index,
         genre=row.genre,
         prompt=row.prompt,
@@ -144,11 +159,14 @@ def example(row: tables.TrainingExample) -> types.TrainingExample:
     )
 
 
-def example_connection(examples: ExamplePage) -> types.TrainingExampleConnection:
+def example_connection(
+    examples: ExamplePage, lists: _Lists | None = None
+) -> types.TrainingExampleConnection:
     page = examples.page
+    lists = lists or _Lists.of(NOTHING)
     return types.TrainingExampleConnection(
         edges=[
-            types.TrainingExampleEdge(node=example(row), cursor=cursor)
+            types.TrainingExampleEdge(node=example(row, lists), cursor=cursor)
             for row, cursor in zip(page.items, page.cursors, strict=True)
         ],
         page_info=PageInfo.of(page),  # type: ignore[arg-type]
@@ -156,7 +174,28 @@ def example_connection(examples: ExamplePage) -> types.TrainingExampleConnection
     )
 
 
-def output(row: tables.TeacherOutput) -> types.TeacherOutput:
+_OUTPUT_FIELDS = (
+    "model",
+    "text",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "text_quality",
+    "error",
+    "judge_prompt_tokens",
+    "judge_completion_tokens",
+    "cost_usd",
+    "truncated",
+)
+
+
+def output(row: tables.TeacherOutput | Row[Any]) -> types.TeacherOutput:
+    """An output from its whole row, or from a row of only the columns a query selected (the
+    others are never read: they stand at None)."""
+    if isinstance(row, Row):
+        values = row._asdict()
+        fields: dict[str, Any] = {name: values.get(name) for name in _OUTPUT_FIELDS}
+        return types.TeacherOutput(**fields)
     return types.TeacherOutput(
         model=row.model,
         text=row.text,
@@ -177,29 +216,80 @@ def vote(row: tables.Vote) -> types.Vote:
 
 
 class _Lists:
-    """Reads the lists nested in sessions and examples (types.SessionLists, ExampleLists)."""
+    """Answers the lists nested in sessions and examples (types.SessionLists, ExampleLists):
+    a list read with the page is answered as a value, any other is read when resolved."""
 
-    async def model_performance(self, info: Info, history_id: int) -> list[types.ModelPerformance]:
+    __slots__ = ("nested",)
+
+    def __init__(self, nested: Nested) -> None:
+        self.nested = nested
+
+    @classmethod
+    def of(cls, nested: Nested) -> _Lists:
+        return _LOADED if nested is NOTHING else cls(nested)
+
+    def model_performance(
+        self, info: Info, history_id: int
+    ) -> AwaitableOrValue[list[types.ModelPerformance]]:
+        read = self.nested.model_performance
+        if read is not None:
+            return [model_performance(row) for row in read.get(history_id, ())]
+        return self._model_performance(info, history_id)
+
+    async def _model_performance(self, info: Info, history_id: int) -> list[types.ModelPerformance]:
         rows = await info.context.loaders.model_performance.load(history_id)
         return [model_performance(row) for row in rows]
 
-    async def genre_distribution(self, info: Info, history_id: int) -> list[types.GenreCount]:
+    def genre_distribution(
+        self, info: Info, history_id: int
+    ) -> AwaitableOrValue[list[types.GenreCount]]:
+        read = self.nested.genre_distribution
+        if read is not None:
+            return [genre_count(row) for row in read.get(history_id, ())]
+        return self._genre_distribution(info, history_id)
+
+    async def _genre_distribution(self, info: Info, history_id: int) -> list[types.GenreCount]:
         rows = await info.context.loaders.genre_distribution.load(history_id)
         return [genre_count(row) for row in rows]
 
-    async def examples(
+    def examples(
+        self, info: Info, history_id: int, first: int | None, after: str | None
+    ) -> AwaitableOrValue[types.TrainingExampleConnection]:
+        nested = self.nested
+        page = nested.examples.get(history_id)
+        if (
+            page is not None
+            and after is None
+            and PageArgs.parse(first=first).size == nested.examples_size
+        ):
+            return example_connection(page, self)
+        return self._examples(info, history_id, first, after)
+
+    async def _examples(
         self, info: Info, history_id: int, first: int | None, after: str | None
     ) -> types.TrainingExampleConnection:
         return example_connection(await sessions.session_examples(info, history_id, first, after))
 
-    async def votes(self, info: Info, example_id: int) -> list[types.Vote]:
+    def votes(self, info: Info, example_id: int) -> AwaitableOrValue[list[types.Vote]]:
+        read = self.nested.votes
+        if read is not None:
+            return [vote(row) for row in read.get(example_id, ())]
+        return self._votes(info, example_id)
+
+    async def _votes(self, info: Info, example_id: int) -> list[types.Vote]:
         return [vote(row) for row in await info.context.loaders.votes.load(example_id)]
 
-    async def outputs(self, info: Info, example_id: int) -> list[types.TeacherOutput]:
+    def outputs(self, info: Info, example_id: int) -> AwaitableOrValue[list[types.TeacherOutput]]:
+        read = self.nested.outputs
+        if read is not None:
+            return [output(row) for row in read.get(example_id, ())]
+        return self._outputs(info, example_id)
+
+    async def _outputs(self, info: Info, example_id: int) -> list[types.TeacherOutput]:
         return [output(row) for row in await info.context.loaders.outputs.load(example_id)]
 
 
-LISTS = _Lists()
+_LOADED = _Lists(NOTHING)
 
 
 def story(row: tables.Story) -> types.Story:

@@ -40,7 +40,7 @@ class Query:
         order_by: HistoryOrder | None = HistoryOrder.STARTED_AT_DESC,
         user_id: int | None = None,
     ) -> types.TrainingSessionConnection:
-        counted = await sessions.training_history(
+        counted, nested = await sessions.training_history(
             info,
             first,
             after,
@@ -50,14 +50,14 @@ class Query:
             order_by or HistoryOrder.STARTED_AT_DESC,
             user_id,
         )
-        return convert.session_connection(counted)
+        return convert.session_connection(counted, nested)
 
     @strawberry.field(
         description="Null when the session does not exist or belongs to another user."
     )
     async def training_session(self, info: Info, session_id: str) -> types.TrainingSession | None:
-        row = await sessions.training_session(info, session_id)
-        return None if row is None else convert.session(row)
+        found = await sessions.training_session(info, session_id)
+        return None if found is None else convert.session(*found)
 
     @strawberry.field
     async def training_stats(self, info: Info, user_id: int | None = None) -> types.TrainingStats:
@@ -67,8 +67,8 @@ class Query:
     async def recent_training_sessions(
         self, info: Info, limit: int = 5, user_id: int | None = None
     ) -> list[types.TrainingSession]:
-        rows = await sessions.recent_training_sessions(info, limit, user_id)
-        return [convert.session(row) for row in rows]
+        rows, nested = await sessions.recent_training_sessions(info, limit, user_id)
+        return [convert.session(row, nested) for row in rows]
 
     @strawberry.field
     async def model_leaderboard(

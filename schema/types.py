@@ -3,6 +3,8 @@
 The lists nested in a session and in an example are read only when a query selects them.
 How to read them is handed to each object by schema.convert (`SessionLists`,
 `ExampleLists`): it converts rows to these types, so they cannot call on it themselves.
+Their resolvers are plain functions answering a value, or an awaitable when the list was
+not read with the page: a value costs no round through the event loop.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 import strawberry
+from graphql.pyutils import AwaitableOrValue
 from strawberry.scalars import JSON
 
 from resolvers.context import Info
@@ -148,9 +151,9 @@ class TeacherOutput:
 
 
 class ExampleLists(Protocol):
-    async def votes(self, info: Info, example_id: int) -> list[Vote]: ...
+    def votes(self, info: Info, example_id: int) -> AwaitableOrValue[list[Vote]]: ...
 
-    async def outputs(self, info: Info, example_id: int) -> list[TeacherOutput]: ...
+    def outputs(self, info: Info, example_id: int) -> AwaitableOrValue[list[TeacherOutput]]: ...
 
 
 @strawberry.type
@@ -185,13 +188,13 @@ class TrainingExample:
         "tokens its provider did not report), never 0 for unknown."
     )
 
-    @strawberry.field
-    async def votes(self, info: Info) -> list[Vote]:
-        return await self.lists.votes(info, self.db_id)
+    @strawberry.field(graphql_type=list[Vote])
+    def votes(self, info: Info) -> AwaitableOrValue[list[Vote]]:
+        return self.lists.votes(info, self.db_id)
 
-    @strawberry.field
-    async def outputs(self, info: Info) -> list[TeacherOutput]:
-        return await self.lists.outputs(info, self.db_id)
+    @strawberry.field(graphql_type=list[TeacherOutput])
+    def outputs(self, info: Info) -> AwaitableOrValue[list[TeacherOutput]]:
+        return self.lists.outputs(info, self.db_id)
 
 
 @strawberry.type
@@ -208,13 +211,17 @@ class TrainingExampleConnection:
 
 
 class SessionLists(Protocol):
-    async def model_performance(self, info: Info, history_id: int) -> list[ModelPerformance]: ...
+    def model_performance(
+        self, info: Info, history_id: int
+    ) -> AwaitableOrValue[list[ModelPerformance]]: ...
 
-    async def genre_distribution(self, info: Info, history_id: int) -> list[GenreCount]: ...
+    def genre_distribution(
+        self, info: Info, history_id: int
+    ) -> AwaitableOrValue[list[GenreCount]]: ...
 
-    async def examples(
+    def examples(
         self, info: Info, history_id: int, first: int | None, after: str | None
-    ) -> TrainingExampleConnection: ...
+    ) -> AwaitableOrValue[TrainingExampleConnection]: ...
 
 
 @strawberry.type(
@@ -273,19 +280,19 @@ class TrainingSession(Node):
         "cancelled, interrupted or failed with an error."
     )
 
-    @strawberry.field
-    async def model_performance(self, info: Info) -> list[ModelPerformance]:
-        return await self.lists.model_performance(info, self.db_id)
+    @strawberry.field(graphql_type=list[ModelPerformance])
+    def model_performance(self, info: Info) -> AwaitableOrValue[list[ModelPerformance]]:
+        return self.lists.model_performance(info, self.db_id)
 
-    @strawberry.field
-    async def genre_distribution(self, info: Info) -> list[GenreCount]:
-        return await self.lists.genre_distribution(info, self.db_id)
+    @strawberry.field(graphql_type=list[GenreCount])
+    def genre_distribution(self, info: Info) -> AwaitableOrValue[list[GenreCount]]:
+        return self.lists.genre_distribution(info, self.db_id)
 
-    @strawberry.field
-    async def examples(
+    @strawberry.field(graphql_type=TrainingExampleConnection)
+    def examples(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> TrainingExampleConnection:
-        return await self.lists.examples(info, self.db_id, first, after)
+    ) -> AwaitableOrValue[TrainingExampleConnection]:
+        return self.lists.examples(info, self.db_id, first, after)
 
 
 @strawberry.type

@@ -409,6 +409,117 @@ async def test_a_page_of_sessions_costs_a_constant_number_of_queries(
     assert small
 
 
+SESSION_FIELDS = """
+  id sessionId userId status teachers genresSelected startedAt completedAt averageQuality
+  numExamplesSuccessful votingStrategy costUsd endReason error
+  modelPerformance { model wins averageQuality totalQuality promptTokens costUsd }
+  genreDistribution { ...Counted }
+  examples(first: $first) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node {
+      index winner text
+      ... on TrainingExample { votes { voter candidate } }
+      outputs { model latencyMs textQuality error truncated }
+    } }
+  }
+  wholeOutputs: examples(first: $first) { edges { node { outputs {
+    __typename model text latencyMs promptTokens completionTokens textQuality error
+    judgePromptTokens judgeCompletionTokens costUsd truncated } } } }
+"""
+# Pages of examples the page of sessions cannot read ahead: other sizes, after a cursor.
+OTHER_PAGES = """
+  otherSize: examples(first: 1) { edges { node { index outputs { text } } } }
+  later: examples(first: 2, after: $after) { edges { node { index votes { voter } } } }
+"""
+READ_AHEAD = """
+query($id: String!, $first: Int AFTER) {
+  trainingSession(sessionId: $id) { FIELDS }
+  trainingHistory(first: 5) { edges { node { FIELDS } } }
+  recentTrainingSessions(limit: 5) { FIELDS }
+}
+fragment Counted on GenreCount { genre count }
+"""
+# `node` reads every nested list through the DataLoaders, one list at a time.
+LOADED = """
+query($nodeId: ID!, $first: Int AFTER) {
+  node(id: $nodeId) { ... on TrainingSession { FIELDS } }
+}
+fragment Counted on GenreCount { genre count }
+"""
+
+
+@pytest.mark.parametrize(
+    ("first", "other_pages"), [(None, False), (3, False), (0, False), (3, True)]
+)
+async def test_lists_read_with_their_page_are_those_read_one_by_one(
+    client: httpx.AsyncClient, engine: AsyncEngine, first: int | None, other_pages: bool
+) -> None:
+    fields = SESSION_FIELDS + (OTHER_PAGES if other_pages else "")
+    after = ", $after: String" if other_pages else ""
+    alice = await make_account(engine, "alice")
+    await add_session(engine, alice.id, started_at=T0 - timedelta(days=1))
+    session = await add_session(engine, alice.id, examples=4, genres=(Genre.FANTASY, Genre.HORROR))
+    cursor = (
+        await graphql_data(
+            client,
+            "query($id: String!) { trainingSession(sessionId: $id) { examples(first: 1) "
+            "{ pageInfo { endCursor } } } }",
+            {"id": session.session_id},
+            account=alice,
+        )
+    )["trainingSession"]["examples"]["pageInfo"]["endCursor"]
+    variables: dict[str, object] = {"id": session.session_id, "first": first}
+    if other_pages:
+        variables["after"] = cursor
+    document = READ_AHEAD.replace("FIELDS", fields).replace("AFTER", after)
+    ahead = await graphql_data(client, document, variables, account=alice)
+    node_id = (
+        await graphql_data(
+            client,
+            "query($id: String!) { trainingSession(sessionId: $id) { id } }",
+            {"id": session.session_id},
+            account=alice,
+        )
+    )["trainingSession"]["id"]
+    loaded = (
+        await graphql_data(
+            client,
+            LOADED.replace("FIELDS", fields).replace("AFTER", after),
+            {**variables, "nodeId": node_id},
+            account=alice,
+        )
+    )["node"]
+    assert ahead["trainingSession"] == loaded
+    assert ahead["trainingHistory"]["edges"][0]["node"] == loaded
+    assert ahead["recentTrainingSessions"][0] == loaded
+    assert loaded["wholeOutputs"]["edges"] or first == 0
+    if first != 0:
+        whole = loaded["wholeOutputs"]["edges"][0]["node"]["outputs"][0]
+        assert whole["text"]
+        assert whole["__typename"] == "TeacherOutput"
+
+
+async def test_a_bad_page_size_of_examples_is_named_with_the_session_read(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    alice = await make_account(engine, "alice")
+    session = await add_session(engine, alice.id, examples=2)
+    body = await graphql(
+        client,
+        "query($id: String!) { trainingSession(sessionId: $id) { sessionId "
+        "examples(first: -1) { totalCount } } }",
+        {"id": session.session_id},
+        account=alice,
+    )
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["path"] == ["trainingSession", "examples"]
+    assert (
+        body["data"] == {"trainingSession": None}
+        or body["data"]["trainingSession"]["sessionId"] == session.session_id
+    )
+
+
 async def test_examples_page_on_with_their_cursor(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
