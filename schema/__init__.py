@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -12,12 +13,15 @@ from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionResult as StrawberryResult
 
 from schema.events import GRAPHQL_TYPES
-from schema.execution import SharedEventExecutor
+from schema.execution import SharedEventExecutor, SharedResultRunner
 from schema.extensions import (
     CachedParser,
     MaskUnexpectedErrors,
@@ -38,6 +42,30 @@ class ChorusSchema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         log_errors(errors, execution_context)
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return SharedResultRunner(execution_context, extensions)
+
+    async def _handle_execution_result(
+        self,
+        context: ExecutionContext,
+        result: Any,
+        extensions_runner: SchemaExtensionsRunner,
+        *,
+        skip_process_errors: bool = False,
+    ) -> StrawberryResult:
+        # A subscription event's result that many subscribers share (schema.execution) is
+        # handed on as it is, the same object for all of them.
+        if isinstance(extensions_runner, SharedResultRunner):
+            shared = extensions_runner.shared(result)
+            if shared is not None:
+                context.result = shared
+                return shared
+        return await super()._handle_execution_result(
+            context, result, extensions_runner, skip_process_errors=skip_process_errors
+        )
 
 
 def build_schema(

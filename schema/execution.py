@@ -38,7 +38,13 @@ from graphql import (
 )
 from graphql.execution import Executor
 from graphql.pyutils import AwaitableOrValue
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types import ExecutionContext, StreamExecutionResult
+from strawberry.types import ExecutionResult as StrawberryResult
+
+from trainer import metrics
 
 Outcome = ExecutionResult | ExperimentalIncrementalExecutionResults
 
@@ -48,10 +54,13 @@ compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class RenderedData(dict[str, Any]):
-    """A shared result's data, with its JSON made once for every subscriber it is sent to."""
+    """A shared result's data, with its JSON made once for every subscriber it is sent to:
+    the data alone, and the whole payload of a message that carries it (`{"data":...}`)."""
 
-    __slots__ = ("_encoded",)
+    __slots__ = ("_encoded", "_payload", "_result")
     _encoded: str
+    _payload: str
+    _result: StrawberryResult
 
     def encoded(self) -> str:
         try:
@@ -59,6 +68,70 @@ class RenderedData(dict[str, Any]):
         except AttributeError:
             self._encoded = compact_json(self)
             return self._encoded
+
+    def payload(self) -> str:
+        try:
+            return self._payload
+        except AttributeError:
+            self._payload = '{"data":' + self.encoded() + "}"
+            return self._payload
+
+    def result(self) -> StrawberryResult:
+        """The result as Strawberry hands it to a transport, made once for all."""
+        try:
+            return self._result
+        except AttributeError:
+            self._result = StrawberryResult(data=self, errors=None, extensions={})
+            return self._result
+
+
+class SharedResultRunner(SchemaExtensionsRunner):
+    """Strawberry's extension runner, which leaves a shared result alone: the extensions
+    have nothing to add to a result without errors (none of them gives results of its own,
+    and masking only looks at errors), and what they would do for each subscriber and
+    each event was most of what a delivery cost."""
+
+    def __init__(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension] | None = None
+    ) -> None:
+        super().__init__(execution_context, extensions)
+        self.adds_nothing = all(
+            type(extension).get_results is SchemaExtension.get_results
+            for extension in self.extensions
+        )
+
+    def shared(self, result: object) -> StrawberryResult | None:
+        """The result to send as it is, when `result` is a shared one."""
+        if (
+            self.adds_nothing
+            and isinstance(result, ExecutionResult)
+            and isinstance(result.data, RenderedData)
+            and not result.errors
+            and not result.extensions
+            and not self.execution_context.extensions_results
+        ):
+            return result.data.result()
+        return None
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Any:
+        if isinstance(getattr(result, "data", None), RenderedData) and (
+            getattr(result, "errors", None) is None
+        ):
+            return _UNTOUCHED
+        return super().on_stream_result(result)
+
+
+class _Untouched:
+    """The stream-result hooks of a shared result: none."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_UNTOUCHED = _Untouched()
 
 
 @dataclass(slots=True)
@@ -83,9 +156,11 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         if self._key is None:
             self._key = _key_of(self)
         if not isinstance(memo, dict) or self._key is _NOT_SHARED:
+            metrics.RESULT_EXECUTED.inc()
             return super().build_per_event_executor(payload)
         entry = memo.get(self._key)
         if entry is not None and entry.result is not None:
+            metrics.RESULT_SHARED.inc()
             return _Rendered(entry.result)
         executor = super().build_per_event_executor(payload)
         assert isinstance(executor, SharedEventExecutor)
@@ -99,9 +174,11 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         entry = memo.get(key)
         if entry is not None:
             if entry.result is not None:
+                metrics.RESULT_SHARED.inc()
                 return entry.result
             if entry.pending is not None:
                 return self._wait_for(entry.pending, serially)
+        metrics.RESULT_EXECUTED.inc()
         result = super().execute_operation(serially)
         if self.is_awaitable(result):
             entry = memo[key] = _Entry(self.operation)
@@ -140,7 +217,9 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         # Shielded: a subscriber that goes away must not cancel the others' result.
         shared = await asyncio.shield(pending)
         if shared is not None:
+            metrics.RESULT_SHARED.inc()
             return shared
+        metrics.RESULT_EXECUTED.inc()
         own = super().execute_operation(serially)
         return await own if self.is_awaitable(own) else cast(Outcome, own)
 

@@ -82,7 +82,7 @@ class Feed:
         self.batching = batching
         self._batches: list[EventBatch] = []
         self.depth = 0
-        self._arrived = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self.overflowed = False
 
     def offer(self, batch: EventBatch) -> None:
@@ -96,14 +96,23 @@ class Feed:
         else:
             self._batches.append(batch)
             self.depth += len(batch.events)
-        self._arrived.set()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def take(self, patience_s: float) -> list[EventBatch]:
         """What arrived since the last call, waiting up to `patience_s` for something."""
         if not self._batches and not self.overflowed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), patience_s)
-        self._arrived.clear()
+            # A future and a timer, not asyncio.wait_for: that makes a task for every wait,
+            # and a thousand subscribers wait for every event.
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(patience_s, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
         batches, self._batches = self._batches, []
         self.depth = 0
         return batches
@@ -115,6 +124,11 @@ class Feed:
     def shared(self, events: Sequence[NumberedEvent]) -> list[NumberedEvent]:
         """`events` read from the log, as the objects other subscribers already hold."""
         return self._held.shared(events)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class _Batcher:

@@ -88,7 +88,7 @@ WEBSOCKET_CONNECTIONS = Gauge(
 )
 WEBSOCKET_SUBSCRIPTIONS = Gauge(
     "chorus_websocket_subscriptions",
-    "trainingProgress subscriptions being served.",
+    "trainingProgress and trainingProgressBatches subscriptions being served.",
     multiprocess_mode="livesum",
 )
 DELIVERY_LAG_SECONDS = Histogram(
@@ -96,6 +96,13 @@ DELIVERY_LAG_SECONDS = Histogram(
     "From a live event's `at` to its delivery to a subscriber; events a subscriber reads "
     "from the log (replay, catching up) are not counted.",
     buckets=DELIVERY_LAG_BUCKETS,
+)
+SUBSCRIPTION_RESULTS = Counter(
+    "chorus_subscription_results",
+    "Results of subscription events (an event or a batch) handed to subscribers: `executed` "
+    "for them, or `shared`, executed for another subscriber that asked the same of the same "
+    "event object.",
+    ["how"],
 )
 DB_POOL_CHECKED_OUT = Gauge(
     "chorus_db_pool_checked_out_connections",
@@ -187,6 +194,10 @@ def examples_recorded(succeeded: int, failed: int) -> None:
 
 def session_ended(status: SessionStatus) -> None:
     _ENDED[status].inc()
+
+
+RESULT_EXECUTED = SUBSCRIPTION_RESULTS.labels("executed")
+RESULT_SHARED = SUBSCRIPTION_RESULTS.labels("shared")
 
 
 def event_delivered(at: datetime) -> None:

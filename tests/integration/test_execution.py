@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLObjectType, GraphQLSchema
+from prometheus_client import generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
@@ -27,6 +28,7 @@ from server.graphql_app import ChorusGraphQL
 from server.settings import Settings
 from tests.support import make_account
 from tests.support.live import InProcessServer, graphql_async, open_socket, send_subscribe
+from tests.support.metrics import Scrape
 from trainer.live import channel_of
 
 START = "mutation($n: Int!) { startTraining(input: {numExamples: $n, seed: 5}) { sessionId } }"
@@ -46,6 +48,15 @@ ETA = """subscription($id: String!) {
 }"""
 PROGRESS = """subscription($id: String!) {
   trainingProgress(sessionId: $id) { seq ... on SessionProgress { completed } }
+}"""
+BATCHES = """subscription($id: String!, $withAt: Boolean!) {
+  trainingProgressBatches(sessionId: $id, maxDelayMs: 20, maxEvents: 4) {
+    firstSeq lastSeq
+    events {
+      __typename seq at @include(if: $withAt)
+      ... on SessionFinished { status session { sessionId status } }
+    }
+  }
 }"""
 LEGACY_WS = Subprotocol("graphql-ws")
 
@@ -101,18 +112,26 @@ async def subscribe(
     return ws
 
 
-async def payloads(ws: ClientConnection) -> list[dict[str, Any]]:
-    """Every result's payload, in order, until the stream completes (either protocol)."""
-    received: list[dict[str, Any]] = []
+async def messages(ws: ClientConnection) -> list[str]:
+    """Every result's message as it was sent, in order, until the stream completes (either
+    protocol)."""
+    received: list[str] = []
     while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        text = await asyncio.wait_for(ws.recv(), 30)
+        assert isinstance(text, str)
+        message = json.loads(text)
         if message["type"] == "complete":
             await ws.close()
             return received
         if message["type"] in ("next", "data"):
-            received.append(message["payload"])
+            received.append(text)
         else:
             assert message["type"] in ("connection_ack", "ka", "ping"), message
+
+
+async def payloads(ws: ClientConnection) -> list[dict[str, Any]]:
+    """Every result's payload, in order, until the stream completes (either protocol)."""
+    return [json.loads(text)["payload"] for text in await messages(ws)]
 
 
 def events_of(received: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -124,7 +143,8 @@ async def watch_queued_session(
     engine: AsyncEngine,
     subscriptions: list[tuple[str, dict[str, Any], dict[str, Any]]],
     instrument: Callable[[Starlette], None],
-) -> list[list[dict[str, Any]]]:
+    read: Callable[[ClientConnection], Awaitable[list[Any]]] = payloads,
+) -> list[list[Any]]:
     """Every subscription's payloads for one session of two examples. The session waits
     behind another of the same user until every subscription is in, so that each gets every
     event live, as the same object as the others."""
@@ -151,7 +171,7 @@ async def watch_queued_session(
             raise AssertionError("the subscriptions did not all start")
         blocker_id = blocker["startTraining"]["sessionId"]
         await graphql_async(server, CANCEL, {"id": blocker_id}, token=alice.token)
-        return list(await asyncio.gather(*(payloads(ws) for ws in sockets)))
+        return list(await asyncio.gather(*(read(ws) for ws in sockets)))
 
 
 async def test_subscribers_asking_the_same_share_one_execution_per_event(
@@ -243,3 +263,47 @@ async def test_an_error_is_masked_for_each_subscriber_and_kept_from_other_docume
     assert counts["eta"] == dict.fromkeys(progress_seqs, 2)
     seqs = [event["seq"] for event in events_of(unaffected)]
     assert counts["events"] == {seq: 3 if seq in progress_seqs else 2 for seq in seqs}
+
+
+async def test_subscribers_asking_the_same_batches_are_sent_the_same_bytes(
+    engine: AsyncEngine, settings: Settings, broadcast_url: str
+) -> None:
+    """Each batch is executed once per document and variables, and the same bytes go to
+    every socket that asked for it; another question gets batches of its own."""
+    counts: dict[str, Counter[int]] = {}
+
+    def instrument(app: Starlette) -> None:
+        counts["sessions"] = count_resolver(app, "SessionFinished", "session")
+
+    before = Scrape.parse(generate_latest().decode())
+    watchers = 5
+    *same, without_at = await watch_queued_session(
+        settings.model_copy(update={"broadcast_url": broadcast_url, "offline_latency_ms": 5}),
+        engine,
+        [*[(BATCHES, {"withAt": True}, {})] * watchers, (BATCHES, {"withAt": False}, {})],
+        instrument,
+        read=messages,
+    )
+    after = Scrape.parse(generate_latest().decode())
+    assert all(received == same[0] for received in same)
+    batches = [json.loads(text)["payload"]["data"]["trainingProgressBatches"] for text in same[0]]
+    events = [event for batch in batches for event in batch["events"]]
+    assert [event["seq"] for event in events] == list(range(1, len(events) + 1))
+    assert all(len(batch["events"]) <= 4 for batch in batches)
+    assert all(
+        [event["seq"] for event in batch["events"]]
+        == list(range(batch["firstSeq"], batch["lastSeq"] + 1))
+        for batch in batches
+    )
+    assert events[-1]["status"] == events[-1]["session"]["status"] == "COMPLETED"
+    others = [json.loads(text)["payload"]["data"]["trainingProgressBatches"] for text in without_at]
+    assert [[e["seq"] for e in batch["events"]] for batch in others] == [
+        [e["seq"] for e in batch["events"]] for batch in batches
+    ]
+    assert all("at" not in event for batch in others for event in batch["events"])
+    # One execution per batch for each of the two questions; every other watcher of the
+    # first was handed that execution's result.
+    name = "chorus_subscription_results_total"
+    assert after.since(before, name, how="executed") == 2 * len(batches)
+    assert after.since(before, name, how="shared") == (watchers - 1) * len(batches)
+    assert counts["sessions"] == {events[-1]["seq"]: 2}
