@@ -18,8 +18,9 @@ export interface TrainingProgress {
   retry: () => void;
 }
 
-// The server gathers a session's events for up to this long into one message, which the view
-// applies in one render: at most five a second, however fast the session runs.
+// The server gathers a live session's events for up to this long into one message, which the
+// view applies in one render: about five renders a second however fast the session runs. A
+// replay comes in messages of up to 500 events, one render each.
 const MAX_DELAY_MS = 200;
 const MAX_RECONNECTS = 6;
 const DENIED_CLOSE_CODES = new Set([4401, 4403]);
