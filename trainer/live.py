@@ -88,8 +88,11 @@ class Feed:
     def offer(self, batch: EventBatch) -> None:
         if self.overflowed:
             return
-        if self.depth + len(batch.events) > self._capacity:
-            # The subscriber is too slow to keep up live; it will read the log instead.
+        held_too = self.depth or self.batching is None
+        if held_too and self.depth + len(batch.events) > self._capacity:
+            # The subscriber is too slow to keep up live; it will read the log instead. (One
+            # of the hub's batches larger than the feed is taken while the feed is empty: a
+            # subscriber that asked for large batches can keep up with them.)
             self._batches.clear()
             self.depth = 0
             self.overflowed = True
