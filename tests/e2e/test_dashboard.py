@@ -165,6 +165,8 @@ def server(tmp_path: Path, empty_database: str, broadcast: str) -> Iterator[Serv
         "CHORUS_DATABASE_URL": database_url,
         "CHORUS_BROADCAST_URL": broadcast_url_of(broadcast),
         "CHORUS_OFFLINE_LATENCY_MS": "20",
+        # An example at a time: a session lasts long enough for its stream to be cut midway.
+        "CHORUS_MAX_CONCURRENT_EXAMPLES": "1",
         "CHORUS_DASHBOARD_DIR": str(DASHBOARD / "dist"),
         "CHORUS_DATA_DIR": str(tmp_path / "data"),
     }
