@@ -99,13 +99,28 @@ class _Stream:
             return False
         self.last = numbered.seq
         if isinstance(numbered.event, SessionFinished):
-            if numbered.event.status is SessionStatus.INTERRUPTED:
-                # A resumed session goes on after the SessionFinished of its interruption.
-                history, _ = await self.status()
-                self.done = history.status.is_final
-            else:
-                self.done = True
+            await self._finished(numbered.event)
         return True
+
+    async def _finished(self, event: SessionFinished) -> None:
+        if event.status is SessionStatus.INTERRUPTED:
+            # A resumed session goes on after the SessionFinished of its interruption.
+            history, _ = await self.status()
+            self.done = history.status.is_final
+        else:
+            self.done = True
+
+    async def accept_batch(self, batch: EventBatch) -> tuple[Sequence[NumberedEvent], bool]:
+        """As `accept_all` for a live batch; one that follows on from the last event
+        delivered, as the hub's batches for a subscriber that keeps up do, is taken whole
+        without looking at each of its events."""
+        if batch.first_seq == self.last + 1 and batch.follows_on():
+            self.last = batch.last_seq
+            last = batch.events[-1].event
+            if isinstance(last, SessionFinished):
+                await self._finished(last)
+            return batch.events, True
+        return await self.accept_all(batch.events)
 
     async def accept_all(
         self, events: Sequence[NumberedEvent], *, from_log: bool = False
@@ -197,6 +212,9 @@ async def event_batches(
     hub = info.context.services.hub
     assert hub is not None, "the live event hub starts with the server"
     stream = _Stream(info, history, after_seq)
+    # The log is read in large pieces whatever the batches' size, sparing the database: a
+    # whole number of batches, so that only the last of a replay is short.
+    read_size = replay_size * -(-REPLAY_BATCH // replay_size)
     async with hub.feed(history.session_id, batching) as feed:
         while not stream.done:
             # Live events are kept from here on, even by a feed that overflowed: the ones
@@ -204,13 +222,13 @@ async def event_batches(
             # subscriber back to the log once more.
             feed.recover()
             # Catch up from the log: everything published is already there.
-            read = feed.shared(await stream.from_log(replay_size))
+            read = feed.shared(await stream.from_log(read_size))
             replayed, _ = await stream.accept_all(read, from_log=True)
-            if replayed:
-                yield EventBatch(tuple(replayed))
+            for start in range(0, len(replayed), replay_size):
+                yield EventBatch(tuple(replayed[start : start + replay_size]))
             if stream.done:
                 return
-            if len(read) == replay_size:
+            if len(read) == read_size:
                 continue
             history, newest = await stream.status()
             if history.status.is_final and newest is None:
@@ -231,9 +249,15 @@ async def event_batches(
                 in_order = True
                 for batch in arrived:
                     whole = batch.first_seq == stream.last + 1
-                    accepted, in_order = await stream.accept_all(batch.events)
-                    for event in accepted:
-                        metrics.event_delivered(event.at)
+                    accepted, in_order = await stream.accept_batch(batch)
+                    if batching is None:
+                        for event in accepted:
+                            metrics.event_delivered(event.at)
+                    elif accepted:
+                        # A batch is timed by its first event, the one that waited longest:
+                        # timing hundreds of events for each of a thousand subscribers would
+                        # cost more than sending them.
+                        metrics.event_delivered(accepted[0].at)
                     if accepted:
                         # Taken whole, the hub's batch object goes on, so that what is made
                         # of it is made once for every subscriber that has it.

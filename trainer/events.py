@@ -254,6 +254,18 @@ class EventBatch:
     def last_seq(self) -> int:
         return self.events[-1].seq
 
+    def follows_on(self) -> bool:
+        """Whether the seqs run on without a gap and only the last event may end the
+        stream; worked out once per batch object."""
+        known: bool | None = self.derived.get("follows_on")
+        if known is None:
+            events = self.events
+            seqs = [event.seq for event in events]
+            known = self.derived["follows_on"] = seqs == list(
+                range(self.first_seq, self.first_seq + len(events))
+            ) and not any(event.is_last for event in events[:-1])
+        return known
+
 
 class EventSink(Protocol):
     """Where a session's events go: the event log, the broadcast, a test's list."""

@@ -172,8 +172,10 @@ async def test_batches_carry_every_event_exactly_once(
     assert events_of(await from_the_start) == events
     assert events[-1]["status"] == "COMPLETED"
     assert events[-1]["session"]["status"] == "COMPLETED"
-    # The same events, field for field, as trainingProgress gives them one by one.
+    # The same events, field for field, as trainingProgress gives them one by one; and over
+    # the legacy protocol too.
     assert await collect(live, alice, session_id) == events
+    assert events_of(await collect_batches(live, alice, session_id, legacy=True)) == events
 
     # Replayed from the log: maxEvents to a batch.
     replayed = await collect_batches(live, alice, session_id, max_events=7)
