@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Follow a Chorus training session and print each of its events on a line.
+// Follow a Chorus training session and print each of its events on a line. The events arrive
+// in batches (`trainingProgressBatches`): one websocket message carries all those of the last
+// quarter second.
 //
 //   CHORUS_URL=http://127.0.0.1:8000 CHORUS_TOKEN=... node watch.mjs --examples 5
 //   CHORUS_URL=... CHORUS_TOKEN=... node watch.mjs --session 3f2a...
@@ -17,23 +19,29 @@ const START = `
   }`;
 
 const PROGRESS = `
-  subscription Progress($sessionId: String!, $afterSeq: Int) {
-    trainingProgress(sessionId: $sessionId, afterSeq: $afterSeq) {
-      __typename seq
-      ... on SessionStarted { numExamples teachers votingStrategy }
-      ... on ExampleStarted { index genre }
-      ... on TeacherResponded { index model ok latencyMs reason: error }
-      ... on VoteCast { index voter candidate }
-      ... on ExampleScored { index winner finalQuality }
-      ... on ExampleFailed { index error }
-      ... on SessionProgress { completed failed total etaSeconds }
-      ... on FineTuningTriggered { examplesCollected job { status } }
-      ... on SessionFinished {
-        status
-        session { sessionId numExamplesRequested numExamplesSuccessful averageQuality }
+  subscription Progress($sessionId: String!, $afterSeq: Int, $maxDelayMs: Int!) {
+    trainingProgressBatches(sessionId: $sessionId, afterSeq: $afterSeq, maxDelayMs: $maxDelayMs) {
+      firstSeq lastSeq
+      events {
+        __typename seq
+        ... on SessionStarted { numExamples teachers votingStrategy }
+        ... on ExampleStarted { index genre }
+        ... on TeacherResponded { index model ok latencyMs reason: error }
+        ... on VoteCast { index voter candidate }
+        ... on ExampleScored { index winner finalQuality }
+        ... on ExampleFailed { index error }
+        ... on SessionProgress { completed failed total etaSeconds }
+        ... on FineTuningTriggered { examplesCollected job { status } }
+        ... on SessionFinished {
+          status
+          session { sessionId numExamplesRequested numExamplesSuccessful averageQuality }
+        }
       }
     }
   }`;
+
+// The longest the server holds an event back to send it with the ones after it.
+const MAX_DELAY_MS = 250;
 
 const RECONNECT_ATTEMPTS = 8;
 const TOKEN_HINT = "set CHORUS_TOKEN (`chorus users create NAME` prints a token)";
@@ -132,11 +140,14 @@ function isTransient(problem) {
 }
 
 // Subscribes, and when the socket drops subscribes again after the last event seen: events
-// are numbered 1, 2, 3 ... without gaps, so none is missed or printed twice.
+// are numbered 1, 2, 3 ... without gaps, and a batch holds consecutive ones, so none is missed;
+// one a resumed stream sends again is skipped by its seq, so none is printed twice.
 async function follow(sessionId) {
   let lastSeq = null;
   let failures = 0;
   let connected = false;
+  let received = 0;
+  let batches = 0;
   for (;;) {
     const client = createClient({
       url: websocketUrl,
@@ -147,19 +158,27 @@ async function follow(sessionId) {
     });
     let reason;
     try {
-      const events = client.iterate({
+      const results = client.iterate({
         query: PROGRESS,
-        variables: { sessionId, afterSeq: lastSeq },
+        variables: { sessionId, afterSeq: lastSeq, maxDelayMs: MAX_DELAY_MS },
       });
-      for await (const result of events) {
+      for await (const result of results) {
         if (result.errors) throw result.errors;
-        const event = result.data.trainingProgress;
+        const batch = result.data.trainingProgressBatches;
         failures = 0;
-        lastSeq = event.seq;
-        console.log(
-          `${String(event.seq).padStart(4)} ${event.__typename.padEnd(19)} ${describe(event)}`,
-        );
-        if (event.__typename === "SessionFinished") return event;
+        batches += 1;
+        for (const event of batch.events) {
+          if (lastSeq !== null && event.seq <= lastSeq) continue;
+          lastSeq = event.seq;
+          received += 1;
+          console.log(
+            `${String(event.seq).padStart(4)} ${event.__typename.padEnd(19)} ${describe(event)}`,
+          );
+          if (event.__typename === "SessionFinished") {
+            console.error(`${received} events arrived in ${batches} batches`);
+            return event;
+          }
+        }
       }
       reason = "the server ended the stream before the session finished";
     } catch (problem) {

@@ -5,10 +5,11 @@
     python watch_training.py --examples 5 --plain     # one line per event, for scripts
 
 The session starts with the `startTraining` mutation over HTTP; its events arrive on the
-`trainingProgress` subscription over graphql-transport-ws. Events are numbered 1, 2, 3...
-without gaps, so when the socket drops the script subscribes again with `afterSeq` set to the
-last number it saw, and misses nothing. Exit status: 0 when the session ends COMPLETED, 1 when
-it ends otherwise, 2 when it cannot be started or followed.
+`trainingProgressBatches` subscription over graphql-transport-ws, gathered into one message
+every quarter of a second at most. Events are numbered 1, 2, 3... without gaps, and a batch
+holds consecutive ones, so when the socket drops the script subscribes again with `afterSeq`
+set to the last number it saw, and misses nothing. Exit status: 0 when the session ends
+COMPLETED, 1 when it ends otherwise, 2 when it cannot be started or followed.
 """
 
 from __future__ import annotations
@@ -50,31 +51,37 @@ mutation Start($input: StartTrainingInput!) {
 """
 
 PROGRESS = """
-subscription Progress($sessionId: String!, $afterSeq: Int) {
-  trainingProgress(sessionId: $sessionId, afterSeq: $afterSeq) {
-    __typename seq at
-    ... on SessionStarted { numExamples teachers votingStrategy }
-    ... on ExampleStarted { index genre prompt style }
-    ... on TeacherResponded { index model ok latencyMs outputQuality: textQuality reason: error }
-    ... on VoteCast { index voter candidate }
-    ... on ExampleScored {
-      index winner textQuality confidence finalQuality savedToDatabase storedInMemory
-    }
-    ... on ExampleFailed { index error }
-    ... on SessionProgress { completed failed total etaSeconds }
-    ... on FineTuningTriggered { examplesCollected job { id status numExamples } }
-    ... on SessionFinished {
-      status
-      session {
-        sessionId status numExamplesRequested numExamplesSuccessful numExamplesFailed
-        averageQuality minQuality maxQuality bestPerformingModel storiesSavedCount
-        totalTimeSeconds fineTuningTriggered error
-        modelPerformance { model wins averageQuality }
+subscription Progress($sessionId: String!, $afterSeq: Int, $maxDelayMs: Int!) {
+  trainingProgressBatches(sessionId: $sessionId, afterSeq: $afterSeq, maxDelayMs: $maxDelayMs) {
+    firstSeq lastSeq
+    events {
+      __typename seq at
+      ... on SessionStarted { numExamples teachers votingStrategy }
+      ... on ExampleStarted { index genre prompt style }
+      ... on TeacherResponded { index model ok latencyMs outputQuality: textQuality reason: error }
+      ... on VoteCast { index voter candidate }
+      ... on ExampleScored {
+        index winner textQuality confidence finalQuality savedToDatabase storedInMemory
+      }
+      ... on ExampleFailed { index error }
+      ... on SessionProgress { completed failed total etaSeconds }
+      ... on FineTuningTriggered { examplesCollected job { id status numExamples } }
+      ... on SessionFinished {
+        status
+        session {
+          sessionId status numExamplesRequested numExamplesSuccessful numExamplesFailed
+          averageQuality minQuality maxQuality bestPerformingModel storiesSavedCount
+          totalTimeSeconds fineTuningTriggered error
+          modelPerformance { model wins averageQuality }
+        }
       }
     }
   }
 }
 """
+# The longest the server holds an event back to send it with the ones after it: the live view
+# redraws once per batch, four times a second at most however fast the session runs.
+MAX_DELAY_MS = 250
 
 RECONNECT_ATTEMPTS = 8
 STATUS_STYLES = {
@@ -106,6 +113,19 @@ class Watch:
     winners: deque[Event] = field(default_factory=lambda: deque(maxlen=8))
     last_seq: int | None = None
     finished: Event | None = None
+    events_received: int = 0
+    batches_received: int = 0
+
+    def apply_batch(self, batch: Event) -> list[Event]:
+        """Apply the batch's events not seen before (a resumed stream may repeat some), which
+        it returns."""
+        seen = self.last_seq or 0
+        new = [event for event in batch["events"] if event["seq"] > seen]
+        for event in new:
+            self.apply(event)
+        self.batches_received += 1
+        self.events_received += len(new)
+        return new
 
     def apply(self, event: Event) -> None:
         self.last_seq = event["seq"]
@@ -133,7 +153,7 @@ class Watch:
 
 
 class Display(Protocol):
-    def event(self, event: Event) -> None: ...
+    def events(self, events: list[Event]) -> None: ...
 
     def notice(self, message: str) -> None: ...
 
@@ -141,21 +161,25 @@ class Display(Protocol):
 class PlainDisplay:
     """One line per event on stdout; notices on stderr."""
 
-    def event(self, event: Event) -> None:
-        print(f"{event['seq']:>4} {event['__typename']:<19} {describe(event)}", flush=True)
+    def events(self, events: list[Event]) -> None:
+        for event in events:
+            print(f"{event['seq']:>4} {event['__typename']:<19} {describe(event)}")
+        sys.stdout.flush()
 
     def notice(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
 class LiveDisplay:
-    """A rich view of the session, redrawn on every event; it appears with the first one."""
+    """A rich view of the session, redrawn once per batch; it appears with the first one."""
 
     def __init__(self, watch: Watch, console: Console) -> None:
         self.watch = watch
         self.live = Live(console=console, refresh_per_second=8)
 
-    def event(self, event: Event) -> None:
+    def events(self, events: list[Event]) -> None:
+        if not events:
+            return
         self.live.update(render(self.watch))
         if not self.live.is_started:
             self.live.start(refresh=True)
@@ -311,22 +335,28 @@ async def start_session(server: Server, fields: dict[str, Any], display: Display
 
 
 async def follow(server: Server, watch: Watch, display: Display) -> None:
-    """Feed the session's events to `watch` and `display` until SessionFinished."""
+    """Feed the session's events to `watch` and `display`, a batch at a time, until
+    SessionFinished."""
     connected = False
     failures = 0
     while True:
         try:
             async with websocket_client(server) as session:
                 connected = True
-                variables = {"sessionId": watch.session_id, "afterSeq": watch.last_seq}
+                variables = {
+                    "sessionId": watch.session_id,
+                    "afterSeq": watch.last_seq,
+                    "maxDelayMs": MAX_DELAY_MS,
+                }
                 async for result in session.subscribe(
                     GraphQLRequest(PROGRESS, variable_values=variables)
                 ):
                     failures = 0
-                    event: Event = result["trainingProgress"]
-                    watch.apply(event)
-                    display.event(event)
+                    display.events(watch.apply_batch(result["trainingProgressBatches"]))
             if watch.finished is not None:
+                display.notice(
+                    f"{watch.events_received} events arrived in {watch.batches_received} batches"
+                )
                 return
             reason = "the server ended the stream before the session finished"
         except (TransportError, OSError, TimeoutError) as error:

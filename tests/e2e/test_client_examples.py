@@ -1,7 +1,9 @@
 """The client examples in `client-examples/`, run as their users run them, against a real server.
 
 The Python scripts and the Node script are subprocesses; a TCP proxy in front of the server
-cuts their connections mid-session to show that they pick up after the last event seen.
+cuts their connections mid-session to show that they pick up after the last event seen. Both
+watchers follow `trainingProgressBatches`; what they print is compared with the events
+`trainingProgress` replays one by one.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ EXPORT_HISTORY = [sys.executable, str(EXPORT)]
 
 EVENT_LINE = re.compile(r"^\s*(\d+) (\w+)\b")
 STARTED = re.compile(r"Started session (\w+)")
+BATCHES = re.compile(r"(\d+) events arrived in (\d+) batches")
 HISTORY_FIELDS = [
     "sessionId",
     "startedAt",
@@ -109,13 +112,23 @@ async def run(
     return Run(returncode, lines, (await stderr).decode())
 
 
+def assert_came_in_batches(result: Run) -> None:
+    """The client counted the events it printed and the messages that brought them: fewer."""
+    counted = BATCHES.search(result.stderr)
+    assert counted is not None, result.report()
+    events, batches = int(counted[1]), int(counted[2])
+    assert events == len(result.events), result.report()
+    assert batches < events, result.report()
+
+
 def assert_streamed_to_completion(result: Run) -> str:
-    """Every event once, in order, then COMPLETED; returns the session's id."""
+    """Every event once, in order, in batches, then COMPLETED; returns the session's id."""
     assert result.returncode == 0, result.report()
     seqs = [seq for seq, _ in result.events]
     assert seqs == list(range(1, len(seqs) + 1)), result.report()
     assert result.events[-1][1] == "SessionFinished"
     assert "COMPLETED" in result.lines[-1]
+    assert_came_in_batches(result)
     started = STARTED.search(result.stderr)
     assert started is not None, result.stderr
     return started[1]
@@ -226,6 +239,12 @@ async def test_watch_training_streams_a_session_to_completed(
     assert result.events == await stored_events(live, alice, session_id)
     assert "of 5 examples succeeded" in result.lines[-1]
 
+    # Following the finished session replays the same events.
+    again = await run(*WATCH_PLAIN, "--session-id", session_id, env=env)
+    assert again.returncode == 0, again.report()
+    assert again.events == result.events
+    assert_came_in_batches(again)
+
 
 async def test_the_node_client_streams_a_session_to_completed(
     live: LiveServer, alice: Account, node: str
@@ -239,6 +258,7 @@ async def test_the_node_client_streams_a_session_to_completed(
     again = await run(node, script, "--session", session_id, env=client_env(live.url, alice))
     assert again.returncode == 0, again.report()
     assert again.events == result.events
+    assert_came_in_batches(again)
 
 
 @pytest.mark.parametrize("client", ["python", "node"])
@@ -255,9 +275,10 @@ async def test_clients_pick_up_after_a_dropped_connection(
             if proxy.cuts == 0 and "SessionProgress" in line:
                 proxy.cut()
 
+        # Long enough (about 3 s) that the first example's batch comes well before the last.
         env = client_env(proxy.url, alice)
         result = await run(
-            *command, "--examples", "12", env=env, on_line=cut_after_the_first_example
+            *command, "--examples", "40", env=env, on_line=cut_after_the_first_example
         )
     session_id = assert_streamed_to_completion(result)
     assert proxy.cuts == 1

@@ -2,10 +2,11 @@
 
 Runs the Node scenarios in `client-examples/dashboard/e2e/` with headless Chromium against a
 real server: for the dashboard, two users and a history recorded through the REST API before
-the browser opens; for GraphiQL, a query and a subscription with every request off this
-machine refused. They need the built dashboard (`make dashboard`), Node.js with the
-dashboard's packages, and Chromium; outside CI a missing one skips the test with the reason,
-with CI=true it fails.
+the browser opens, on SQLite with the in-memory broadcast and on MariaDB with Redis (its live
+view follows batches of events: live, replayed and resumed after a dropped socket); for
+GraphiQL, a query and a subscription with every request off this machine refused. They need
+the built dashboard (`make dashboard`), Node.js with the dashboard's packages, and Chromium;
+outside CI a missing one skips the test with the reason, with CI=true it fails.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import pytest
 
 from server.app import create_app
 from server.settings import Settings
-from tests.support.databases import unavailable
+from tests.support.databases import broadcast_url_of, migrated_database, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "client-examples" / "dashboard"
@@ -137,13 +138,35 @@ def _chorus(database_url: str, *args: str) -> str:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def backend() -> str:
+    """The database `server` runs on; a test parametrised on `backend` chooses another."""
+    return "sqlite"
+
+
+@pytest.fixture
+def broadcast() -> str:
+    """The broadcast `server` publishes live events through; a test may choose another."""
+    return "memory"
+
+
+@pytest.fixture
+def empty_database(tmp_path: Path, backend: str) -> Iterator[str]:
+    """A database of `backend` of the test's own, migrated and empty."""
+    with migrated_database(backend, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def server(tmp_path: Path, empty_database: str, broadcast: str) -> Iterator[Server]:
     port = _free_port()
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'chorus.db'}"
+    database_url = empty_database
     env = {
         **os.environ,
         "CHORUS_DATABASE_URL": database_url,
+        "CHORUS_BROADCAST_URL": broadcast_url_of(broadcast),
         "CHORUS_OFFLINE_LATENCY_MS": "20",
+        # An example at a time: a session lasts long enough for its stream to be cut midway.
+        "CHORUS_MAX_CONCURRENT_EXAMPLES": "1",
         "CHORUS_DASHBOARD_DIR": str(DASHBOARD / "dist"),
         "CHORUS_DATA_DIR": str(tmp_path / "data"),
     }
@@ -210,6 +233,7 @@ def _record(url: str, token: str, past: PastSession) -> None:
     assert response.status_code == 201, response.text
 
 
+@pytest.mark.parametrize(("backend", "broadcast"), [("sqlite", "memory"), ("mariadb", "redis")])
 def test_the_dashboard_in_a_browser(prerequisites: None, server: Server) -> None:
     alice = _chorus(server.database_url, "users", "create", "alice")
     bob = _chorus(server.database_url, "users", "create", "bob")

@@ -11,11 +11,35 @@ import {
   openBrowser,
   parseCsv,
   PHONE,
+  receivedBatches,
   screenshot,
 } from "./support.mjs";
 
 const LIVE_TIMEOUT = 90_000;
+// Long enough (over a second, an example at a time) that the session is still running when
+// its first batch comes, and no more than the live view shows.
+const RESUMED_EXAMPLES = 20;
 const TRAINED_GENRES = ["FANTASY", "MYSTERY", "SCIENCE_FICTION"];
+
+/**
+ * Asserts that `batches` carried events 1 to `lastSeq`, each once and in order, each batch's
+ * seqs running without a gap from its `firstSeq` to its `lastSeq`.
+ * @param {import("./support.mjs").EventBatch[]} batches
+ * @param {number} lastSeq
+ */
+function assertEveryEventOnce(batches, lastSeq) {
+  for (const batch of batches) {
+    const seqs = batch.events.map((event) => event.seq);
+    const expected = Array.from({ length: batch.lastSeq - batch.firstSeq + 1 }, (_, i) => batch.firstSeq + i);
+    assert.deepEqual(seqs, expected, "a batch holds its events from firstSeq to lastSeq");
+  }
+  const seqs = batches.flatMap((batch) => batch.events.map((event) => event.seq));
+  assert.deepEqual(
+    seqs,
+    Array.from({ length: lastSeq }, (_, i) => i + 1),
+    "every event once, in order",
+  );
+}
 
 /** @typedef {{ totalSessions: number, totalExamplesGenerated: number, totalStoriesSaved: number, averageQuality: number | null, totalTrainingTimeSeconds: number, fineTuningSessionsCount: number, promptTokens: number, completionTokens: number, costUsd: number | null }} Stats */
 
@@ -24,11 +48,15 @@ describe("the Chorus dashboard", () => {
   let browser;
   /** @type {import("playwright-core").Page} */
   let page;
+  /** @type {import("./support.mjs").EventBatch[]} */
+  let batches;
   let trainedSessionId = "";
+  let trainedLastSeq = 0;
 
   before(async () => {
     browser = await openBrowser();
     page = browser.page;
+    batches = receivedBatches(page);
   });
 
   after(async () => {
@@ -75,6 +103,7 @@ describe("the Chorus dashboard", () => {
     assert.equal(await page.getByTestId("genre-summary").innerText(), `${TRAINED_GENRES.length} selected`);
     await screenshot(page, "train");
 
+    batches.length = 0;
     await page.getByTestId("start-training").click();
     const live = page.getByTestId("live-session");
     await live.waitFor();
@@ -84,6 +113,10 @@ describe("the Chorus dashboard", () => {
     await page.getByTestId("progress-percent").filter({ hasText: "100%" }).waitFor({ timeout: LIVE_TIMEOUT });
     await page.getByTestId("session-results").waitFor({ timeout: LIVE_TIMEOUT });
     assert.equal(await live.getAttribute("data-status"), "COMPLETED");
+    trainedLastSeq = Number(await live.getAttribute("data-last-seq"));
+    await eventually(async () => batches.at(-1)?.lastSeq === trainedLastSeq, "the last batch");
+    assertEveryEventOnce(batches, trainedLastSeq);
+    assert.ok(batches.length < trainedLastSeq, "the events came grouped into batches");
     assert.equal(await page.getByTestId("progress-count").innerText(), "10 of 10 examples");
     const { trainingSession: spent } = await graphql(
       config.token,
@@ -114,6 +147,23 @@ describe("the Chorus dashboard", () => {
       .evaluate((list) => window.scrollTo(0, list.getBoundingClientRect().top + window.scrollY - 110));
     await screenshot(page, "train-examples");
     await page.evaluate(() => window.scrollTo(0, 0));
+  });
+
+  test("replays the finished session in batches after a reload", async () => {
+    const votes = await page.getByTestId("vote").count();
+    batches.length = 0;
+    await page.reload();
+    const live = page.getByTestId("live-session");
+    await page.getByTestId("session-results").waitFor({ timeout: LIVE_TIMEOUT });
+    assert.equal(await live.getAttribute("data-session-id"), trainedSessionId);
+    assert.equal(await live.getAttribute("data-status"), "COMPLETED");
+    assert.equal(await live.getAttribute("data-last-seq"), String(trainedLastSeq));
+    await eventually(async () => batches.at(-1)?.lastSeq === trainedLastSeq, "the last batch");
+    assertEveryEventOnce(batches, trainedLastSeq);
+    assert.ok(batches.length < trainedLastSeq, "the replay came grouped into batches");
+    assert.equal(await page.getByTestId("example-card").count(), 10);
+    assert.equal(await page.getByTestId("vote").count(), votes);
+    assert.equal(await page.getByTestId("progress-count").innerText(), "10 of 10 examples");
   });
 
   test("lists the new session first in the history, with its model breakdown", async () => {
@@ -294,7 +344,7 @@ describe("the Chorus dashboard", () => {
   test("resumes the live stream after the socket drops, losing and repeating nothing", async () => {
     await page.getByTestId("nav-train").click();
     await page.getByTestId("new-session").click();
-    /** @type {{ afterSeq: number | null }[]} */
+    /** @type {{ query: string, variables: { afterSeq: number | null } }[]} */
     const subscriptions = [];
     let lastSeqBeforeDrop = 0;
     let dropped = false;
@@ -302,36 +352,39 @@ describe("the Chorus dashboard", () => {
       const server = socket.connectToServer();
       socket.onMessage((message) => {
         const parsed = JSON.parse(String(message));
-        if (parsed.type === "subscribe") subscriptions.push(parsed.payload.variables);
+        if (parsed.type === "subscribe") subscriptions.push(parsed.payload);
         server.send(message);
       });
       server.onMessage((message) => {
         const parsed = JSON.parse(String(message));
-        if (!dropped && parsed.type === "next") {
-          const { seq } = parsed.payload.data.trainingProgress;
-          if (seq > 20) {
-            dropped = true;
-            void socket.close({ code: 1001, reason: "dropped by the test" });
-            void server.close();
-            return;
-          }
-          lastSeqBeforeDrop = seq;
-        }
         socket.send(message);
+        // The socket drops right after the first batch.
+        if (!dropped && parsed.type === "next") {
+          lastSeqBeforeDrop = parsed.payload.data.trainingProgressBatches.lastSeq;
+          dropped = true;
+          void socket.close({ code: 1001, reason: "dropped by the test" });
+          void server.close();
+        }
       });
     });
 
-    await page.getByTestId("examples-input").fill("10");
+    await page.getByTestId("examples-input").fill(String(RESUMED_EXAMPLES));
     await page.getByTestId("start-training").click();
     const live = page.getByTestId("live-session");
     await page.getByTestId("session-results").waitFor({ timeout: LIVE_TIMEOUT });
     const sessionId = await live.getAttribute("data-session-id");
 
-    assert.ok(dropped, "the socket was dropped mid-stream");
+    assert.ok(dropped, "the socket was dropped");
+    const lastSeq = Number(await live.getAttribute("data-last-seq"));
+    assert.ok(lastSeqBeforeDrop < lastSeq, "the socket dropped mid-stream");
+    assert.ok(
+      subscriptions.every(({ query }) => query.includes("trainingProgressBatches")),
+      "the dashboard follows the session in batches",
+    );
     assert.deepEqual(
-      subscriptions.map((variables) => variables.afterSeq),
+      subscriptions.map(({ variables }) => variables.afterSeq),
       [null, lastSeqBeforeDrop],
-      "the stream resumed after the last event seen",
+      "the stream resumed after the last batch seen",
     );
     const { trainingSession } = await graphql(
       config.token,
@@ -343,9 +396,12 @@ describe("the Chorus dashboard", () => {
         sum + edge.node.votes.length,
       0,
     );
-    assert.equal(await page.getByTestId("example-card").count(), 10);
+    assert.equal(await page.getByTestId("example-card").count(), RESUMED_EXAMPLES);
     assert.equal(await page.getByTestId("vote").count(), votes);
-    assert.equal(await page.getByTestId("progress-count").innerText(), "10 of 10 examples");
+    assert.equal(
+      await page.getByTestId("progress-count").innerText(),
+      `${RESUMED_EXAMPLES} of ${RESUMED_EXAMPLES} examples`,
+    );
   });
 
   test("fits a phone screen", async () => {

@@ -100,6 +100,25 @@ export async function horizontalOverflow(page) {
   return page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 }
 
+/** @typedef {{ firstSeq: number, lastSeq: number, events: { seq: number }[] }} EventBatch */
+
+/**
+ * Every `trainingProgressBatches` message the page receives from now on, in order.
+ * @param {import("playwright-core").Page} page
+ */
+export function receivedBatches(page) {
+  /** @type {EventBatch[]} */
+  const batches = [];
+  page.on("websocket", (socket) => {
+    socket.on("framereceived", ({ payload }) => {
+      const message = JSON.parse(String(payload));
+      const batch = message.type === "next" ? message.payload?.data?.trainingProgressBatches : null;
+      if (batch) batches.push(batch);
+    });
+  });
+  return batches;
+}
+
 /**
  * The first truthy result of `attempt`, tried every 200 ms for up to 20 s.
  * @template T

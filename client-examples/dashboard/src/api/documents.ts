@@ -138,72 +138,76 @@ export const RESUME_TRAINING = graphql(`
   }
 `);
 
-export const TRAINING_PROGRESS = graphql(`
-  subscription TrainingProgress($sessionId: String!, $afterSeq: Int) {
-    trainingProgress(sessionId: $sessionId, afterSeq: $afterSeq) {
-      __typename
-      seq
-      sessionId
-      at
-      ... on SessionStarted {
-        numExamples
-        teachers
-        votingStrategy
-      }
-      ... on ExampleStarted {
-        index
-        genre
-        prompt
-        style
-      }
-      ... on TeacherResponded {
-        index
-        model
-        ok
-        latencyMs
-        textQuality
-        error
-      }
-      ... on VoteCast {
-        index
-        voter
-        candidate
-      }
-      ... on ExampleScored {
-        index
-        winner
-        winnerTextQuality: textQuality
-        confidence
-        finalQuality
-        savedToDatabase
-        storedInMemory
-      }
-      ... on ExampleFailed {
-        index
-        reason: error
-      }
-      ... on SessionProgress {
-        completed
-        failed
-        total
-        etaSeconds
-        promptTokens
-        completionTokens
-        costUsd
-      }
-      ... on FineTuningTriggered {
-        examplesCollected
-        job {
-          id
-          status
+export const TRAINING_PROGRESS_BATCHES = graphql(`
+  subscription TrainingProgressBatches($sessionId: String!, $afterSeq: Int, $maxDelayMs: Int!) {
+    trainingProgressBatches(sessionId: $sessionId, afterSeq: $afterSeq, maxDelayMs: $maxDelayMs) {
+      firstSeq
+      lastSeq
+      events {
+        __typename
+        seq
+        sessionId
+        at
+        ... on SessionStarted {
           numExamples
+          teachers
+          votingStrategy
         }
-      }
-      ... on SessionFinished {
-        status
-        endReason
-        session {
-          ...SessionRecord
+        ... on ExampleStarted {
+          index
+          genre
+          prompt
+          style
+        }
+        ... on TeacherResponded {
+          index
+          model
+          ok
+          latencyMs
+          textQuality
+          error
+        }
+        ... on VoteCast {
+          index
+          voter
+          candidate
+        }
+        ... on ExampleScored {
+          index
+          winner
+          winnerTextQuality: textQuality
+          confidence
+          finalQuality
+          savedToDatabase
+          storedInMemory
+        }
+        ... on ExampleFailed {
+          index
+          reason: error
+        }
+        ... on SessionProgress {
+          completed
+          failed
+          total
+          etaSeconds
+          promptTokens
+          completionTokens
+          costUsd
+        }
+        ... on FineTuningTriggered {
+          examplesCollected
+          job {
+            id
+            status
+            numExamples
+          }
+        }
+        ... on SessionFinished {
+          status
+          endReason
+          session {
+            ...SessionRecord
+          }
         }
       }
     }

@@ -91,6 +91,7 @@ export function LiveSession({ sessionId, onNewSession }: Props) {
       data-testid="live-session"
       data-session-id={sessionId}
       data-status={live.status ?? ""}
+      data-last-seq={live.lastSeq}
     >
       <LiveHeader
         sessionId={sessionId}

@@ -1,7 +1,15 @@
 import { describe, expect, test } from "vitest";
 import { SESSION_STATUSES } from "../../api/enums";
 import type { SessionRecordFragment } from "../../api/generated/graphql";
-import { applyEvents, INITIAL_STATE, isActive, type TrainingEvent } from "./progress";
+import {
+  applyBatch,
+  applyEvents,
+  INITIAL_STATE,
+  isActive,
+  type LiveState,
+  type TrainingEvent,
+  type TrainingEventBatch,
+} from "./progress";
 
 /** An event as a test writes it: what it says, without where it stands in the stream. */
 type EventBody<Event = TrainingEvent> = Event extends unknown
@@ -317,6 +325,72 @@ describe("applyEvents", () => {
     expect(resumed.status).toBe("RUNNING");
     expect(resumed.finished).toBeNull();
     expect(resumed.startedAt).toBe(interrupted.startedAt);
+  });
+});
+
+/** The events from `firstSeq` to `lastSeq` as one batch, the way the server sends them. */
+function batch(events: readonly TrainingEvent[], firstSeq: number, lastSeq: number): TrainingEventBatch {
+  return {
+    firstSeq,
+    lastSeq,
+    events: events.filter((event) => event.seq >= firstSeq && event.seq <= lastSeq),
+  };
+}
+
+/** `events` cut into batches of `size`. */
+function batches(events: readonly TrainingEvent[], size: number): TrainingEventBatch[] {
+  const cut: TrainingEventBatch[] = [];
+  for (let first = 1; first <= events.length; first += size) {
+    cut.push(batch(events, first, Math.min(first + size - 1, events.length)));
+  }
+  return cut;
+}
+
+function applyBatches(state: LiveState, received: readonly TrainingEventBatch[]): LiveState {
+  return received.reduce(applyBatch, state);
+}
+
+describe("applyBatch", () => {
+  test("comes to the state the same events reach one by one, whatever the batch size", () => {
+    const events = wholeSession();
+    const oneByOne = events.reduce((state, event) => applyEvents(state, [event]), INITIAL_STATE);
+
+    for (const size of [1, 2, 5, events.length]) {
+      expect(applyBatches(INITIAL_STATE, batches(events, size))).toEqual(oneByOne);
+    }
+  });
+
+  test("applies a batch's events in their order, so an example started in it gets its votes", () => {
+    const events = wholeSession();
+    const live = applyBatches(INITIAL_STATE, [batch(events, 1, 1), batch(events, 2, 8)]);
+
+    expect(live.lastSeq).toBe(8);
+    expect(live.examples.get(0)?.responses).toHaveProperty("bard");
+    expect(live.examples.get(0)?.votes).toHaveLength(2);
+    expect(live.examples.get(0)?.outcome).toMatchObject({ kind: "scored", winner: "bard" });
+    expect(live.completed).toBe(1);
+  });
+
+  test("applies only the new part of a batch that overlaps what was seen before a reconnect", () => {
+    const events = wholeSession();
+    const beforeDrop = applyBatches(INITIAL_STATE, batches(events, 4).slice(0, 2));
+    const afterReconnect = applyBatches(beforeDrop, [batch(events, 6, 10), batch(events, 11, 13)]);
+
+    expect(beforeDrop.lastSeq).toBe(8);
+    expect(afterReconnect).toEqual(applyEvents(INITIAL_STATE, events));
+    expect(afterReconnect.examples.get(0)?.votes).toHaveLength(2);
+    expect(afterReconnect.wins).toEqual({ bard: 1 });
+    expect(afterReconnect.qualitySum).toBe(8.5);
+  });
+
+  test("gives back the same state for a batch it has already seen", () => {
+    const events = wholeSession();
+    const first = batch(events, 1, 6);
+    const live = applyBatch(INITIAL_STATE, first);
+
+    expect(applyBatch(live, first)).toBe(live);
+    expect(applyBatch(live, batch(events, 3, 5))).toBe(live);
+    expect(applyBatch(live, batch(events, 7, 7))).not.toBe(live);
   });
 });
 

@@ -1,19 +1,23 @@
 /**
  * The live view of a session, folded from its events by a pure function: the subscription hook
- * applies a batch of events in one state update, a resumed stream's replayed events are skipped
- * by their seq, and the tests drive it without a server.
+ * applies each batch the server sends in one state update (one render however many events it
+ * holds), a resumed stream's replayed events are skipped by their seq, and the tests drive it
+ * without a server.
  */
 import type {
   EndReason,
   Genre,
   SessionRecordFragment,
   SessionStatus,
-  TrainingProgressSubscription,
+  TrainingProgressBatchesSubscription,
   VotingStrategy,
 } from "../../api/generated/graphql";
 
-/** One event of the `trainingProgress` subscription, as TRAINING_PROGRESS selects it. */
-export type TrainingEvent = TrainingProgressSubscription["trainingProgress"];
+/** One message of `trainingProgressBatches`: events with consecutive seqs, firstSeq to lastSeq. */
+export type TrainingEventBatch = TrainingProgressBatchesSubscription["trainingProgressBatches"];
+
+/** One event, as TRAINING_PROGRESS_BATCHES selects it. */
+export type TrainingEvent = TrainingEventBatch["events"][number];
 
 export interface TeacherResponse {
   ok: boolean;
@@ -210,6 +214,14 @@ export function applyEvents(state: LiveState, events: readonly TrainingEvent[]):
     }
   }
   return next;
+}
+
+/**
+ * The state after one batch. A batch that only repeats what the state has seen (a resumed
+ * stream's overlap) gives back the same state, so React skips the render.
+ */
+export function applyBatch(state: LiveState, batch: TrainingEventBatch): LiveState {
+  return batch.lastSeq <= state.lastSeq ? state : applyEvents(state, batch.events);
 }
 
 export function isActive(status: SessionStatus | null): boolean {

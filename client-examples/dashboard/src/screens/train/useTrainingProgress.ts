@@ -1,13 +1,13 @@
 import { createClient, type FormattedExecutionResult } from "graphql-ws";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError, authorization, errorFromGraphQL, UNREACHABLE } from "../../api/client";
-import { TRAINING_PROGRESS } from "../../api/documents";
+import { TRAINING_PROGRESS_BATCHES } from "../../api/documents";
 import type {
-  TrainingProgressSubscription,
-  TrainingProgressSubscriptionVariables,
+  TrainingProgressBatchesSubscription,
+  TrainingProgressBatchesSubscriptionVariables,
 } from "../../api/generated/graphql";
 import { useSession } from "../../session";
-import { applyEvents, INITIAL_STATE, type LiveState, type TrainingEvent } from "./progress";
+import { applyBatch, INITIAL_STATE, type LiveState } from "./progress";
 
 export type StreamStatus = "connecting" | "live" | "reconnecting" | "ended" | "failed";
 
@@ -18,7 +18,10 @@ export interface TrainingProgress {
   retry: () => void;
 }
 
-const FLUSH_MS = 80;
+// The server gathers a live session's events for up to this long into one message, which the
+// view applies in one render: about five renders a second however fast the session runs. A
+// replay comes in messages of up to 500 events, one render each.
+const MAX_DELAY_MS = 200;
 const MAX_RECONNECTS = 6;
 const DENIED_CLOSE_CODES = new Set([4401, 4403]);
 
@@ -38,8 +41,8 @@ function closeCode(error: unknown): number | null {
 }
 
 /**
- * Follows a session's events over graphql-transport-ws. A dropped socket is reopened with
- * `afterSeq` set to the last event seen, so nothing is lost or applied twice.
+ * Follows a session's events over graphql-transport-ws, in batches. A dropped socket is reopened
+ * with `afterSeq` set to the last batch's `lastSeq`, so nothing is lost or applied twice.
  */
 export function useTrainingProgress(sessionId: string): TrainingProgress {
   const { token, signOut } = useSession();
@@ -57,8 +60,6 @@ export function useTrainingProgress(sessionId: string): TrainingProgress {
   useEffect(() => {
     let stopped = false;
     let reconnects = 0;
-    let queue: TrainingEvent[] = [];
-    let flushTimer: number | undefined;
     let retryTimer: number | undefined;
     let unsubscribe: (() => void) | undefined;
     const client = createClient({
@@ -68,16 +69,8 @@ export function useTrainingProgress(sessionId: string): TrainingProgress {
       retryAttempts: 0,
     });
 
-    const flush = () => {
-      flushTimer = undefined;
-      const batch = queue;
-      queue = [];
-      if (batch.length) setLive((state) => applyEvents(state, batch));
-    };
-
     const fail = (failure: ApiError) => {
       stop();
-      flush();
       if (failure.kind === "unauthenticated") {
         signOut(`The server no longer accepts this token: ${failure.message}`);
         return;
@@ -99,26 +92,26 @@ export function useTrainingProgress(sessionId: string): TrainingProgress {
       }
     };
 
-    const receive = ({ data, errors }: FormattedExecutionResult<TrainingProgressSubscription>) => {
+    const receive = ({ data, errors }: FormattedExecutionResult<TrainingProgressBatchesSubscription>) => {
       if (errors?.length) {
         fail(errorFromGraphQL(errors));
         return;
       }
-      const event = data?.trainingProgress;
-      if (!event || event.seq <= lastSeq.current) return;
-      lastSeq.current = event.seq;
+      const batch = data?.trainingProgressBatches;
+      if (!batch || batch.lastSeq <= lastSeq.current) return;
+      lastSeq.current = batch.lastSeq;
       reconnects = 0;
-      queue.push(event);
-      flushTimer ??= window.setTimeout(flush, FLUSH_MS);
+      setLive((state) => applyBatch(state, batch));
     };
 
     function subscribe() {
-      const variables: TrainingProgressSubscriptionVariables = {
+      const variables: TrainingProgressBatchesSubscriptionVariables = {
         sessionId,
         afterSeq: lastSeq.current || null,
+        maxDelayMs: MAX_DELAY_MS,
       };
-      unsubscribe = client.subscribe<TrainingProgressSubscription>(
-        { query: TRAINING_PROGRESS.toString(), variables },
+      unsubscribe = client.subscribe<TrainingProgressBatchesSubscription>(
+        { query: TRAINING_PROGRESS_BATCHES.toString(), variables },
         {
           next: receive,
           error: (reason) => {
@@ -129,7 +122,6 @@ export function useTrainingProgress(sessionId: string): TrainingProgress {
           complete: () => {
             if (stopped) return;
             stop();
-            flush();
             setStream("ended");
           },
         },
@@ -150,8 +142,6 @@ export function useTrainingProgress(sessionId: string): TrainingProgress {
     subscribe();
     return () => {
       stop();
-      window.clearTimeout(flushTimer);
-      flush();
       void client.dispose();
     };
   }, [sessionId, token, signOut, attempt]);
