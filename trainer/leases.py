@@ -63,6 +63,10 @@ class Lease:
         self._heartbeat = heartbeat
         self._deadline = claimed_at + lease_s * (1 - MARGIN)
         self.lost = False
+        # Set by its runner before it writes the session's final status: from then on a
+        # session no longer RUNNING is the runner's own doing, and its fenced writes (the
+        # status, then SessionFinished) alone say whether another worker took it.
+        self.finishing = False
         self.holder: Holder | None = None
 
     def held(self) -> bool:
@@ -154,7 +158,7 @@ class LeaseKeeper:
             if lease.history_id in still:
                 lease.renewed(started)
                 await lease.beat()
-            else:
+            elif not lease.finishing:
                 lease.lose("another worker took it over, or it ended")
 
     async def _watch(self) -> None:

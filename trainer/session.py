@@ -403,6 +403,8 @@ class SessionRunner:
     async def _finish(
         self, status: SessionStatus, error: str | None, end_reason: EndReason | None
     ) -> None:
+        if self._lease is not None:
+            self._lease.finishing = True
         attempt = 0
         while True:
             try:

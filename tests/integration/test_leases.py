@@ -214,6 +214,29 @@ async def test_a_runner_that_loses_its_lease_stops_at_once(engine: AsyncEngine) 
     assert not any(isinstance(event.event, SessionFinished) for event in sink.events)
 
 
+async def test_a_session_its_runner_is_ending_is_not_lost_to_a_renewal(
+    engine: AsyncEngine,
+) -> None:
+    """A renewal that comes between a session's final status and its SessionFinished finds
+    it no longer RUNNING: that is its own runner's doing, not another worker's, and the
+    runner goes on to write SessionFinished."""
+    runner, sink, history_id, lease = await _leased_runner(engine, examples=2, owner="w1")
+    await runner.run()
+    assert lease.finishing and not lease.lost
+    assert isinstance(sink.events[-1].event, SessionFinished)
+    db = session_factory(engine)
+    keeper = LeaseKeeper(db, "w1", 15.0)
+    keeper.hold(lease)
+    await keeper.renew()
+    assert not lease.lost
+    # A lease whose runner is not ending it is lost when its session is no longer RUNNING.
+    other = Lease(history_id, "w1", 15.0, claimed_at=time.monotonic())
+    keeper.let_go(lease)
+    keeper.hold(other)
+    await keeper.renew()
+    assert other.lost
+
+
 async def _leased_runner(
     engine: AsyncEngine,
     *,
