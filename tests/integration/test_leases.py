@@ -222,7 +222,8 @@ async def test_a_session_its_runner_is_ending_is_not_lost_to_a_renewal(
     runner goes on to write SessionFinished."""
     runner, sink, history_id, lease = await _leased_runner(engine, examples=2, owner="w1")
     await runner.run()
-    assert lease.finishing and not lease.lost
+    assert lease.finishing
+    assert not lease.lost
     assert isinstance(sink.events[-1].event, SessionFinished)
     db = session_factory(engine)
     keeper = LeaseKeeper(db, "w1", 15.0)
