@@ -71,19 +71,21 @@ def on_workers(
     shared = on_redis(**settings)
     apis = [LiveServer(url, REDIS_URL, log_level="WARNING", **shared) for _ in range(api_processes)]
     fleet = Fleet(apis, [], {**shared, **(worker_settings or {})}, url, env or {})
-    pool = [fleet.new_worker() for _ in range(workers)]
+    # The workers are the fleet's before they start, so that those started are stopped
+    # however the start of the others ends.
+    fleet.workers.extend(fleet.new_worker() for _ in range(workers))
     for api in apis:
         api.env.update(fleet.env)
     try:
-        with ThreadPoolExecutor(len(apis) + len(pool)) as threads:
+        with ThreadPoolExecutor(len(apis) + workers) as threads:
             list(
-                threads.map(lambda process: process.start(timeout=START_TIMEOUT_S), [*apis, *pool])
+                threads.map(
+                    lambda process: process.start(timeout=START_TIMEOUT_S),
+                    [*apis, *fleet.workers],
+                )
             )
-        fleet.workers.extend(pool)
         yield fleet
     finally:
         fleet.stop_workers()
-        for process in pool:
-            process.stop()
         for api in apis:
             api.stop()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, Row, Select, select, update
+from sqlalchemy import ColumnElement, Row, Select, Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
@@ -70,18 +70,19 @@ async def unfinished_jobs(db: AsyncSession) -> Sequence[UnfinishedJob]:
     return (await db.execute(_unfinished())).all()
 
 
+def _unsent(job_id: int) -> Update:
+    """An update of the job while the provider does not have it and it has not ended."""
+    return update(FineTuneJob).where(
+        FineTuneJob.id == job_id,
+        FineTuneJob.external_job_id.is_(None),
+        FineTuneJob.finished_at.is_(None),
+    )
+
+
 async def requeue_unsent_job(db: AsyncSession, job_id: int) -> UnfinishedJob | None:
     """A job whose preparation was cut short back to QUEUED, unless the provider has it or it
     has ended; the job as it is then, or None once it has ended."""
-    await db.execute(
-        update(FineTuneJob)
-        .where(
-            FineTuneJob.id == job_id,
-            FineTuneJob.external_job_id.is_(None),
-            FineTuneJob.finished_at.is_(None),
-        )
-        .values(status=FineTuneStatus.QUEUED)
-    )
+    await db.execute(_unsent(job_id).values(status=FineTuneStatus.QUEUED))
     return (await db.execute(_unfinished().where(FineTuneJob.id == job_id))).one_or_none()
 
 
@@ -104,13 +105,7 @@ async def update_job(db: AsyncSession, job_id: int, values: Mapping[str, object]
 async def fail_unsent_job(db: AsyncSession, job_id: int, error: str) -> None:
     """End the job FAILED unless the provider has it (or it has ended already)."""
     await db.execute(
-        update(FineTuneJob)
-        .where(
-            FineTuneJob.id == job_id,
-            FineTuneJob.external_job_id.is_(None),
-            FineTuneJob.finished_at.is_(None),
-        )
-        .values(status=FineTuneStatus.FAILED, finished_at=utcnow(), error=error)
+        _unsent(job_id).values(status=FineTuneStatus.FAILED, finished_at=utcnow(), error=error)
     )
 
 
