@@ -9,6 +9,7 @@ with `include_name`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import Integer, column, table
 
@@ -24,7 +25,8 @@ _FTS_TABLES = frozenset(
 memory_fts = table(MEMORY_FTS, column("rowid", Integer), column(MEMORY_FTS))
 
 
-def include_name(name: str | None, type_: str, parent_names: Mapping[str, str | None]) -> bool:
+# Alembic types the parents' keys as the literal names it passes.
+def include_name(name: str | None, type_: str, parent_names: Mapping[Any, str | None]) -> bool:
     """Alembic's `include_name` hook: everything but the full-text index's own objects."""
     if type_ == "table":
         return name not in _FTS_TABLES
