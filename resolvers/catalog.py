@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.enums import Genre
+from models.latencies import recent_latencies_ms
 from resolvers.context import Info
 from trainer.catalog import GENRE_LABELS, PROMPTS
 from trainer.teachers.base import Teacher
@@ -21,16 +22,17 @@ class GenreEntry:
 @dataclass(frozen=True)
 class TeacherStatus:
     teacher: Teacher
-    average_latency_ms: float | None  # None until the teacher has been called
+    average_latency_ms: float | None  # None until recent sessions have called it
 
 
 def genres(info: Info) -> list[GenreEntry]:
     return [GenreEntry(genre, GENRE_LABELS[genre], PROMPTS[genre]) for genre in Genre]
 
 
-def teachers(info: Info) -> list[TeacherStatus]:
-    services = info.context.services
+async def teachers(info: Info) -> list[TeacherStatus]:
+    async with info.context.db() as db:
+        latencies_ms = await recent_latencies_ms(db)
     return [
-        TeacherStatus(teacher, services.latencies.average_ms(teacher.name))
-        for teacher in services.teachers
+        TeacherStatus(teacher, latencies_ms.get(teacher.name))
+        for teacher in info.context.services.teachers
     ]

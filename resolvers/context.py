@@ -25,7 +25,6 @@ from models.tables import User
 from models.users import missing_token_message, owner_for
 from resolvers.loaders import Loaders
 from trainer.events import EventBatch, NumberedEvent
-from trainer.latency import LatencyBook
 from trainer.live import Batching
 from trainer.manager import SessionManager
 from trainer.teachers.base import Teacher
@@ -87,9 +86,6 @@ class RequestServices(Protocol):
 
     @property
     def teachers(self) -> Sequence[Teacher]: ...
-
-    @property
-    def latencies(self) -> LatencyBook: ...
 
     @property
     def settings(self) -> RequestSettings: ...

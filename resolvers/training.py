@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from models.enums import Genre, VotingStrategy
 from models.history import session_by_id
+from models.latencies import recent_latencies_ms
 from models.sessions import check_queue_room
 from models.tables import TrainingHistory
 from resolvers.context import Info
@@ -60,21 +61,24 @@ async def resume_training(info: Info, session_id: str) -> TrainingHistory:
     return await services.manager.resume(viewer, session_id)
 
 
-def training_estimate(
+async def training_estimate(
     info: Info,
     num_examples: int,
     teachers: list[str] | None,
     voting: VotingStrategy | None,
 ) -> Estimate:
-    """What a session would take: its time from the teachers' observed latencies (or a
-    typical one) and their rate limits, its tokens and cost at most (trainer/estimate.py)."""
+    """What a session would take: its time from the teachers' latencies in recent sessions
+    (or a typical one) and their rate limits, its tokens and cost at most
+    (trainer/estimate.py)."""
     services = info.context.services
     ensemble = services.manager.teachers
     plan = make_plan(ensemble, num_examples=num_examples, teachers=teachers, voting=voting)
     by_name = {teacher.name: teacher for teacher in ensemble}
+    async with info.context.db() as db:
+        observed_ms = await recent_latencies_ms(db)
 
     def latency_ms(teacher: Teacher) -> float:
-        observed = services.latencies.average_ms(teacher.name)
+        observed = observed_ms.get(teacher.name)
         if observed is not None:
             return observed
         if teacher.offline:

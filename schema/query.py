@@ -119,29 +119,29 @@ class Query:
             "demonstration only."
         )
     )
-    def teachers(self, info: Info) -> list[types.Teacher]:
-        return [convert.teacher(status) for status in catalog.teachers(info)]
+    async def teachers(self, info: Info) -> list[types.Teacher]:
+        return [convert.teacher(status) for status in await catalog.teachers(info)]
 
     @strawberry.field(
-        description="Seconds a session would take, from the teachers' observed latencies and "
-        "their rate limits."
+        description="Seconds a session would take, from the teachers' latencies in recent "
+        "sessions and their rate limits."
     )
-    def estimate_training_time(
+    async def estimate_training_time(
         self,
         info: Info,
         num_examples: int,
         teachers: list[str] | None = None,
         voting: VotingStrategy | None = None,
     ) -> float:
-        return training.training_estimate(info, num_examples, teachers, voting).seconds
+        return (await training.training_estimate(info, num_examples, teachers, voting)).seconds
 
     @strawberry.field(description="What a session would take: its time, tokens and cost.")
-    def training_estimate(
+    async def training_estimate(
         self,
         info: Info,
         num_examples: int,
         teachers: list[str] | None = None,
         voting: VotingStrategy | None = None,
     ) -> types.TrainingEstimate:
-        estimate = training.training_estimate(info, num_examples, teachers, voting)
+        estimate = await training.training_estimate(info, num_examples, teachers, voting)
         return convert.training_estimate(estimate, num_examples)

@@ -61,7 +61,8 @@ class Teacher:
     )
     max_concurrency: int
     average_latency_ms: float | None = strawberry.field(
-        description="Mean latency of this teacher's calls since the server started."
+        description="Mean latency of this teacher's calls in recent sessions (its share of "
+        "the latest 2,000 recorded outputs); null when it has none among them."
     )
     input_price_per_mtok: float | None = strawberry.field(
         description="USD per million prompt tokens, from the teachers file; null: no price."

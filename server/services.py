@@ -24,7 +24,6 @@ from server.settings import Settings
 from server.workers import open_queue, running_worker
 from trainer import metrics
 from trainer.finetune import FineTuner
-from trainer.latency import LatencyBook
 from trainer.live import EventHub
 from trainer.manager import SessionManager
 from trainer.teachers.base import Teacher
@@ -42,7 +41,6 @@ class Services:
     fine_tuner: FineTuner
     hub: EventHub
     manager: SessionManager
-    latencies: LatencyBook
     # The embedded worker of `chorus serve` on the in-process queue; None on Redis, where
     # `chorus worker` processes run the sessions.
     worker: SessionWorker | None
@@ -87,7 +85,6 @@ class Services:
                 base_model=settings.fine_tune_base_model,
             )
             stack.push_async_callback(fine_tuner.aclose)
-            latencies = LatencyBook()
             hub = EventHub(settings.broadcast_url, feed_capacity=settings.subscriber_buffer)
             queue = await stack.enter_async_context(open_queue(settings))
             manager = SessionManager(
@@ -100,11 +97,11 @@ class Services:
                 await hub.start()
                 if settings.embedded_worker:
                     worker = await stack.enter_async_context(
-                        running_worker(settings, teachers, queue, hub, latencies)
+                        running_worker(settings, teachers, queue, hub)
                     )
                 pruner = asyncio.create_task(prune_events_periodically(db, settings))
                 stack.push_async_callback(_cancel, pruner)
-            yield cls(settings, engine, db, teachers, fine_tuner, hub, manager, latencies, worker)
+            yield cls(settings, engine, db, teachers, fine_tuner, hub, manager, worker)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -19,7 +19,6 @@ from server.migrate import prepare_database
 from server.settings import Settings
 from trainer import metrics
 from trainer.finetune import FineTuner
-from trainer.latency import LatencyBook
 from trainer.live import EventHub
 from trainer.queue import MemoryQueue, SessionQueue
 from trainer.saq_queue import SaqQueue
@@ -76,7 +75,6 @@ async def _worker(
     teachers: Sequence[Teacher],
     queue: SessionQueue,
     hub: EventHub,
-    latencies: LatencyBook,
     *,
     hand_back: bool = True,
 ) -> AsyncIterator[SessionWorker]:
@@ -100,7 +98,6 @@ async def _worker(
             options=worker_options(settings, hand_back=hand_back),
             publish=hub.publish,
             fine_tuner=fine_tuner,
-            latencies=latencies,
         )
         await worker.start()
         stack.push_async_callback(worker.aclose)
@@ -115,11 +112,10 @@ async def running_worker(
     teachers: Sequence[Teacher],
     queue: SessionQueue,
     hub: EventHub,
-    latencies: LatencyBook,
 ) -> AsyncIterator[SessionWorker]:
     """The embedded worker of `chorus serve`, taking sessions from `queue` until the server
     stops; then it hands back what it runs, within the shutdown time."""
-    async with _worker(settings, teachers, queue, hub, latencies) as worker:
+    async with _worker(settings, teachers, queue, hub) as worker:
         serving = asyncio.create_task(
             queue.serve(worker.run_session, settings.worker_sessions), name="session slots"
         )
@@ -158,7 +154,7 @@ async def run_worker(settings: Settings, *, hand_back: bool = True) -> None:
         await hub.start()
         queue = await stack.enter_async_context(open_queue(settings))
         worker = await stack.enter_async_context(
-            _worker(settings, teachers, queue, hub, LatencyBook(), hand_back=hand_back)
+            _worker(settings, teachers, queue, hub, hand_back=hand_back)
         )
         await stack.enter_async_context(metrics_listener(settings, worker.db))
         logger.info(

@@ -34,7 +34,6 @@ from trainer.events import (
     SessionStarted,
 )
 from trainer.example import MAX_OUTPUT_CHARS, ExampleOutcome, run_example
-from trainer.latency import LatencyBook
 from trainer.leases import Lease
 from trainer.plan import SessionPlan
 from trainer.recorder import plan_of, record_examples, set_status, tally_of
@@ -82,7 +81,6 @@ class SessionRunner:
         *,
         options: RunnerOptions = RunnerOptions(),
         fine_tuner: FineTuneQueue | None = None,
-        latencies: LatencyBook | None = None,
         lease: Lease | None = None,
         resumed: str | None = None,
     ) -> None:
@@ -102,7 +100,6 @@ class SessionRunner:
         self._emitter = emitter
         self._options = options
         self._fine_tuner = fine_tuner
-        self._latencies = latencies or LatencyBook()
         self._cancel_requested = False
         self._work: asyncio.Task[None] | None = None
         self._example_seconds: list[float] = []
@@ -256,8 +253,6 @@ class SessionRunner:
                     self._emitter,
                     max_output_chars=self._options.max_output_chars,
                 )
-                for output in outcome.outputs:
-                    self._latencies.record(output.teacher, output.latency_ms)
                 if self._budget is not None:
                     await self._budget.finished(outcome.spend.cost_usd)
                 self._example_seconds.append(time.monotonic() - started)

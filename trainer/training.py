@@ -20,7 +20,6 @@ from models.sessions import stored_session
 from models.tables import TrainingHistory
 from trainer.eventlog import EventLogWriter
 from trainer.events import Emitter, EventSink, NumberedEvent
-from trainer.latency import LatencyBook
 from trainer.leases import Lease, LeaseKeeper, new_owner_id
 from trainer.plan import SessionPlan
 from trainer.recorder import create_session
@@ -39,7 +38,6 @@ async def train(
     *,
     options: RunnerOptions = RunnerOptions(),
     fine_tuner: FineTuneQueue | None = None,
-    latencies: LatencyBook | None = None,
     lease_s: float = LEASE_S,
 ) -> TrainingHistory:
     """Record a new session, run it to its end with its events in the log (and handed to
@@ -66,7 +64,6 @@ async def train(
         Emitter(history.session_id, sink),
         options=options,
         fine_tuner=fine_tuner,
-        latencies=latencies,
         lease=lease,
     )
     runner.stop_status = SessionStatus.INTERRUPTED

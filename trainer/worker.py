@@ -38,7 +38,6 @@ from models.tables import TrainingHistory
 from trainer import metrics
 from trainer.eventlog import EventLogWriter, Publish
 from trainer.events import Emitter, SessionFinished
-from trainer.latency import LatencyBook
 from trainer.leases import Lease, LeaseKeeper, new_owner_id, stop_between_statements
 from trainer.queue import Heartbeat, SessionQueue
 from trainer.recorder import plan_of, set_status
@@ -88,7 +87,6 @@ class SessionWorker:
         options: WorkerOptions = WorkerOptions(),
         publish: Publish | None = None,
         fine_tuner: FineTuneQueue | None = None,
-        latencies: LatencyBook | None = None,
     ) -> None:
         self._db = db
         self._teachers: Mapping[str, Teacher] = {teacher.name: teacher for teacher in teachers}
@@ -96,7 +94,6 @@ class SessionWorker:
         self._options = options
         self._publish = publish
         self._fine_tuner = fine_tuner
-        self._latencies = latencies or LatencyBook()
         self.owner = new_owner_id()
         self._keeper = LeaseKeeper(db, self.owner, options.lease_s)
         self.running: dict[int, SessionRunner] = {}
@@ -227,7 +224,6 @@ class SessionWorker:
             Emitter(history.session_id, writer, last_seq=seq),
             options=self._options.runner,
             fine_tuner=self._fine_tuner,
-            latencies=self._latencies,
             lease=lease,
             resumed=claim.resumed,
         )
