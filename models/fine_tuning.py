@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, Row, Select, Update, select, update
+from sqlalchemy import ColumnElement, Row, Select, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
@@ -56,57 +56,129 @@ async def queue_job(
     return job_id
 
 
+def _not_ended() -> ColumnElement[bool]:
+    return FineTuneJob.status.not_in([s for s in FineTuneStatus if s.is_final])
+
+
 def _unfinished() -> Select[int, str, FineTuneStatus, str | None]:
     return select(
         FineTuneJob.id,
         FineTuneJob.backend,
         FineTuneJob.status,
         FineTuneJob.external_job_id,
-    ).where(FineTuneJob.status.not_in([s for s in FineTuneStatus if s.is_final]))
+    ).where(_not_ended())
 
 
-async def unfinished_jobs(db: AsyncSession) -> Sequence[UnfinishedJob]:
-    """Every job not at a final status: its id, backend, status and provider's job id."""
-    return (await db.execute(_unfinished())).all()
-
-
-def _unsent(job_id: int) -> Update:
-    """An update of the job while the provider does not have it and it has not ended."""
-    return update(FineTuneJob).where(
-        FineTuneJob.id == job_id,
-        FineTuneJob.external_job_id.is_(None),
-        FineTuneJob.finished_at.is_(None),
+async def hand_back_job(db: AsyncSession, job_id: int, owner: str) -> None:
+    """Give up `owner`'s work on the job for the next worker that looks: one cut short before
+    the provider had it back to QUEUED (its files are written again whole), one the provider
+    has with its lease released."""
+    await db.execute(
+        update(FineTuneJob)
+        .where(
+            FineTuneJob.id == job_id,
+            FineTuneJob.lease_owner == owner,
+            FineTuneJob.external_job_id.is_(None),
+            FineTuneJob.finished_at.is_(None),
+        )
+        .values(status=FineTuneStatus.QUEUED, lease_owner=None, lease_until=None)
+    )
+    await db.execute(
+        update(FineTuneJob)
+        .where(FineTuneJob.id == job_id, FineTuneJob.lease_owner == owner)
+        .values(lease_until=None)
     )
 
 
-async def requeue_unsent_job(db: AsyncSession, job_id: int) -> UnfinishedJob | None:
-    """A job whose preparation was cut short back to QUEUED, unless the provider has it or it
-    has ended; the job as it is then, or None once it has ended."""
-    await db.execute(_unsent(job_id).values(status=FineTuneStatus.QUEUED))
-    return (await db.execute(_unfinished().where(FineTuneJob.id == job_id))).one_or_none()
-
-
-async def claim_job(db: AsyncSession, job_id: int) -> FineTuneJob | None:
-    """The job, moved on from QUEUED: however often it is submitted, it is prepared once."""
+async def claim_job(
+    db: AsyncSession, job_id: int, owner: str, lease_s: float
+) -> FineTuneJob | None:
+    """The job, moved on from QUEUED under `owner`'s lease: however often it is submitted, by
+    however many workers, it is prepared once."""
     claimed = await db.execute(
         update(FineTuneJob)
         .where(FineTuneJob.id == job_id, FineTuneJob.status == FineTuneStatus.QUEUED)
-        .values(status=FineTuneStatus.VALIDATING_FILES)
+        .values(status=FineTuneStatus.VALIDATING_FILES, **_lease(owner, lease_s))
     )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if _rows(claimed) != 1:
         return None
     return await db.get(FineTuneJob, job_id)
 
 
-async def update_job(db: AsyncSession, job_id: int, values: Mapping[str, object]) -> None:
-    await db.execute(update(FineTuneJob).where(FineTuneJob.id == job_id).values(values))
-
-
-async def fail_unsent_job(db: AsyncSession, job_id: int, error: str) -> None:
-    """End the job FAILED unless the provider has it (or it has ended already)."""
-    await db.execute(
-        _unsent(job_id).values(status=FineTuneStatus.FAILED, finished_at=utcnow(), error=error)
+async def update_job(
+    db: AsyncSession, job_id: int, owner: str, values: Mapping[str, object]
+) -> bool:
+    """Write the job's `values` while `owner` holds its lease; whether it did."""
+    written = await db.execute(
+        update(FineTuneJob)
+        .where(FineTuneJob.id == job_id, FineTuneJob.lease_owner == owner)
+        .values(values)
     )
+    return _rows(written) == 1
+
+
+def _rows(result: object) -> int:
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _lease(owner: str, lease_s: float) -> dict[str, object]:
+    return {"lease_owner": owner, "lease_until": utcnow() + timedelta(seconds=lease_s)}
+
+
+def _abandoned() -> ColumnElement[bool]:
+    """An unfinished job whose worker's lease has run out, or that never had one."""
+    return and_(
+        _not_ended(),
+        or_(FineTuneJob.lease_until.is_(None), FineTuneJob.lease_until < utcnow()),
+    )
+
+
+async def renew_job_leases(db: AsyncSession, owner: str, lease_s: float) -> None:
+    """Extend `owner`'s lease on every unfinished job it holds."""
+    await db.execute(
+        update(FineTuneJob)
+        .where(FineTuneJob.lease_owner == owner, FineTuneJob.finished_at.is_(None))
+        .values(lease_until=utcnow() + timedelta(seconds=lease_s))
+    )
+
+
+async def release_job_leases(db: AsyncSession, owner: str) -> None:
+    """Hand back `owner`'s unfinished jobs: the next worker that looks takes them up."""
+    await db.execute(
+        update(FineTuneJob)
+        .where(FineTuneJob.lease_owner == owner, FineTuneJob.finished_at.is_(None))
+        .values(lease_until=None)
+    )
+
+
+async def take_abandoned_jobs(db: AsyncSession, owner: str, lease_s: float) -> list[UnfinishedJob]:
+    """Jobs nobody is working on, for `owner` to take up: those QUEUED (to be claimed), and
+    those whose worker's lease ran out. One cut short before the provider had it goes back to
+    QUEUED (its files are written again whole); one the provider has is `owner`'s to follow,
+    if no other worker took it first."""
+    await db.execute(
+        update(FineTuneJob)
+        .where(_abandoned(), FineTuneJob.external_job_id.is_(None))
+        .values(status=FineTuneStatus.QUEUED, lease_owner=None, lease_until=None)
+    )
+    candidates = (
+        await db.execute(
+            _unfinished().where(or_(_abandoned(), FineTuneJob.status == FineTuneStatus.QUEUED))
+        )
+    ).all()
+    taken: list[UnfinishedJob] = []
+    for job in candidates:
+        if job.external_job_id is None:
+            taken.append(job)
+            continue
+        followed = await db.execute(
+            update(FineTuneJob)
+            .where(FineTuneJob.id == job.id, _abandoned())
+            .values(**_lease(owner, lease_s))
+        )
+        if _rows(followed) == 1:
+            taken.append(job)
+    return taken
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,7 @@ class Services:
                 base_url=settings.fine_tune_base_url,
                 api_key=os.environ.get(settings.fine_tune_api_key_env),
                 base_model=settings.fine_tune_base_model,
+                lease_s=settings.session_lease_s,
             )
             stack.push_async_callback(fine_tuner.aclose)
             hub = EventHub(settings.broadcast_url, feed_capacity=settings.subscriber_buffer)
@@ -92,7 +93,6 @@ class Services:
             )
             worker = None
             if serving:
-                await fine_tuner.resume()
                 stack.push_async_callback(hub.stop)
                 await hub.start()
                 if settings.embedded_worker:

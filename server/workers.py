@@ -89,8 +89,11 @@ async def _worker(
             base_url=settings.fine_tune_base_url,
             api_key=os.environ.get(settings.fine_tune_api_key_env),
             base_model=settings.fine_tune_base_model,
+            lease_s=settings.session_lease_s,
         )
         stack.push_async_callback(fine_tuner.aclose)
+        # The jobs nobody works on are taken up by the workers, as sessions are.
+        await fine_tuner.start()
         worker = SessionWorker(
             db,
             teachers,

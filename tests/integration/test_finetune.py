@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from tests.support.factories import T0, add_session
 from tests.support.fake_provider import FILES_MODEL, FakeProvider, Fault, error, server_error
 from trainer.catalog import Sample
 from trainer.example import writing_request
-from trainer.finetune import INTERRUPTED, FineTuner
+from trainer.finetune import FineTuner
 
 BASE_MODEL = "gpt-4o-mini-2024-07-18"
 JOB_CREATED = T0 + timedelta(hours=1)
@@ -534,7 +534,7 @@ async def test_aclose_while_polling_leaves_the_job_to_resume(
     assert job.fine_tuned_model == f"ft:{BASE_MODEL}:fake-org:chorus:ftjob-1"
 
 
-async def test_aclose_before_the_provider_has_the_job_fails_it(
+async def test_aclose_before_the_provider_has_the_job_hands_it_back(
     engine: AsyncEngine, fake: FakeProvider, openai_tuner: MakeFineTuner
 ) -> None:
     fake.faults.set_latency(FILES_MODEL, 30.0)
@@ -550,11 +550,65 @@ async def test_aclose_before_the_provider_has_the_job_fails_it(
         await fine_tuner.aclose()
 
     job = await job_row(engine, job_id)
-    assert job.status is FineTuneStatus.FAILED
-    assert job.error == INTERRUPTED
-    assert job.dataset_path is not None
-    assert job.external_job_id is None
-    assert job.finished_at is not None
+    assert (job.external_job_id, job.finished_at, job.lease_until) == (None, None, None)
+
+    # The next runner to look prepares it again, whole, and the provider gets one job.
+    fake.faults.set_latency(FILES_MODEL, 0.0)
+    taker = openai_tuner()
+    await taker.resume()
+    await taker.wait_idle()
+    job = await job_row(engine, job_id)
+    assert job.status is FineTuneStatus.SUCCEEDED
+    assert job.error is None
+    assert (list(fake.fine_tuning.jobs), job.external_job_id) == (["ftjob-1"], "ftjob-1")
+
+
+async def test_a_job_whose_runner_stopped_renewing_is_followed_on_by_another(
+    engine: AsyncEngine, openai_tuner: MakeFineTuner
+) -> None:
+    job_id = await add_job(engine, await collected_user(engine), "openai")
+    # Never started, so it never renews its lease: a runner that hung or lost the database.
+    stalled = openai_tuner(poll_interval_s=60.0, lease_s=1.0)
+    stalled.submit(job_id)
+
+    async def at_the_provider() -> bool:
+        return (await job_row(engine, job_id)).external_job_id is not None
+
+    await eventually(at_the_provider)
+    taker = openai_tuner()
+    await taker.resume()
+    assert (await job_row(engine, job_id)).lease_owner == stalled.owner
+
+    await asyncio.sleep(1.2)
+    await taker.resume()
+    await taker.wait_idle()
+    job = await job_row(engine, job_id)
+    assert (job.status, job.lease_owner) == (FineTuneStatus.SUCCEEDED, taker.owner)
+    assert job.fine_tuned_model == f"ft:{BASE_MODEL}:fake-org:chorus:ftjob-1"
+
+
+async def test_a_started_runner_renews_its_leases_and_takes_up_abandoned_jobs(
+    engine: AsyncEngine, make_fine_tuner: MakeFineTuner
+) -> None:
+    user_id = await collected_user(engine)
+    runner = make_fine_tuner(lease_s=0.6)
+    await runner.start()
+    # A job a dead runner was preparing when it died: its lease runs out a moment later.
+    dead = datetime.now(UTC) + timedelta(seconds=0.5)
+    job_id = await add_job(
+        engine,
+        user_id,
+        "export",
+        status=FineTuneStatus.VALIDATING_FILES,
+        lease_owner="dead-runner",
+        lease_until=dead,
+    )
+
+    async def taken_up() -> bool:
+        return (await job_row(engine, job_id)).status is FineTuneStatus.SUCCEEDED
+
+    await eventually(taken_up)
+    assert (await job_row(engine, job_id)).lease_owner == runner.owner
 
 
 async def test_resume_prepares_queued_jobs_and_leaves_the_rest_alone(
@@ -564,21 +618,42 @@ async def test_resume_prepares_queued_jobs_and_leaves_the_rest_alone(
     finished = await add_job(
         engine, user_id, "openai", status=FineTuneStatus.SUCCEEDED, external_job_id="ftjob-9"
     )
-    unsent = await add_job(engine, user_id, "openai", status=FineTuneStatus.VALIDATING_FILES)
+    # Being prepared by a live runner elsewhere: its lease holds.
+    elsewhere = await add_job(
+        engine,
+        user_id,
+        "openai",
+        status=FineTuneStatus.VALIDATING_FILES,
+        lease_owner="elsewhere",
+        lease_until=datetime.now(UTC) + timedelta(minutes=1),
+    )
     exported = await add_job(engine, user_id, "export", status=FineTuneStatus.SUCCEEDED)
     never_prepared = await add_job(engine, user_id, "export")
+    # Cut short when its runner died: its lease ran out.
+    cut_short = await add_job(
+        engine,
+        user_id,
+        "export",
+        status=FineTuneStatus.VALIDATING_FILES,
+        lease_owner="dead",
+        lease_until=datetime.now(UTC) - timedelta(seconds=1),
+    )
     fine_tuner = openai_tuner()
 
     await fine_tuner.resume()
     await fine_tuner.wait_idle()
 
     assert fake.requests == []
-    for job_id in (finished, unsent, exported):
+    for job_id in (finished, elsewhere, exported):
         assert (await job_row(engine, job_id)).finished_at is None
-    # Triggered by a session, then the server stopped before preparing it.
-    prepared = await job_row(engine, never_prepared)
-    assert prepared.status is FineTuneStatus.SUCCEEDED
-    assert prepared.dataset_path is not None
+    assert (await job_row(engine, elsewhere)).lease_owner == "elsewhere"
+    # Triggered by a session, then the server stopped before preparing it; and the other,
+    # prepared again whole.
+    for job_id in (never_prepared, cut_short):
+        prepared = await job_row(engine, job_id)
+        assert prepared.status is FineTuneStatus.SUCCEEDED
+        assert prepared.dataset_path is not None
+        assert prepared.lease_owner == fine_tuner.owner
 
 
 async def prepared_job(app: Starlette, engine: AsyncEngine, user_id: int) -> int:

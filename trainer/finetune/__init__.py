@@ -25,14 +25,13 @@ from trainer.finetune.provider import (
     MODEL_SUFFIX,
     ProviderError,
 )
-from trainer.finetune.runner import EXPORT, INTERRUPTED, OPENAI, FineTuner
+from trainer.finetune.runner import EXPORT, OPENAI, FineTuner
 
 __all__ = [
     "DATASET",
     "DEFAULT_BASE_MODEL",
     "DEFAULT_BASE_URL",
     "EXPORT",
-    "INTERRUPTED",
     "MODEL_SUFFIX",
     "OPENAI",
     "PREFERENCES",

@@ -4,9 +4,15 @@ the provider's job to its end, each job in a task it owns.
 A job moves from QUEUED to VALIDATING_FILES as it is claimed and its datasets written. One of
 the `export` backend then ends SUCCEEDED; one of the `openai` backend has its dataset uploaded
 and the provider's job created, and takes each status the provider reports until a final one.
-Every change is written to the job's row in its own short transaction. A job the runner
-stops following on `aclose` is followed again by `resume`; one stopped before the provider
-had it ends FAILED.
+Every change is written to the job's row in its own short transaction.
+
+A job is worked on under its runner's lease (`lease_owner` until `lease_until`), as a session
+is run: once started, a runner renews the leases of its jobs and, every third of a lease,
+takes up the jobs nobody works on, those never claimed and those whose runner died or lost
+the database for longer than a lease. One cut short before the provider had it is prepared
+again, whole; one the provider has is followed on. A runner that stops (`aclose`) hands its
+jobs back, so the next runner that looks takes them up at once; a write by a runner that
+lost a job's lease changes nothing, and it stops working on the job.
 """
 
 from __future__ import annotations
@@ -28,23 +34,30 @@ from models.fine_tuning import (
     UnfinishedJob,
     claim_job,
     collected_examples,
-    fail_unsent_job,
+    hand_back_job,
     latest_prepared_job,
-    requeue_unsent_job,
-    unfinished_jobs,
+    release_job_leases,
+    renew_job_leases,
+    take_abandoned_jobs,
     update_job,
 )
 from trainer.finetune.dataset import DATASET, dataset_lines, still_on_disk, write_datasets
 from trainer.finetune.provider import DEFAULT_BASE_MODEL, FineTuningAPI, ProviderError
+from trainer.leases import new_owner_id
 
 logger = logging.getLogger("chorus.finetune")
 
 EXPORT = "export"
 OPENAI = "openai"
-INTERRUPTED = "the server stopped before the job reached the provider"
+# As a session's: a runner that cannot renew for this long loses its jobs to another.
+LEASE_S = 15.0
 # How long a job waits for the database to answer again, doubling up to the most.
 OUTAGE_FIRST_WAIT_S = 1.0
 OUTAGE_MAX_WAIT_S = 30.0
+
+
+class JobLost(Exception):
+    """Another runner holds the job's lease now: this one's work on it is over."""
 
 
 class FineTuner:
@@ -59,47 +72,90 @@ class FineTuner:
         api_key: str | None = None,
         base_model: str = DEFAULT_BASE_MODEL,
         poll_interval_s: float = 30.0,
+        lease_s: float = LEASE_S,
     ) -> None:
         self._db = db
         self._data_dir = data_dir
         self._poll_interval_s = poll_interval_s
+        self._lease_s = lease_s
+        self.owner = new_owner_id()
         self._provider = FineTuningAPI(base_url, api_key, base_model=base_model)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._keeper: asyncio.Task[None] | None = None
         self._closed = False
 
     def submit(self, job_id: int) -> None:
         """Prepare a QUEUED job in the background: its datasets, then its backend's run."""
         self._start(job_id, self._prepare(job_id))
 
+    async def start(self) -> None:
+        """Take up the jobs nobody works on, now and every third of a lease from now on,
+        renewing the leases of this runner's own."""
+        await self.resume()
+        self._keeper = asyncio.create_task(self._keep(), name="fine-tune leases")
+
     async def resume(self) -> None:
-        """Pick up what a stopped server left: jobs still QUEUED (triggered, never prepared)
-        are prepared, and the provider's jobs that had not ended are followed again."""
-        async with self._db() as db:
-            rows = await unfinished_jobs(db)
-        for row in rows:
-            self._pick_up(row)
+        """Take up the jobs nobody works on: QUEUED ones are prepared, and the provider's jobs
+        whose runner's lease ran out are followed on."""
+        async with self._db.begin() as db:
+            jobs = await take_abandoned_jobs(db, self.owner, self._lease_s)
+        for job in jobs:
+            self._pick_up(job)
+
+    async def _keep(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            try:
+                async with self._db.begin() as db:
+                    await renew_job_leases(db, self.owner, self._lease_s)
+                await self.resume()
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                logger.warning("fine-tune leases: the database is out of reach: %s", error)
 
     def _pick_up(self, job: UnfinishedJob) -> None:
-        """Prepare a QUEUED job, or follow one the provider has."""
+        """Work on a job taken up, unless already at it."""
+        if job.id in self._tasks:
+            return
+        work = self._work_on(job)
+        if work is not None:
+            self._start(job.id, work)
+
+    def _work_on(self, job: UnfinishedJob) -> Coroutine[Any, Any, None] | None:
+        """Preparing a QUEUED job, or following one the provider has."""
         job_id, backend, status, external_id = job
         if external_id is None and status is FineTuneStatus.QUEUED:
             # Claiming is atomic, so a job another process prepares is not prepared twice.
-            self.submit(job_id)
-        elif backend == OPENAI and external_id is not None:
-            self._start(job_id, self._follow(job_id, external_id))
+            return self._prepare(job_id)
+        if backend == OPENAI and external_id is not None:
+            return self._follow(job_id, external_id)
+        return None
 
     async def wait_idle(self) -> None:
         """Return once every job in flight has reached its end."""
         while self._tasks:
-            await asyncio.wait(set(self._tasks))
+            await asyncio.wait(set(self._tasks.values()))
 
     async def aclose(self) -> None:
-        """Stop following: jobs at the provider go on, and `resume` picks them up again."""
+        """Stop, handing every job back: jobs at the provider go on there, and the next
+        runner to look follows them on; one not yet at the provider is prepared again."""
         self._closed = True
-        tasks = set(self._tasks)
+        tasks = [*self._tasks.values(), *([self._keeper] if self._keeper else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            async with self._db.begin() as db:
+                await release_job_leases(db, self.owner)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            logger.warning(
+                "fine-tune jobs are taken up once their leases run out: the database is out "
+                "of reach: %s",
+                error,
+            )
         await self._provider.aclose()
 
     def _start(self, job_id: int, work: Coroutine[Any, Any, None]) -> None:
@@ -107,28 +163,38 @@ class FineTuner:
             work.close()
             raise RuntimeError(f"fine-tune job {job_id} was submitted after the fine-tuner closed")
         task = asyncio.create_task(self._guarded(job_id, work), name=f"fine-tune-job-{job_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
 
-    async def _guarded(self, job_id: int, work: Coroutine[Any, Any, None]) -> None:
-        try:
-            await work
-        except Exception as error:
-            if is_outage(error):
-                await self._after_outage(job_id, error)
-                return
-            # A bug must end the job visibly, not leave it running.
-            logger.exception("fine-tune job %d failed", job_id)
+    async def _guarded(self, job_id: int, work: Coroutine[Any, Any, None] | None) -> None:
+        while work is not None:
             try:
-                message = public_message(error, f"fine-tune job {job_id}")
-                await self._finish(job_id, FineTuneStatus.FAILED, error=message)
-            except Exception:
-                logger.exception("fine-tune job %d could not be marked FAILED", job_id)
+                await work
+                return
+            except JobLost:
+                logger.warning("fine-tune job %d: another runner took it over", job_id)
+                return
+            except Exception as error:
+                if is_outage(error):
+                    work = await self._after_outage(job_id, error)
+                    continue
+                # A bug must end the job visibly, not leave it running.
+                logger.exception("fine-tune job %d failed", job_id)
+                try:
+                    message = public_message(error, f"fine-tune job {job_id}")
+                    await self._finish(job_id, FineTuneStatus.FAILED, error=message)
+                except Exception:
+                    logger.exception("fine-tune job %d could not be marked FAILED", job_id)
+                return
 
-    async def _after_outage(self, job_id: int, error: BaseException) -> None:
-        """Once the database answers again, prepare the job again (it was cut short, its
-        files are rewritten whole) or follow the provider's job: an outage must not leave it
-        VALIDATING_FILES for ever, nor fail a job that nothing was wrong with."""
+    async def _after_outage(
+        self, job_id: int, error: BaseException
+    ) -> Coroutine[Any, Any, None] | None:
+        """Once the database answers again, hand the job back and take up what nobody works
+        on: this job's work goes on in this task, prepared again (it was cut short, its files
+        are rewritten whole) or its provider's job followed on, unless another runner took it
+        while its lease ran out. An outage must not leave it VALIDATING_FILES for ever, nor
+        fail a job that nothing was wrong with."""
         logger.warning(
             "fine-tune job %d: the database is out of reach; taken up again once it answers: %s",
             job_id,
@@ -139,29 +205,31 @@ class FineTuner:
             await asyncio.sleep(wait_s)
             try:
                 async with self._db.begin() as db:
-                    job = await requeue_unsent_job(db, job_id)
+                    await hand_back_job(db, job_id, self.owner)
+                    taken = await take_abandoned_jobs(db, self.owner, self._lease_s)
                 break
             except Exception as again:
                 if not is_outage(again):
                     raise
                 wait_s = min(wait_s * 2, OUTAGE_MAX_WAIT_S)
-        if job is not None:
-            self._pick_up(job)
+        work = None
+        for job in taken:
+            if job.id == job_id:
+                work = self._work_on(job)
+            else:
+                self._pick_up(job)
+        return work
 
     async def _prepare(self, job_id: int) -> None:
         async with self._db.begin() as db:
-            job = await claim_job(db, job_id)
+            job = await claim_job(db, job_id, self.owner, self._lease_s)
             if job is None:
-                logger.warning("fine-tune job %d is missing or not QUEUED; skipped", job_id)
+                logger.debug("fine-tune job %d is missing or claimed already; skipped", job_id)
                 return
             backend = job.backend
             base = still_on_disk(await latest_prepared_job(db, job))
             examples = await collected_examples(db, job, after=base)
-        try:
-            external_id = await self._run_backend(job_id, backend, examples, base)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._interrupt(job_id))
-            raise
+        external_id = await self._run_backend(job_id, backend, examples, base)
         if external_id is not None:
             await self._follow(job_id, external_id)
 
@@ -228,13 +296,9 @@ class FineTuner:
 
     async def _update(self, job_id: int, **values: object) -> None:
         async with self._db.begin() as db:
-            await update_job(db, job_id, values)
+            if not await update_job(db, job_id, self.owner, values):
+                raise JobLost(job_id)
 
     async def _finish(self, job_id: int, status: FineTuneStatus, **values: object) -> None:
         await self._update(job_id, status=status, finished_at=utcnow(), **values)
         logger.info("fine-tune job %d ended %s", job_id, status.name)
-
-    async def _interrupt(self, job_id: int) -> None:
-        """End a job stopped before the provider had it; one it has is left for `resume`."""
-        async with self._db.begin() as db:
-            await fail_unsent_job(db, job_id, INTERRUPTED)
