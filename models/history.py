@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Select, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import load_only
-from sqlalchemy.sql.base import ExecutableOption
 
 from models import limits
+from models.base import Record
 from models.enums import Genre, HistoryOrder, SessionStatus
-from models.keyset import Ordering, Page, PageArgs, count, paginate
+from models.keyset import Ordering, Page, PageArgs, count, paginate_rows
 from models.tables import (
     SessionGenreCount,
     SessionModelStats,
@@ -63,44 +63,55 @@ class HistoryFilter:
             limits.quality(self.min_average_quality, "minAverageQuality")
 
 
-def history_query(user_id: int, where: HistoryFilter | None = None) -> Select[TrainingHistory]:
-    query = select(TrainingHistory).where(TrainingHistory.user_id == user_id)
+_SESSIONS = TrainingHistory.__table__
+_GENRE_COUNTS = SessionGenreCount.__table__
+_MODEL_STATS = SessionModelStats.__table__
+
+SessionRow = Record
+"""A session's columns that a read asked for, by name; as `TrainingHistory` has them."""
+
+
+def _history_filter(user_id: int, where: HistoryFilter | None) -> list[ColumnElement[bool]]:
+    """The conditions of a user's sessions that `where` keeps, on the table's own columns
+    (the ORM's attributes would make any statement using them an ORM one)."""
+    sessions = _SESSIONS.c
+    conditions = [sessions.user_id == user_id]
     if where is None:
-        return query
+        return conditions
     if where.started_after is not None:
-        query = query.where(TrainingHistory.started_at >= where.started_after)
+        conditions.append(sessions.started_at >= where.started_after)
     if where.started_before is not None:
-        query = query.where(TrainingHistory.started_at < where.started_before)
+        conditions.append(sessions.started_at < where.started_before)
     if where.genre is not None:
         # A genre counts when the session trained on it, or selected it and has yet to.
         trained = exists().where(
-            SessionGenreCount.history_id == TrainingHistory.id,
-            SessionGenreCount.genre == where.genre,
+            _GENRE_COUNTS.c.history_id == sessions.id, _GENRE_COUNTS.c.genre == where.genre
         )
-        selected = TrainingHistory.genres_selected.contains(f'"{where.genre.name}"')
-        query = query.where(or_(trained, selected))
+        selected = sessions.genres_selected.contains(f'"{where.genre.name}"')
+        conditions.append(or_(trained, selected))
     if where.min_average_quality is not None:
-        query = query.where(TrainingHistory.average_quality >= where.min_average_quality)
+        conditions.append(sessions.average_quality >= where.min_average_quality)
     if where.status is not None:
-        query = query.where(TrainingHistory.status == where.status)
+        conditions.append(sessions.status == where.status)
     if where.fine_tuning_triggered is not None:
-        query = query.where(TrainingHistory.fine_tuning_triggered == where.fine_tuning_triggered)
-    return query
+        conditions.append(sessions.fine_tuning_triggered == where.fine_tuning_triggered)
+    return conditions
 
 
-SESSION_COLUMNS = frozenset(TrainingHistory.__table__.c.keys())
+def history_query(user_id: int, where: HistoryFilter | None = None) -> Select[TrainingHistory]:
+    return select(TrainingHistory).where(*_history_filter(user_id, where))
+
+
+SESSION_COLUMNS = frozenset(_SESSIONS.c.keys())
 # What a read of sessions needs whatever it shows: their keys and their owner.
 _KEYS = frozenset({"id", "session_id", "user_id"})
 
 
-def _only(columns: Collection[str] | None, *also: str) -> list[ExecutableOption]:
-    """Loader options reading only `columns` of a session besides its keys (all when None):
-    the driver parses every column it is sent, and a session has 39. Any other attribute
-    raises when read, rather than going back to the database."""
-    if columns is None:
-        return []
-    names = sorted(SESSION_COLUMNS & {*columns, *_KEYS, *also})
-    return [load_only(*(getattr(TrainingHistory, name) for name in names), raiseload=True)]
+def _columns(columns: Collection[str] | None, *also: str) -> list[ColumnElement[Any]]:
+    """A session's columns in `columns` and its keys (all of them when None): the driver
+    parses every column it is sent, and a session has 39."""
+    names = SESSION_COLUMNS if columns is None else SESSION_COLUMNS & {*columns, *_KEYS, *also}
+    return [_SESSIONS.c[name] for name in sorted(names)]
 
 
 async def history_page(
@@ -110,11 +121,11 @@ async def history_page(
     order: HistoryOrder,
     args: PageArgs,
     columns: Collection[str] | None = None,
-) -> Page[TrainingHistory]:
+) -> Page[SessionRow]:
     """A page of a user's sessions; with `columns`, only those are read of them."""
     ordering = HISTORY_ORDERINGS[order]
-    options = _only(columns, ordering.key.key)
-    return await paginate(db, history_query(user_id, where), ordering, args, options)
+    query = select(_SESSIONS.c.id).where(*_history_filter(user_id, where))
+    return await paginate_rows(db, query, ordering, args, _columns(columns, ordering.key.key))
 
 
 async def count_history(db: AsyncSession, user_id: int, where: HistoryFilter | None) -> int:
@@ -142,33 +153,43 @@ async def history_by_page_number(
     return rows.all(), await count(db, query)
 
 
-async def session_by_id(
+async def session_by_id(db: AsyncSession, session_id: str) -> TrainingHistory | None:
+    return await db.scalar(select(TrainingHistory).where(TrainingHistory.session_id == session_id))
+
+
+async def session_row(
     db: AsyncSession, session_id: str, columns: Collection[str] | None = None
-) -> TrainingHistory | None:
-    """The session; with `columns`, only those are read of it."""
-    return await db.scalar(
-        select(TrainingHistory)
-        .options(*_only(columns))
-        .where(TrainingHistory.session_id == session_id)
-    )
+) -> SessionRow | None:
+    """The session's `columns` (all when None) and keys."""
+    query = select(*_columns(columns)).where(_SESSIONS.c.session_id == session_id)
+    return (await db.execute(query)).first()
 
 
 async def sessions_by_ids(db: AsyncSession, ids: Sequence[int]) -> Sequence[TrainingHistory]:
     return (await db.scalars(select(TrainingHistory).where(TrainingHistory.id.in_(ids)))).all()
 
 
-async def recent_sessions(
-    db: AsyncSession, user_id: int, limit: int, columns: Collection[str] | None = None
-) -> Sequence[TrainingHistory]:
-    """The last finished sessions by completion time; with `columns`, only those are read."""
-    query = (
-        history_query(user_id)
-        .options(*_only(columns))
-        .where(TrainingHistory.completed_at.is_not(None))
-        .order_by(TrainingHistory.completed_at.desc(), TrainingHistory.id.desc())
+def _recent(query: Select[Any], limit: int) -> Select[Any]:
+    sessions = _SESSIONS.c
+    return (
+        query.where(sessions.completed_at.is_not(None))
+        .order_by(sessions.completed_at.desc(), sessions.id.desc())
         .limit(limit)
     )
-    return (await db.scalars(query)).all()
+
+
+async def recent_sessions(db: AsyncSession, user_id: int, limit: int) -> Sequence[TrainingHistory]:
+    """The last finished sessions by completion time."""
+    return (await db.scalars(_recent(history_query(user_id), limit))).all()
+
+
+async def recent_session_rows(
+    db: AsyncSession, user_id: int, limit: int, columns: Collection[str] | None = None
+) -> Sequence[SessionRow]:
+    """As `recent_sessions`, each session's `columns` (all when None) and keys only."""
+    query = select(*_columns(columns)).where(*_history_filter(user_id, None))
+    rows: Sequence[SessionRow] = (await db.execute(_recent(query, limit))).all()
+    return rows
 
 
 @dataclass(frozen=True)
@@ -326,29 +347,30 @@ async def quality_trend(
     return points
 
 
-async def model_stats_for(
-    db: AsyncSession, history_ids: Sequence[int]
-) -> dict[int, list[SessionModelStats]]:
-    rows = await db.scalars(
-        select(SessionModelStats)
-        .where(SessionModelStats.history_id.in_(history_ids))
-        .order_by(SessionModelStats.wins.desc(), SessionModelStats.model)
+async def model_stats_for(db: AsyncSession, history_ids: Sequence[int]) -> dict[int, list[Record]]:
+    """Each session's figures per model (`SessionModelStats`'s columns), most wins first."""
+    stats = _MODEL_STATS.c
+    rows = await db.execute(
+        select(*stats)
+        .where(stats.history_id.in_(history_ids))
+        .order_by(stats.wins.desc(), stats.model)
     )
-    grouped: dict[int, list[SessionModelStats]] = {}
-    for row in rows:
-        grouped.setdefault(row.history_id, []).append(row)
-    return grouped
+    return _grouped(rows, "history_id")
 
 
-async def genre_counts_for(
-    db: AsyncSession, history_ids: Sequence[int]
-) -> dict[int, list[SessionGenreCount]]:
-    rows = await db.scalars(
-        select(SessionGenreCount)
-        .where(SessionGenreCount.history_id.in_(history_ids))
-        .order_by(SessionGenreCount.count.desc(), SessionGenreCount.genre)
+async def genre_counts_for(db: AsyncSession, history_ids: Sequence[int]) -> dict[int, list[Record]]:
+    """Each session's examples per genre (`SessionGenreCount`'s columns), most first."""
+    counts = _GENRE_COUNTS.c
+    rows = await db.execute(
+        select(*counts)
+        .where(counts.history_id.in_(history_ids))
+        .order_by(counts.count.desc(), counts.genre)
     )
-    grouped: dict[int, list[SessionGenreCount]] = {}
+    return _grouped(rows, "history_id")
+
+
+def _grouped(rows: Iterable[Record], key: str) -> dict[int, list[Record]]:
+    grouped: dict[int, list[Record]] = {}
     for row in rows:
-        grouped.setdefault(row.history_id, []).append(row)
+        grouped.setdefault(getattr(row, key), []).append(row)
     return grouped

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from models import examples, history
 from models.enums import HistoryOrder
 from models.errors import BadUserInput
-from models.history import HistoryFilter
+from models.history import HistoryFilter, SessionRow
 from models.keyset import PageArgs
-from models.tables import TrainingHistory
 from resolvers.context import Info
 from resolvers.nested import Nested, read_nested, wanted
 from resolvers.paging import CountedPage
@@ -26,7 +25,7 @@ async def training_history(
     where: HistoryFilter | None,
     order_by: HistoryOrder,
     user_id: int | None,
-) -> tuple[CountedPage[TrainingHistory], Nested]:
+) -> tuple[CountedPage[SessionRow], Nested]:
     """A page of sessions, with the lists nested in them that the query selects."""
     context = info.context
     owner = context.scope(user_id)
@@ -43,13 +42,13 @@ async def training_history(
     return CountedPage(page, count), nested
 
 
-async def training_session(info: Info, session_id: str) -> tuple[TrainingHistory, Nested] | None:
+async def training_session(info: Info, session_id: str) -> tuple[SessionRow, Nested] | None:
     """The session with the lists nested in it that the query selects, or None when it does
     not exist or is another user's (admins see all)."""
     viewer = info.context.viewer
     wants = wanted(info)
     async with info.context.db() as db:
-        row = await history.session_by_id(db, session_id, wants.columns)
+        row = await history.session_row(db, session_id, wants.columns)
         if row is None or (row.user_id != viewer.id and not viewer.is_admin):
             return None
         return row, await read_nested(db, wants, [row.id])
@@ -57,7 +56,7 @@ async def training_session(info: Info, session_id: str) -> tuple[TrainingHistory
 
 async def recent_training_sessions(
     info: Info, limit: int, user_id: int | None
-) -> tuple[Sequence[TrainingHistory], Nested]:
+) -> tuple[Sequence[SessionRow], Nested]:
     owner = info.context.scope(user_id)
     if not 1 <= limit <= MAX_RECENT:
         raise BadUserInput(
@@ -65,7 +64,7 @@ async def recent_training_sessions(
         )
     wants = wanted(info)
     async with info.context.db() as db:
-        rows = await history.recent_sessions(db, owner, limit, wants.columns)
+        rows = await history.recent_session_rows(db, owner, limit, wants.columns)
         return rows, await read_nested(db, wants, [row.id for row in rows])
 
 
