@@ -12,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import limits
 from models.base import Record
+from models.engine import on_sqlite
 from models.enums import Genre, HistoryOrder, SessionStatus
+from models.json_rows import JsonArray, json_object
 from models.keyset import Ordering, Page, PageArgs, count, paginate_rows
 from models.tables import (
     SessionGenreCount,
@@ -107,11 +109,15 @@ SESSION_COLUMNS = frozenset(_SESSIONS.c.keys())
 _KEYS = frozenset({"id", "session_id", "user_id"})
 
 
-def _columns(columns: Collection[str] | None, *also: str) -> list[ColumnElement[Any]]:
-    """A session's columns in `columns` and its keys (all of them when None): the driver
-    parses every column it is sent, and a session has 39."""
+def _columns(
+    columns: Collection[str] | None, model_stats: bool, *also: str
+) -> list[ColumnElement[Any]]:
+    """A session's columns in `columns` and its keys (all of them when None), and with
+    `model_stats` its figures per model (`model_stats_in`): the driver parses every column
+    it is sent, and a session has 39."""
     names = SESSION_COLUMNS if columns is None else SESSION_COLUMNS & {*columns, *_KEYS, *also}
-    return [_SESSIONS.c[name] for name in sorted(names)]
+    chosen: list[ColumnElement[Any]] = [_SESSIONS.c[name] for name in sorted(names)]
+    return [*chosen, _model_stats_column()] if model_stats else chosen
 
 
 async def history_page(
@@ -121,11 +127,15 @@ async def history_page(
     order: HistoryOrder,
     args: PageArgs,
     columns: Collection[str] | None = None,
+    *,
+    model_stats: bool = False,
 ) -> Page[SessionRow]:
-    """A page of a user's sessions; with `columns`, only those are read of them."""
+    """A page of a user's sessions; with `columns`, only those are read of them, and with
+    `model_stats` their figures per model (`model_stats_in`)."""
     ordering = HISTORY_ORDERINGS[order]
     query = select(_SESSIONS.c.id).where(*_history_filter(user_id, where))
-    return await paginate_rows(db, query, ordering, args, _columns(columns, ordering.key.key))
+    chosen = _columns(columns, model_stats, ordering.key.key)
+    return await paginate_rows(db, query, ordering, args, chosen)
 
 
 async def count_history(db: AsyncSession, user_id: int, where: HistoryFilter | None) -> int:
@@ -158,10 +168,15 @@ async def session_by_id(db: AsyncSession, session_id: str) -> TrainingHistory | 
 
 
 async def session_row(
-    db: AsyncSession, session_id: str, columns: Collection[str] | None = None
+    db: AsyncSession,
+    session_id: str,
+    columns: Collection[str] | None = None,
+    *,
+    model_stats: bool = False,
 ) -> SessionRow | None:
-    """The session's `columns` (all when None) and keys."""
-    query = select(*_columns(columns)).where(_SESSIONS.c.session_id == session_id)
+    """The session's `columns` (all when None) and keys, and with `model_stats` its figures
+    per model (`model_stats_in`)."""
+    query = select(*_columns(columns, model_stats)).where(_SESSIONS.c.session_id == session_id)
     return (await db.execute(query)).first()
 
 
@@ -184,10 +199,16 @@ async def recent_sessions(db: AsyncSession, user_id: int, limit: int) -> Sequenc
 
 
 async def recent_session_rows(
-    db: AsyncSession, user_id: int, limit: int, columns: Collection[str] | None = None
+    db: AsyncSession,
+    user_id: int,
+    limit: int,
+    columns: Collection[str] | None = None,
+    *,
+    model_stats: bool = False,
 ) -> Sequence[SessionRow]:
-    """As `recent_sessions`, each session's `columns` (all when None) and keys only."""
-    query = select(*_columns(columns)).where(*_history_filter(user_id, None))
+    """As `recent_sessions`, each session's `columns` (all when None) and keys only, and with
+    `model_stats` its figures per model (`model_stats_in`)."""
+    query = select(*_columns(columns, model_stats)).where(*_history_filter(user_id, None))
     rows: Sequence[SessionRow] = (await db.execute(_recent(query, limit))).all()
     return rows
 
@@ -347,15 +368,69 @@ async def quality_trend(
     return points
 
 
-async def model_stats_for(db: AsyncSession, history_ids: Sequence[int]) -> dict[int, list[Record]]:
-    """Each session's figures per model (`SessionModelStats`'s columns), most wins first."""
+@dataclass(frozen=True, slots=True)
+class ModelStats:
+    """One model's figures in one session (a `SessionModelStats` row)."""
+
+    model: str
+    wins: int
+    total_quality: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+
+
+# The label of the column of a session's row that holds its ModelStats as JSON.
+MODEL_STATS = "model_stats"
+
+
+def _model_stats_column() -> ColumnElement[Any]:
+    """A session's figures per model, most wins first, as one JSON array: a column of the
+    session's row rather than a statement of their own (models.json_rows)."""
     stats = _MODEL_STATS.c
-    rows = await db.execute(
-        select(*stats)
-        .where(stats.history_id.in_(history_ids))
-        .order_by(stats.wins.desc(), stats.model)
+    each = json_object(
+        model=stats.model,
+        wins=stats.wins,
+        total_quality=stats.total_quality,
+        prompt_tokens=stats.prompt_tokens,
+        completion_tokens=stats.completion_tokens,
+        cost_usd=stats.cost_usd,
     )
-    return _grouped(rows, "history_id")
+    in_order = JsonArray(each, stats.wins.desc(), stats.model)
+    of_session = select(in_order).where(stats.history_id == _SESSIONS.c.id)
+    return of_session.scalar_subquery().label(MODEL_STATS)
+
+
+def model_stats_in(db: AsyncSession, rows: Iterable[SessionRow]) -> dict[int, list[ModelStats]]:
+    """Each session's ModelStats, most wins first, from its row read with them (`history_page`
+    and the like with `model_stats=True`)."""
+    sqlite = on_sqlite(db)
+    read: dict[int, list[ModelStats]] = {}
+    for row in rows:
+        stats = [
+            ModelStats(
+                model=item["model"],
+                wins=item["wins"],
+                total_quality=float(item["total_quality"]),
+                prompt_tokens=item["prompt_tokens"],
+                completion_tokens=item["completion_tokens"],
+                cost_usd=None if item["cost_usd"] is None else float(item["cost_usd"]),
+            )
+            for item in getattr(row, MODEL_STATS) or ()
+        ]
+        if sqlite:
+            stats.sort(key=lambda each: (-each.wins, each.model))
+        read[row.id] = stats
+    return read
+
+
+async def model_stats_for(
+    db: AsyncSession, history_ids: Sequence[int]
+) -> dict[int, list[ModelStats]]:
+    """Each session's figures per model, most wins first."""
+    sessions = _SESSIONS.c
+    query = select(sessions.id, _model_stats_column()).where(sessions.id.in_(history_ids))
+    return model_stats_in(db, await db.execute(query))
 
 
 async def genre_counts_for(db: AsyncSession, history_ids: Sequence[int]) -> dict[int, list[Record]]:

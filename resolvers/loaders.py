@@ -21,7 +21,7 @@ Row = TypeVar("Row")
 class Loaders:
     def __init__(self, db: async_sessionmaker[AsyncSession]) -> None:
         self._db = db
-        self.model_performance: DataLoader[int, list[Record]] = self._grouped(
+        self.model_performance: DataLoader[int, list[history.ModelStats]] = self._grouped(
             history.model_stats_for
         )
         self.genre_distribution: DataLoader[int, list[Record]] = self._grouped(

@@ -49,7 +49,7 @@ class Nested:
     """Nested lists read ahead, by the id of the session or example holding them, each a
     row of the columns the query shows; None for a list not read ahead."""
 
-    model_performance: dict[int, list[Record]] | None = None
+    model_performance: dict[int, list[history.ModelStats]] | None = None
     genre_distribution: dict[int, list[Record]] | None = None
     examples_size: int | None = None
     examples: dict[int, examples.ExamplePage] = field(default_factory=dict)
@@ -144,13 +144,17 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
 
 
-async def read_nested(db: AsyncSession, wants: Wanted, history_ids: Sequence[int]) -> Nested:
-    """The lists `wants` asks for, of the sessions `history_ids`, read in `db`."""
+async def read_nested(
+    db: AsyncSession, wants: Wanted, sessions: Sequence[history.SessionRow]
+) -> Nested:
+    """The lists `wants` asks for, of `sessions`, read in `db`; their figures per model were
+    read with them (`model_stats=wants.model_performance`)."""
     nested = Nested()
-    if not history_ids:
+    if not sessions:
         return nested
+    history_ids = [row.id for row in sessions]
     if wants.model_performance:
-        nested.model_performance = await history.model_stats_for(db, history_ids)
+        nested.model_performance = history.model_stats_in(db, sessions)
     if wants.genre_distribution:
         nested.genre_distribution = await history.genre_counts_for(db, history_ids)
     if wants.examples is not None:

@@ -32,8 +32,10 @@ async def training_history(
     args = PageArgs.parse(first, after, last, before)
     wants = wanted(info, ("edges", "node"))
     async with context.db() as db:
-        page = await history.history_page(db, owner, where, order_by, args, wants.columns)
-        nested = await read_nested(db, wants, [row.id for row in page.items])
+        page = await history.history_page(
+            db, owner, where, order_by, args, wants.columns, model_stats=wants.model_performance
+        )
+        nested = await read_nested(db, wants, page.items)
 
     async def count() -> int:
         async with context.db() as db:
@@ -48,10 +50,12 @@ async def training_session(info: Info, session_id: str) -> tuple[SessionRow, Nes
     viewer = info.context.viewer
     wants = wanted(info)
     async with info.context.db() as db:
-        row = await history.session_row(db, session_id, wants.columns)
+        row = await history.session_row(
+            db, session_id, wants.columns, model_stats=wants.model_performance
+        )
         if row is None or (row.user_id != viewer.id and not viewer.is_admin):
             return None
-        return row, await read_nested(db, wants, [row.id])
+        return row, await read_nested(db, wants, [row])
 
 
 async def recent_training_sessions(
@@ -64,8 +68,10 @@ async def recent_training_sessions(
         )
     wants = wanted(info)
     async with info.context.db() as db:
-        rows = await history.recent_session_rows(db, owner, limit, wants.columns)
-        return rows, await read_nested(db, wants, [row.id for row in rows])
+        rows = await history.recent_session_rows(
+            db, owner, limit, wants.columns, model_stats=wants.model_performance
+        )
+        return rows, await read_nested(db, wants, rows)
 
 
 async def session_examples(

@@ -27,6 +27,7 @@ from models.history import (
     SESSION_COLUMNS,
     HistoryFilter,
     LeaderboardEntry,
+    ModelStats,
     QualityPoint,
     SessionRow,
     TrainingStats,
@@ -127,7 +128,7 @@ def session_connection(
     )
 
 
-def model_performance(row: Record) -> types.ModelPerformance:
+def model_performance(row: ModelStats) -> types.ModelPerformance:
     return types.ModelPerformance(
         model=row.model,
         wins=row.wins,

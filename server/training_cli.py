@@ -7,9 +7,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from models.base import Record
 from models.enums import EndReason, Genre, VotingStrategy
-from models.history import model_stats_for
+from models.history import ModelStats, model_stats_for
 from models.tables import TrainingHistory
 from models.users import user_by_name
 from server.services import Services
@@ -58,7 +57,7 @@ def summary_lines(history: TrainingHistory) -> list[str]:
     return lines
 
 
-def summary_table(stats: list[Record]) -> Table:
+def summary_table(stats: list[ModelStats]) -> Table:
     table = Table(title="Model performance")
     table.add_column("Model", no_wrap=True)
     table.add_column("Wins", justify="right")
