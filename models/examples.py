@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import limits
 from models.base import Record
 from models.bulk import insert_returning_ids, insert_rows
+from models.engine import on_sqlite
 from models.enums import ExampleStatus, Genre
 from models.history import FINE_TUNING_MIN_QUALITY
+from models.json_rows import JsonArray, json_object
 from models.keyset import Ordering, Page, PageArgs, paginate_rows
 from models.tables import TeacherOutput, TrainingExample, TrainingHistory, Vote
 
@@ -140,14 +143,49 @@ class ExamplePage:
     total_count: int
 
 
+# The labels of the columns of an example's row that hold its votes and its outputs as JSON.
+VOTES = "votes"
+OUTPUTS = "outputs"
+# What no JSON array of outputs holds: a story's text. An array is one value, and
+# MySQL/MariaDB cut one longer than `group_concat_max_len` (1 MB by default).
+_WIDE_OUTPUT_COLUMNS = frozenset({"text"})
+
+
+def outputs_fit_in_row(columns: Collection[str] | None) -> bool:
+    """Whether outputs of `columns` (None: all) can be read with their example's row."""
+    return columns is not None and not (_WIDE_OUTPUT_COLUMNS & {*columns})
+
+
+def _votes_column(example_id: ColumnElement[int]) -> ColumnElement[Any]:
+    """An example's votes in the order they were cast, as one JSON array (models.json_rows)."""
+    votes = _VOTES.c
+    each = json_object(id=votes.id, voter=votes.voter, candidate=votes.candidate)
+    of_example = select(JsonArray(each, votes.id)).where(votes.example_id == example_id)
+    return of_example.scalar_subquery().label(VOTES)
+
+
+def _outputs_column(example_id: ColumnElement[int], columns: Collection[str]) -> ColumnElement[Any]:
+    """An example's outputs of `columns`, by model, as one JSON array (models.json_rows)."""
+    outputs = _OUTPUTS.c
+    chosen = sorted(OUTPUT_COLUMNS & {*columns, "model"})
+    each = json_object(**{name: outputs[name] for name in chosen})
+    of_example = select(JsonArray(each, outputs.model)).where(outputs.example_id == example_id)
+    return of_example.scalar_subquery().label(OUTPUTS)
+
+
 async def first_example_pages(
     db: AsyncSession,
     history_ids: Sequence[int],
     size: int,
     columns: Collection[str] | None = None,
+    *,
+    votes: bool = False,
+    outputs: Collection[str] | None = None,
 ) -> dict[int, ExamplePage]:
     """The first `size` examples of each session, each its `columns` (all when None) and
-    keys only, and each session's total, in one query."""
+    keys only, and each session's total, in one query; with `votes`, each example's votes
+    (`votes_in`), with `outputs` (that `outputs_fit_in_row`) its outputs of those columns
+    (`outputs_in`), read with it."""
     examples = _EXAMPLES.c
     names = _example_columns(columns)
     ranked = (
@@ -161,8 +199,13 @@ async def first_example_pages(
         .where(examples.history_id.in_(history_ids))
         .subquery()
     )
+    nested = []
+    if votes:
+        nested.append(_votes_column(ranked.c.id))
+    if outputs is not None:
+        nested.append(_outputs_column(ranked.c.id, outputs))
     rows = await db.execute(
-        select(*(ranked.c[name] for name in names), ranked.c.total)
+        select(*(ranked.c[name] for name in names), ranked.c.total, *nested)
         .where(ranked.c.position <= size + 1)
         .order_by(ranked.c.history_id, ranked.c.index)
     )
@@ -192,11 +235,39 @@ async def example_page(db: AsyncSession, history_id: int, args: PageArgs) -> Exa
     return ExamplePage(page, int(total or 0))
 
 
+def votes_in(db: AsyncSession, pages: Iterable[ExamplePage]) -> dict[int, list[Mapping[str, Any]]]:
+    """Each example's votes (`voter`, `candidate`) in the order they were cast, from its
+    row read with them (`first_example_pages(..., votes=True)`)."""
+    return _nested_in(db, pages, VOTES, "id")
+
+
+def outputs_in(
+    db: AsyncSession, pages: Iterable[ExamplePage]
+) -> dict[int, list[Mapping[str, Any]]]:
+    """Each example's outputs by model, each the columns asked for, from its row read with
+    them (`first_example_pages(..., outputs=...)`)."""
+    return _nested_in(db, pages, OUTPUTS, "model")
+
+
+def _nested_in(
+    db: AsyncSession, pages: Iterable[ExamplePage], label: str, order: str
+) -> dict[int, list[Mapping[str, Any]]]:
+    sqlite = on_sqlite(db)
+    read: dict[int, list[Mapping[str, Any]]] = {}
+    for page in pages:
+        for row in page.page.items:
+            items = getattr(row, label) or []
+            if sqlite:
+                items.sort(key=lambda item: item[order])
+            read[row.id] = items
+    return read
+
+
 async def outputs_for(
     db: AsyncSession, example_ids: Sequence[int], columns: Collection[str] | None = None
-) -> dict[int, list[Record]]:
-    """The teachers' outputs of examples, by model, each a row of `columns` (all when None)
-    and its example's id only: a story's text is the widest column of all."""
+) -> dict[int, list[Mapping[str, Any]]]:
+    """The teachers' outputs of examples, by model, each the values of `columns` (all when
+    None) and its example's id only: a story's text is the widest column of all."""
     outputs = _OUTPUTS.c
     chosen = OUTPUT_COLUMNS if columns is None else OUTPUT_COLUMNS & {*columns}
     rows = await db.execute(
@@ -207,7 +278,9 @@ async def outputs_for(
     return _by_example(rows)
 
 
-async def votes_for(db: AsyncSession, example_ids: Sequence[int]) -> dict[int, list[Record]]:
+async def votes_for(
+    db: AsyncSession, example_ids: Sequence[int]
+) -> dict[int, list[Mapping[str, Any]]]:
     """The votes of examples in the order they were cast: their voter and candidate."""
     votes = _VOTES.c
     rows = await db.execute(
@@ -218,10 +291,10 @@ async def votes_for(db: AsyncSession, example_ids: Sequence[int]) -> dict[int, l
     return _by_example(rows)
 
 
-def _by_example(rows: Iterable[Record]) -> dict[int, list[Record]]:
-    grouped: dict[int, list[Record]] = {}
+def _by_example(rows: Iterable[Record]) -> dict[int, list[Mapping[str, Any]]]:
+    grouped: dict[int, list[Mapping[str, Any]]] = {}
     for row in rows:
-        grouped.setdefault(row.example_id, []).append(row)
+        grouped.setdefault(row.example_id, []).append(cast(Mapping[str, Any], row._mapping))
     return grouped
 
 

@@ -6,8 +6,8 @@ them into the API's types.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
@@ -27,8 +27,8 @@ class Loaders:
         self.genre_distribution: DataLoader[int, list[Record]] = self._grouped(
             history.genre_counts_for
         )
-        self.outputs: DataLoader[int, list[Record]] = self._grouped(examples.outputs_for)
-        self.votes: DataLoader[int, list[Record]] = self._grouped(examples.votes_for)
+        self.outputs: DataLoader[int, list[Mapping[str, Any]]] = self._grouped(examples.outputs_for)
+        self.votes: DataLoader[int, list[Mapping[str, Any]]] = self._grouped(examples.votes_for)
         self.first_examples: dict[int, DataLoader[int, examples.ExamplePage]] = {}
 
     def _grouped(

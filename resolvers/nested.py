@@ -13,8 +13,9 @@ by the DataLoaders when it is resolved, as before.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
@@ -53,8 +54,8 @@ class Nested:
     genre_distribution: dict[int, list[Record]] | None = None
     examples_size: int | None = None
     examples: dict[int, examples.ExamplePage] = field(default_factory=dict)
-    outputs: dict[int, list[Record]] | None = None
-    votes: dict[int, list[Record]] | None = None
+    outputs: dict[int, list[Mapping[str, Any]]] | None = None
+    votes: dict[int, list[Mapping[str, Any]]] | None = None
 
 
 NOTHING = Nested()
@@ -158,17 +159,27 @@ async def read_nested(
     if wants.genre_distribution:
         nested.genre_distribution = await history.genre_counts_for(db, history_ids)
     if wants.examples is not None:
+        # Votes, and outputs without their stories' text, come with their examples' rows.
+        inline = wants.outputs and examples.outputs_fit_in_row(wants.output_columns)
         nested.examples_size = wants.examples
         nested.examples = await examples.first_example_pages(
-            db, history_ids, wants.examples, wants.example_columns
+            db,
+            history_ids,
+            wants.examples,
+            wants.example_columns,
+            votes=wants.votes,
+            outputs=wants.output_columns if inline else None,
         )
-        example_ids = [row.id for page in nested.examples.values() for row in page.page.items]
-        if wants.outputs:
+        pages = nested.examples.values()
+        if wants.votes:
+            nested.votes = examples.votes_in(db, pages)
+        if inline:
+            nested.outputs = examples.outputs_in(db, pages)
+        elif wants.outputs:
+            example_ids = [row.id for page in pages for row in page.page.items]
             nested.outputs = (
                 await examples.outputs_for(db, example_ids, wants.output_columns)
                 if example_ids
                 else {}
             )
-        if wants.votes:
-            nested.votes = await examples.votes_for(db, example_ids) if example_ids else {}
     return nested

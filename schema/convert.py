@@ -9,7 +9,7 @@ the request's DataLoaders, batched for a whole page; converted here.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
@@ -203,15 +203,17 @@ _OUTPUT_FIELDS = (
 )
 
 
-def output(row: Record) -> types.TeacherOutput:
-    """An output from a row of the columns a query shows (the others stand at None)."""
-    values = row._asdict()
+def output(values: Mapping[str, Any]) -> types.TeacherOutput:
+    """An output from the values of the columns a query shows (the others stand at None;
+    read as JSON, a flag is a number)."""
     fields: dict[str, Any] = {name: values.get(name) for name in _OUTPUT_FIELDS}
+    if fields["truncated"] is not None:
+        fields["truncated"] = bool(fields["truncated"])
     return types.TeacherOutput(**fields)
 
 
-def vote(row: Record) -> types.Vote:
-    return types.Vote(voter=row.voter, candidate=row.candidate)
+def vote(values: Mapping[str, Any]) -> types.Vote:
+    return types.Vote(voter=values["voter"], candidate=values["candidate"])
 
 
 Row_ = TypeVar("Row_")

@@ -42,9 +42,7 @@ async def revoke(engine: AsyncEngine, account: Account) -> None:
 
 
 @pytest.fixture
-async def in_process(
-    engine: AsyncEngine, settings: Settings
-) -> AsyncIterator[InProcessServer]:
+async def in_process(engine: AsyncEngine, settings: Settings) -> AsyncIterator[InProcessServer]:
     """A server in the test's own process, keeping tokens far longer than the test runs."""
     app = create_app(settings.model_copy(update={"token_cache_s": 300.0}))
     async with InProcessServer(app) as running:
