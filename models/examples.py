@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, func, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import limits
@@ -173,6 +174,36 @@ def _outputs_column(example_id: ColumnElement[int], columns: Collection[str]) ->
     return of_example.scalar_subquery().label(OUTPUTS)
 
 
+@lru_cache(maxsize=64)
+def _first_pages_query(
+    names: tuple[str, ...], votes: bool, outputs: tuple[str, ...] | None
+) -> Select[Any]:
+    """The statement of `first_example_pages`, made once for each shape a query asks for:
+    making it is a good part of what running it costs SQLAlchemy."""
+    examples = _EXAMPLES.c
+    ranked = (
+        select(
+            *(examples[name] for name in names),
+            func.row_number()
+            .over(partition_by=examples.history_id, order_by=examples.index)
+            .label("position"),
+            func.count().over(partition_by=examples.history_id).label("total"),
+        )
+        .where(examples.history_id.in_(bindparam("history_ids", expanding=True)))
+        .subquery()
+    )
+    nested = []
+    if votes:
+        nested.append(_votes_column(ranked.c.id))
+    if outputs is not None:
+        nested.append(_outputs_column(ranked.c.id, outputs))
+    return (
+        select(*(ranked.c[name] for name in names), ranked.c.total, *nested)
+        .where(ranked.c.position <= bindparam("limit"))
+        .order_by(ranked.c.history_id, ranked.c.index)
+    )
+
+
 async def first_example_pages(
     db: AsyncSession,
     history_ids: Sequence[int],
@@ -186,29 +217,9 @@ async def first_example_pages(
     keys only, and each session's total, in one query; with `votes`, each example's votes
     (`votes_in`), with `outputs` (that `outputs_fit_in_row`) its outputs of those columns
     (`outputs_in`), read with it."""
-    examples = _EXAMPLES.c
-    names = _example_columns(columns)
-    ranked = (
-        select(
-            *(examples[name] for name in names),
-            func.row_number()
-            .over(partition_by=examples.history_id, order_by=examples.index)
-            .label("position"),
-            func.count().over(partition_by=examples.history_id).label("total"),
-        )
-        .where(examples.history_id.in_(history_ids))
-        .subquery()
-    )
-    nested = []
-    if votes:
-        nested.append(_votes_column(ranked.c.id))
-    if outputs is not None:
-        nested.append(_outputs_column(ranked.c.id, outputs))
-    rows = await db.execute(
-        select(*(ranked.c[name] for name in names), ranked.c.total, *nested)
-        .where(ranked.c.position <= size + 1)
-        .order_by(ranked.c.history_id, ranked.c.index)
-    )
+    names = tuple(_example_columns(columns))
+    query = _first_pages_query(names, votes, None if outputs is None else tuple(sorted(outputs)))
+    rows = await db.execute(query, {"history_ids": list(history_ids), "limit": size + 1})
     grouped: dict[int, list[Record]] = {history_id: [] for history_id in history_ids}
     totals: dict[int, int] = dict.fromkeys(history_ids, 0)
     for row in rows:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import limits
@@ -117,7 +118,7 @@ def _columns(
     it is sent, and a session has 39."""
     names = SESSION_COLUMNS if columns is None else SESSION_COLUMNS & {*columns, *_KEYS, *also}
     chosen: list[ColumnElement[Any]] = [_SESSIONS.c[name] for name in sorted(names)]
-    return [*chosen, _model_stats_column()] if model_stats else chosen
+    return [*chosen, _MODEL_STATS_COLUMN] if model_stats else chosen
 
 
 async def history_page(
@@ -176,8 +177,18 @@ async def session_row(
 ) -> SessionRow | None:
     """The session's `columns` (all when None) and keys, and with `model_stats` its figures
     per model (`model_stats_in`)."""
-    query = select(*_columns(columns, model_stats)).where(_SESSIONS.c.session_id == session_id)
-    return (await db.execute(query)).first()
+    shown = None if columns is None else frozenset(columns)
+    query = _session_row_query(shown, model_stats)
+    row: SessionRow | None = (await db.execute(query, {"session_id": session_id})).first()
+    return row
+
+
+@lru_cache(maxsize=64)
+def _session_row_query(columns: frozenset[str] | None, model_stats: bool) -> Select[Any]:
+    """The statement of `session_row`, made once for each shape a query asks for: making it
+    is a good part of what running it costs SQLAlchemy."""
+    chosen = _columns(columns, model_stats)
+    return select(*chosen).where(_SESSIONS.c.session_id == bindparam("session_id"))
 
 
 async def sessions_by_ids(db: AsyncSession, ids: Sequence[int]) -> Sequence[TrainingHistory]:
@@ -386,7 +397,7 @@ MODEL_STATS = "model_stats"
 
 def _model_stats_column() -> ColumnElement[Any]:
     """A session's figures per model, most wins first, as one JSON array: a column of the
-    session's row rather than a statement of their own (models.json_rows)."""
+    session's row rather than a statement of their own (models.json_rows). Made once."""
     stats = _MODEL_STATS.c
     each = json_object(
         model=stats.model,
@@ -399,6 +410,9 @@ def _model_stats_column() -> ColumnElement[Any]:
     in_order = JsonArray(each, stats.wins.desc(), stats.model)
     of_session = select(in_order).where(stats.history_id == _SESSIONS.c.id)
     return of_session.scalar_subquery().label(MODEL_STATS)
+
+
+_MODEL_STATS_COLUMN = _model_stats_column()
 
 
 def model_stats_in(db: AsyncSession, rows: Iterable[SessionRow]) -> dict[int, list[ModelStats]]:
@@ -429,7 +443,7 @@ async def model_stats_for(
 ) -> dict[int, list[ModelStats]]:
     """Each session's figures per model, most wins first."""
     sessions = _SESSIONS.c
-    query = select(sessions.id, _model_stats_column()).where(sessions.id.in_(history_ids))
+    query = select(sessions.id, _MODEL_STATS_COLUMN).where(sessions.id.in_(history_ids))
     return model_stats_in(db, await db.execute(query))
 
 
