@@ -2,8 +2,10 @@
 sessions, when the client's selection asks for them.
 
 A page of sessions whose `modelPerformance` is selected, or a session with its first page of
-examples, their outputs and votes: each list is one statement, run in the same database
-session as the page's own, one after the other. Left to the DataLoaders instead, each list
+examples, their outputs and votes, in the same database session as the page's own: a
+session's figures per model come as a column of its row, an example's votes and outputs
+(without their stories' text) as columns of the example's (models.json_rows); any other
+list is one statement for the whole page. Left to the DataLoaders instead, each list
 is a round through the event loop for every object that holds it, and a database session
 of its own for every batch. What the selection does not name, or names in a way that cannot
 be read ahead (a page of examples after a cursor, a page size that is not valid), is read
@@ -63,11 +65,11 @@ NOTHING = Nested()
 # The fields of a session, an example and an output that are not a column of the same
 # name: the lists nested in them (read by their id), a session's global id (from its
 # session id), and one column stored under another name.
-_SESSION_FIELDS = frozenset(
+_NOT_SESSION_COLUMNS = frozenset(
     {"__typename", "id", "modelPerformance", "genreDistribution", "examples"}
 )
-_EXAMPLE_FIELDS = frozenset({"__typename", "outputs", "votes"})
-_OUTPUT_FIELDS = frozenset({"__typename"})
+_NOT_EXAMPLE_COLUMNS = frozenset({"__typename", "outputs", "votes"})
+_NOT_OUTPUT_COLUMNS = frozenset({"__typename"})
 _COLUMN_OF = {"teachers": "teachers_json"}
 
 
@@ -115,13 +117,13 @@ def wanted(info: Info, path: Sequence[str] = ()) -> Wanted:
     names_in_nodes = {selected.name for selected in nodes}
     outputs = {selected.name for selected in _fields(_under(nodes, ("outputs",)))}
     return Wanted(
-        columns=_columns(names, _SESSION_FIELDS, history.SESSION_COLUMNS),
+        columns=_columns(names, _NOT_SESSION_COLUMNS, history.SESSION_COLUMNS),
         model_performance="modelPerformance" in names,
         genre_distribution="genreDistribution" in names,
         examples=size,
-        example_columns=_columns(names_in_nodes, _EXAMPLE_FIELDS, examples.EXAMPLE_COLUMNS),
+        example_columns=_columns(names_in_nodes, _NOT_EXAMPLE_COLUMNS, examples.EXAMPLE_COLUMNS),
         outputs=size is not None and "outputs" in names_in_nodes,
-        output_columns=_columns(outputs, _OUTPUT_FIELDS, examples.OUTPUT_COLUMNS),
+        output_columns=_columns(outputs, _NOT_OUTPUT_COLUMNS, examples.OUTPUT_COLUMNS),
         votes=size is not None and "votes" in names_in_nodes,
     )
 
