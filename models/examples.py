@@ -3,7 +3,7 @@ batched across sessions."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
@@ -14,10 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import limits
 from models.base import Record
 from models.bulk import insert_returning_ids, insert_rows
-from models.engine import on_sqlite
 from models.enums import ExampleStatus, Genre
 from models.history import FINE_TUNING_MIN_QUALITY
-from models.json_rows import JsonArray, json_object
+from models.json_rows import JsonArray, in_order, json_object
 from models.keyset import Ordering, Page, PageArgs, paginate_rows
 from models.tables import TeacherOutput, TrainingExample, TrainingHistory, Vote
 
@@ -249,7 +248,7 @@ async def example_page(db: AsyncSession, history_id: int, args: PageArgs) -> Exa
 def votes_in(db: AsyncSession, pages: Iterable[ExamplePage]) -> dict[int, list[Mapping[str, Any]]]:
     """Each example's votes (`voter`, `candidate`) in the order they were cast, from its
     row read with them (`first_example_pages(..., votes=True)`)."""
-    return _nested_in(db, pages, VOTES, "id")
+    return _nested_in(db, pages, VOTES, lambda vote, _text: vote["id"])
 
 
 def outputs_in(
@@ -257,20 +256,19 @@ def outputs_in(
 ) -> dict[int, list[Mapping[str, Any]]]:
     """Each example's outputs by model, each the columns asked for, from its row read with
     them (`first_example_pages(..., outputs=...)`)."""
-    return _nested_in(db, pages, OUTPUTS, "model")
+    return _nested_in(db, pages, OUTPUTS, lambda output, text: text(output["model"]))
 
 
 def _nested_in(
-    db: AsyncSession, pages: Iterable[ExamplePage], label: str, order: str
+    db: AsyncSession,
+    pages: Iterable[ExamplePage],
+    label: str,
+    key: Callable[[Mapping[str, Any], Callable[[str], str]], Any],
 ) -> dict[int, list[Mapping[str, Any]]]:
-    sqlite = on_sqlite(db)
     read: dict[int, list[Mapping[str, Any]]] = {}
     for page in pages:
         for row in page.page.items:
-            items = getattr(row, label) or []
-            if sqlite:
-                items.sort(key=lambda item: item[order])
-            read[row.id] = items
+            read[row.id] = in_order(db, getattr(row, label) or [], key)
     return read
 
 

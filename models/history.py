@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import limits
 from models.base import Record
-from models.engine import on_sqlite
 from models.enums import Genre, HistoryOrder, SessionStatus
-from models.json_rows import JsonArray, json_object
+from models.json_rows import JsonArray, in_order, json_object
 from models.keyset import Ordering, Page, PageArgs, count, paginate_rows
 from models.tables import (
     SessionGenreCount,
@@ -418,7 +417,6 @@ _MODEL_STATS_COLUMN = _model_stats_column()
 def model_stats_in(db: AsyncSession, rows: Iterable[SessionRow]) -> dict[int, list[ModelStats]]:
     """Each session's ModelStats, most wins first, from its row read with them (`history_page`
     and the like with `model_stats=True`)."""
-    sqlite = on_sqlite(db)
     read: dict[int, list[ModelStats]] = {}
     for row in rows:
         stats = [
@@ -432,9 +430,7 @@ def model_stats_in(db: AsyncSession, rows: Iterable[SessionRow]) -> dict[int, li
             )
             for item in getattr(row, MODEL_STATS) or ()
         ]
-        if sqlite:
-            stats.sort(key=lambda each: (-each.wins, each.model))
-        read[row.id] = stats
+        read[row.id] = in_order(db, stats, lambda each, text: (-each.wins, text(each.model)))
     return read
 
 
