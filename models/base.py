@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Numeric, Table
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Numeric, Row, Table
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+Record = Row[*tuple[Any, ...]]
+"""A row of a table's columns read without the ORM, each by its column's name: what reads
+that show many rows use, for an object costs several times the row it is made from."""
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY, so BIGINT ids are INTEGER there.
 BigId = BigInteger().with_variant(Integer(), "sqlite")

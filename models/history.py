@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Select, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import load_only
-from sqlalchemy.sql.base import ExecutableOption
 
 from models import limits
+from models.base import Record
 from models.enums import Genre, HistoryOrder, SessionStatus
-from models.keyset import Ordering, Page, PageArgs, count, paginate
+from models.json_rows import JsonArray, in_order, json_object
+from models.keyset import Ordering, Page, PageArgs, count, paginate_rows
 from models.tables import (
     SessionGenreCount,
     SessionModelStats,
@@ -63,44 +65,59 @@ class HistoryFilter:
             limits.quality(self.min_average_quality, "minAverageQuality")
 
 
-def history_query(user_id: int, where: HistoryFilter | None = None) -> Select[TrainingHistory]:
-    query = select(TrainingHistory).where(TrainingHistory.user_id == user_id)
+_SESSIONS = TrainingHistory.__table__
+_GENRE_COUNTS = SessionGenreCount.__table__
+_MODEL_STATS = SessionModelStats.__table__
+
+SessionRow = Record
+"""A session's columns that a read asked for, by name; as `TrainingHistory` has them."""
+
+
+def _history_filter(user_id: int, where: HistoryFilter | None) -> list[ColumnElement[bool]]:
+    """The conditions of a user's sessions that `where` keeps, on the table's own columns
+    (the ORM's attributes would make any statement using them an ORM one)."""
+    sessions = _SESSIONS.c
+    conditions = [sessions.user_id == user_id]
     if where is None:
-        return query
+        return conditions
     if where.started_after is not None:
-        query = query.where(TrainingHistory.started_at >= where.started_after)
+        conditions.append(sessions.started_at >= where.started_after)
     if where.started_before is not None:
-        query = query.where(TrainingHistory.started_at < where.started_before)
+        conditions.append(sessions.started_at < where.started_before)
     if where.genre is not None:
         # A genre counts when the session trained on it, or selected it and has yet to.
         trained = exists().where(
-            SessionGenreCount.history_id == TrainingHistory.id,
-            SessionGenreCount.genre == where.genre,
+            _GENRE_COUNTS.c.history_id == sessions.id, _GENRE_COUNTS.c.genre == where.genre
         )
-        selected = TrainingHistory.genres_selected.contains(f'"{where.genre.name}"')
-        query = query.where(or_(trained, selected))
+        selected = sessions.genres_selected.contains(f'"{where.genre.name}"')
+        conditions.append(or_(trained, selected))
     if where.min_average_quality is not None:
-        query = query.where(TrainingHistory.average_quality >= where.min_average_quality)
+        conditions.append(sessions.average_quality >= where.min_average_quality)
     if where.status is not None:
-        query = query.where(TrainingHistory.status == where.status)
+        conditions.append(sessions.status == where.status)
     if where.fine_tuning_triggered is not None:
-        query = query.where(TrainingHistory.fine_tuning_triggered == where.fine_tuning_triggered)
-    return query
+        conditions.append(sessions.fine_tuning_triggered == where.fine_tuning_triggered)
+    return conditions
 
 
-SESSION_COLUMNS = frozenset(TrainingHistory.__table__.c.keys())
+def history_query(user_id: int, where: HistoryFilter | None = None) -> Select[TrainingHistory]:
+    return select(TrainingHistory).where(*_history_filter(user_id, where))
+
+
+SESSION_COLUMNS = frozenset(_SESSIONS.c.keys())
 # What a read of sessions needs whatever it shows: their keys and their owner.
 _KEYS = frozenset({"id", "session_id", "user_id"})
 
 
-def _only(columns: Collection[str] | None, *also: str) -> list[ExecutableOption]:
-    """Loader options reading only `columns` of a session besides its keys (all when None):
-    the driver parses every column it is sent, and a session has 39. Any other attribute
-    raises when read, rather than going back to the database."""
-    if columns is None:
-        return []
-    names = sorted(SESSION_COLUMNS & {*columns, *_KEYS, *also})
-    return [load_only(*(getattr(TrainingHistory, name) for name in names), raiseload=True)]
+def _columns(
+    columns: Collection[str] | None, model_stats: bool, *also: str
+) -> list[ColumnElement[Any]]:
+    """A session's columns in `columns` and its keys (all of them when None), and with
+    `model_stats` its figures per model (`model_stats_in`): the driver parses every column
+    it is sent, and a session has 39."""
+    names = SESSION_COLUMNS if columns is None else SESSION_COLUMNS & {*columns, *_KEYS, *also}
+    chosen: list[ColumnElement[Any]] = [_SESSIONS.c[name] for name in sorted(names)]
+    return [*chosen, _MODEL_STATS_COLUMN] if model_stats else chosen
 
 
 async def history_page(
@@ -110,11 +127,15 @@ async def history_page(
     order: HistoryOrder,
     args: PageArgs,
     columns: Collection[str] | None = None,
-) -> Page[TrainingHistory]:
-    """A page of a user's sessions; with `columns`, only those are read of them."""
+    *,
+    model_stats: bool = False,
+) -> Page[SessionRow]:
+    """A page of a user's sessions; with `columns`, only those are read of them, and with
+    `model_stats` their figures per model (`model_stats_in`)."""
     ordering = HISTORY_ORDERINGS[order]
-    options = _only(columns, ordering.key.key)
-    return await paginate(db, history_query(user_id, where), ordering, args, options)
+    query = select(_SESSIONS.c.id).where(*_history_filter(user_id, where))
+    chosen = _columns(columns, model_stats, ordering.key.key)
+    return await paginate_rows(db, query, ordering, args, chosen)
 
 
 async def count_history(db: AsyncSession, user_id: int, where: HistoryFilter | None) -> int:
@@ -142,33 +163,64 @@ async def history_by_page_number(
     return rows.all(), await count(db, query)
 
 
-async def session_by_id(
-    db: AsyncSession, session_id: str, columns: Collection[str] | None = None
-) -> TrainingHistory | None:
-    """The session; with `columns`, only those are read of it."""
-    return await db.scalar(
-        select(TrainingHistory)
-        .options(*_only(columns))
-        .where(TrainingHistory.session_id == session_id)
-    )
+async def session_by_id(db: AsyncSession, session_id: str) -> TrainingHistory | None:
+    return await db.scalar(select(TrainingHistory).where(TrainingHistory.session_id == session_id))
+
+
+async def session_row(
+    db: AsyncSession,
+    session_id: str,
+    columns: Collection[str] | None = None,
+    *,
+    model_stats: bool = False,
+) -> SessionRow | None:
+    """The session's `columns` (all when None) and keys, and with `model_stats` its figures
+    per model (`model_stats_in`)."""
+    shown = None if columns is None else frozenset(columns)
+    query = _session_row_query(shown, model_stats)
+    row: SessionRow | None = (await db.execute(query, {"session_id": session_id})).first()
+    return row
+
+
+@lru_cache(maxsize=64)
+def _session_row_query(columns: frozenset[str] | None, model_stats: bool) -> Select[Any]:
+    """The statement of `session_row`, made once for each shape a query asks for: making it
+    is a good part of what running it costs SQLAlchemy."""
+    chosen = _columns(columns, model_stats)
+    return select(*chosen).where(_SESSIONS.c.session_id == bindparam("session_id"))
 
 
 async def sessions_by_ids(db: AsyncSession, ids: Sequence[int]) -> Sequence[TrainingHistory]:
     return (await db.scalars(select(TrainingHistory).where(TrainingHistory.id.in_(ids)))).all()
 
 
-async def recent_sessions(
-    db: AsyncSession, user_id: int, limit: int, columns: Collection[str] | None = None
-) -> Sequence[TrainingHistory]:
-    """The last finished sessions by completion time; with `columns`, only those are read."""
-    query = (
-        history_query(user_id)
-        .options(*_only(columns))
-        .where(TrainingHistory.completed_at.is_not(None))
-        .order_by(TrainingHistory.completed_at.desc(), TrainingHistory.id.desc())
+def _recent(query: Select[Any], limit: int) -> Select[Any]:
+    sessions = _SESSIONS.c
+    return (
+        query.where(sessions.completed_at.is_not(None))
+        .order_by(sessions.completed_at.desc(), sessions.id.desc())
         .limit(limit)
     )
-    return (await db.scalars(query)).all()
+
+
+async def recent_sessions(db: AsyncSession, user_id: int, limit: int) -> Sequence[TrainingHistory]:
+    """The last finished sessions by completion time."""
+    return (await db.scalars(_recent(history_query(user_id), limit))).all()
+
+
+async def recent_session_rows(
+    db: AsyncSession,
+    user_id: int,
+    limit: int,
+    columns: Collection[str] | None = None,
+    *,
+    model_stats: bool = False,
+) -> Sequence[SessionRow]:
+    """As `recent_sessions`, each session's `columns` (all when None) and keys only, and with
+    `model_stats` its figures per model (`model_stats_in`)."""
+    query = select(*_columns(columns, model_stats)).where(*_history_filter(user_id, None))
+    rows: Sequence[SessionRow] = (await db.execute(_recent(query, limit))).all()
+    return rows
 
 
 @dataclass(frozen=True)
@@ -326,29 +378,84 @@ async def quality_trend(
     return points
 
 
+@dataclass(frozen=True, slots=True)
+class ModelStats:
+    """One model's figures in one session (a `SessionModelStats` row)."""
+
+    model: str
+    wins: int
+    total_quality: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+
+
+# The label of the column of a session's row that holds its ModelStats as JSON.
+MODEL_STATS = "model_stats"
+
+
+def _model_stats_column() -> ColumnElement[Any]:
+    """A session's figures per model, most wins first, as one JSON array: a column of the
+    session's row rather than a statement of their own (models.json_rows). Made once."""
+    stats = _MODEL_STATS.c
+    each = json_object(
+        model=stats.model,
+        wins=stats.wins,
+        total_quality=stats.total_quality,
+        prompt_tokens=stats.prompt_tokens,
+        completion_tokens=stats.completion_tokens,
+        cost_usd=stats.cost_usd,
+    )
+    in_order = JsonArray(each, stats.wins.desc(), stats.model)
+    of_session = select(in_order).where(stats.history_id == _SESSIONS.c.id)
+    return of_session.scalar_subquery().label(MODEL_STATS)
+
+
+_MODEL_STATS_COLUMN = _model_stats_column()
+
+
+def model_stats_in(db: AsyncSession, rows: Iterable[SessionRow]) -> dict[int, list[ModelStats]]:
+    """Each session's ModelStats, most wins first, from its row read with them (`history_page`
+    and the like with `model_stats=True`)."""
+    read: dict[int, list[ModelStats]] = {}
+    for row in rows:
+        stats = [
+            ModelStats(
+                model=item["model"],
+                wins=item["wins"],
+                total_quality=float(item["total_quality"]),
+                prompt_tokens=item["prompt_tokens"],
+                completion_tokens=item["completion_tokens"],
+                cost_usd=None if item["cost_usd"] is None else float(item["cost_usd"]),
+            )
+            for item in getattr(row, MODEL_STATS) or ()
+        ]
+        read[row.id] = in_order(db, stats, lambda each, text: (-each.wins, text(each.model)))
+    return read
+
+
 async def model_stats_for(
     db: AsyncSession, history_ids: Sequence[int]
-) -> dict[int, list[SessionModelStats]]:
-    rows = await db.scalars(
-        select(SessionModelStats)
-        .where(SessionModelStats.history_id.in_(history_ids))
-        .order_by(SessionModelStats.wins.desc(), SessionModelStats.model)
-    )
-    grouped: dict[int, list[SessionModelStats]] = {}
-    for row in rows:
-        grouped.setdefault(row.history_id, []).append(row)
-    return grouped
+) -> dict[int, list[ModelStats]]:
+    """Each session's figures per model, most wins first."""
+    sessions = _SESSIONS.c
+    query = select(sessions.id, _MODEL_STATS_COLUMN).where(sessions.id.in_(history_ids))
+    return model_stats_in(db, await db.execute(query))
 
 
-async def genre_counts_for(
-    db: AsyncSession, history_ids: Sequence[int]
-) -> dict[int, list[SessionGenreCount]]:
-    rows = await db.scalars(
-        select(SessionGenreCount)
-        .where(SessionGenreCount.history_id.in_(history_ids))
-        .order_by(SessionGenreCount.count.desc(), SessionGenreCount.genre)
+async def genre_counts_for(db: AsyncSession, history_ids: Sequence[int]) -> dict[int, list[Record]]:
+    """Each session's examples per genre (`SessionGenreCount`'s columns), most first."""
+    counts = _GENRE_COUNTS.c
+    rows = await db.execute(
+        select(*counts)
+        .where(counts.history_id.in_(history_ids))
+        .order_by(counts.count.desc(), counts.genre)
     )
-    grouped: dict[int, list[SessionGenreCount]] = {}
+    return _grouped(rows, "history_id")
+
+
+def _grouped(rows: Iterable[Record], key: str) -> dict[int, list[Record]]:
+    grouped: dict[int, list[Record]] = {}
     for row in rows:
-        grouped.setdefault(row.history_id, []).append(row)
+        grouped.setdefault(getattr(row, key), []).append(row)
     return grouped

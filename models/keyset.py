@@ -13,18 +13,17 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import Column, ColumnElement, Row, Select, Subquery, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.sql.base import ExecutableOption
 
 from models import limits
-from models.base import UTCDateTime
+from models.base import Record, UTCDateTime
 from models.errors import BadUserInput
 
 DEFAULT_PAGE_SIZE = 20
@@ -85,9 +84,17 @@ class Ordering:
     nullable: bool = False
     key_range: tuple[float, float] = (-limits.INT_MAX, limits.INT_MAX)
 
+    @property
+    def columns(self) -> tuple[Column[Any], Column[Any]]:
+        """The key's and the id's columns of the table: the ORM's attributes in a statement
+        make SQLAlchemy treat it as an ORM statement, which costs more to run even when it
+        reads plain rows."""
+        key, row_id = (attribute.property.columns[0] for attribute in (self.key, self.id))
+        return key, row_id
+
     def order_by(self, reverse: bool = False) -> list[ColumnElement[Any]]:
         descending = self.descending != reverse
-        return [column.desc() if descending else column.asc() for column in (self.key, self.id)]
+        return [column.desc() if descending else column.asc() for column in self.columns]
 
     def cursor(self, key: Any, row_id: int) -> str:
         value = key.isoformat() if isinstance(key, datetime) else key
@@ -151,7 +158,7 @@ class Ordering:
         `inclusive` the cursor's own row too."""
         greater = beyond != self.descending
         compare = _greater if greater else _less
-        return compare(self.key, self.id, key, row_id, inclusive)
+        return compare(*self.columns, key, row_id, inclusive)
 
 
 def _greater(k: Any, i: Any, key: Any, row_id: int, inclusive: bool) -> ColumnElement[bool]:
@@ -185,14 +192,44 @@ class Page(Generic[T]):
 
 
 async def paginate(
+    db: AsyncSession, query: Select[T], ordering: Ordering, args: PageArgs
+) -> Page[T]:
+    """One page of `query` (already filtered) in `ordering`, per the Cursor Connections spec,
+    as objects of the ordering's entity."""
+    entity = ordering.id.class_
+
+    async def rows_of(ids: Subquery, order: list[ColumnElement[Any]]) -> list[Any]:
+        joined = select(entity).join(ids, ordering.id == ids.c[ordering.id.key]).order_by(*order)
+        return list((await db.scalars(joined)).all())
+
+    return await _page(db, query, ordering, args, rows_of)
+
+
+async def paginate_rows(
     db: AsyncSession,
-    query: Select[T],
+    query: Select[Any],
     ordering: Ordering,
     args: PageArgs,
-    options: Sequence[ExecutableOption] = (),
-) -> Page[T]:
-    """One page of `query` (already filtered) in `ordering`, per the Cursor Connections spec;
-    `options` are the loader options of its rows."""
+    columns: Sequence[ColumnElement[Any]],
+) -> Page[Record]:
+    """As `paginate`, each row of `columns` only (of the ordering's table) rather than an
+    object: what a read that shows a few columns needs, with none of an object's cost."""
+    row_id = ordering.columns[1]
+
+    async def rows_of(ids: Subquery, order: list[ColumnElement[Any]]) -> list[Any]:
+        joined = select(*columns).join(ids, row_id == ids.c[row_id.key]).order_by(*order)
+        return list((await db.execute(joined)).all())
+
+    return await _page(db, query, ordering, args, rows_of)
+
+
+async def _page(
+    db: AsyncSession,
+    query: Select[Any],
+    ordering: Ordering,
+    args: PageArgs,
+    rows_of: Callable[[Subquery, list[ColumnElement[Any]]], Awaitable[list[Any]]],
+) -> Page[Any]:
     after = ordering.decode(args.after, "after") if args.after is not None else None
     before = ordering.decode(args.before, "before") if args.before is not None else None
     bounded = query
@@ -205,18 +242,9 @@ async def paginate(
     # key. Asked for whole rows at once, MariaDB may walk the user's rows in order and read
     # each one until the seek predicate matches, hundreds of milliseconds deep in a history.
     order = ordering.order_by(reverse=not args.forward)
-    ids = bounded.with_only_columns(ordering.id).order_by(*order).limit(args.size + 1).subquery()
-    entity = ordering.id.class_
-    rows = list(
-        (
-            await db.scalars(
-                select(entity)
-                .options(*options)
-                .join(ids, ordering.id == ids.c[ordering.id.key])
-                .order_by(*order)
-            )
-        ).all()
-    )
+    page_ids = bounded.with_only_columns(ordering.columns[1]).order_by(*order)
+    ids = page_ids.limit(args.size + 1).subquery()
+    rows = await rows_of(ids, order)
     more = len(rows) > args.size
     rows = rows[: args.size]
     if not args.forward:
@@ -228,7 +256,10 @@ async def paginate(
         has_next, has_previous = more, await _exists_not(db, query, ordering, after, beyond=True)
     else:
         has_next, has_previous = await _exists_not(db, query, ordering, before, beyond=False), more
-    cursors = [ordering.cursor(getattr(row, ordering.key.key), row.id) for row in rows]
+    key = ordering.key.key
+    # A row's `index` or `count` is a tuple's method: its columns are read by name.
+    keys = [row._mapping[key] if isinstance(row, Row) else getattr(row, key) for row in rows]
+    cursors = [ordering.cursor(value, row.id) for value, row in zip(keys, rows, strict=True)]
     return Page(rows, cursors, has_next, has_previous)
 
 
@@ -246,7 +277,7 @@ async def _exists_not(
     # stays one the index can seek on).
     key, row_id = position
     outside = ordering.seek(key, row_id, beyond=not beyond, inclusive=True)
-    probe = query.where(outside).with_only_columns(ordering.id).limit(1)
+    probe = query.where(outside).with_only_columns(ordering.columns[1]).limit(1)
     return bool(await db.scalar(select(probe.exists())))
 
 

@@ -25,6 +25,17 @@ MAX_TOKEN_CHARS = 200
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+# Tokens this process has revoked, counted: a process that keeps the users of tokens for a
+# while (server.auth) forgets them all when the count moves, so its own revocations take
+# effect at once.
+_revocations = 0
+
+
+def revocations() -> int:
+    """How many tokens this process has revoked so far."""
+    return _revocations
+
+
 TOKEN_HINT = "create one with `chorus tokens create NAME` (or `chorus users create NAME`)."
 
 
@@ -139,8 +150,10 @@ async def revoke_token(db: AsyncSession, prefix: str) -> ApiToken:
         raise BadUserInput(
             f"{len(matches)} tokens start with {prefix!r}; give more characters.", field="prefix"
         )
+    global _revocations
     matches[0].revoked_at = utcnow()
     await db.flush()
+    _revocations += 1
     return matches[0]
 
 

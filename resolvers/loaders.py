@@ -6,14 +6,14 @@ them into the API's types.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from models import examples, history
-from models.tables import SessionGenreCount, SessionModelStats, TeacherOutput, Vote
+from models.base import Record
 
 Row = TypeVar("Row")
 
@@ -21,14 +21,14 @@ Row = TypeVar("Row")
 class Loaders:
     def __init__(self, db: async_sessionmaker[AsyncSession]) -> None:
         self._db = db
-        self.model_performance: DataLoader[int, list[SessionModelStats]] = self._grouped(
+        self.model_performance: DataLoader[int, list[history.ModelStats]] = self._grouped(
             history.model_stats_for
         )
-        self.genre_distribution: DataLoader[int, list[SessionGenreCount]] = self._grouped(
+        self.genre_distribution: DataLoader[int, list[Record]] = self._grouped(
             history.genre_counts_for
         )
-        self.outputs: DataLoader[int, list[TeacherOutput]] = self._grouped(examples.outputs_for)
-        self.votes: DataLoader[int, list[Vote]] = self._grouped(examples.votes_for)
+        self.outputs: DataLoader[int, list[Mapping[str, Any]]] = self._grouped(examples.outputs_for)
+        self.votes: DataLoader[int, list[Mapping[str, Any]]] = self._grouped(examples.votes_for)
         self.first_examples: dict[int, DataLoader[int, examples.ExamplePage]] = {}
 
     def _grouped(

@@ -2,8 +2,10 @@
 sessions, when the client's selection asks for them.
 
 A page of sessions whose `modelPerformance` is selected, or a session with its first page of
-examples, their outputs and votes: each list is one statement, run in the same database
-session as the page's own, one after the other. Left to the DataLoaders instead, each list
+examples, their outputs and votes, in the same database session as the page's own: a
+session's figures per model come as a column of its row, an example's votes and outputs
+(without their stories' text) as columns of the example's (models.json_rows); any other
+list is one statement for the whole page. Left to the DataLoaders instead, each list
 is a round through the event loop for every object that holds it, and a database session
 of its own for every batch. What the selection does not name, or names in a way that cannot
 be read ahead (a page of examples after a cursor, a page size that is not valid), is read
@@ -13,18 +15,17 @@ by the DataLoaders when it is resolved, as before.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from models import examples, history
+from models.base import Record
 from models.errors import BadUserInput
 from models.keyset import PageArgs
-from models.tables import SessionGenreCount, SessionModelStats, TeacherOutput, Vote
 from resolvers.context import Info
 
 
@@ -38,32 +39,37 @@ class Wanted:
     genre_distribution: bool = False
     # The size of the first page of examples, when that is the one page selected.
     examples: int | None = None
-    # The outputs' columns selected; None: no outputs.
-    outputs: frozenset[str] | None = None
+    # The examples' columns selected (besides their keys); None: all of them.
+    example_columns: frozenset[str] | None = None
+    outputs: bool = False
+    # The outputs' columns selected; None: all of them.
+    output_columns: frozenset[str] | None = None
     votes: bool = False
 
 
 @dataclass
 class Nested:
-    """Nested lists read ahead, by the id of the session or example holding them; None for
-    a list not read ahead."""
+    """Nested lists read ahead, by the id of the session or example holding them, each a
+    row of the columns the query shows; None for a list not read ahead."""
 
-    # The columns read of the sessions (the others are never shown); None: all of them.
-    columns: frozenset[str] | None = None
-    model_performance: dict[int, list[SessionModelStats]] | None = None
-    genre_distribution: dict[int, list[SessionGenreCount]] | None = None
+    model_performance: dict[int, list[history.ModelStats]] | None = None
+    genre_distribution: dict[int, list[Record]] | None = None
     examples_size: int | None = None
     examples: dict[int, examples.ExamplePage] = field(default_factory=dict)
-    # Whole rows, or the selected columns' only.
-    outputs: dict[int, list[TeacherOutput]] | dict[int, list[Row[Any]]] | None = None
-    votes: dict[int, list[Vote]] | None = None
+    outputs: dict[int, list[Mapping[str, Any]]] | None = None
+    votes: dict[int, list[Mapping[str, Any]]] | None = None
 
 
 NOTHING = Nested()
 
-# A session's fields that are not a column of the same name: the lists nested in it (read
-# by its id), its global id (from its session id), and one column stored under another name.
-_NOT_COLUMNS = frozenset({"__typename", "id", "modelPerformance", "genreDistribution", "examples"})
+# The fields of a session, an example and an output that are not a column of the same
+# name: the lists nested in them (read by their id), a session's global id (from its
+# session id), and one column stored under another name.
+_NOT_SESSION_COLUMNS = frozenset(
+    {"__typename", "id", "modelPerformance", "genreDistribution", "examples"}
+)
+_NOT_EXAMPLE_COLUMNS = frozenset({"__typename", "outputs", "votes"})
+_NOT_OUTPUT_COLUMNS = frozenset({"__typename"})
 _COLUMN_OF = {"teachers": "teachers_json"}
 
 
@@ -109,31 +115,28 @@ def wanted(info: Info, path: Sequence[str] = ()) -> Wanted:
     in_pages = [child for page in pages for child in page.selections]
     nodes = list(_fields(_under(in_pages, ("edges", "node"))))
     names_in_nodes = {selected.name for selected in nodes}
-    outputs = None
-    if size is not None and "outputs" in names_in_nodes:
-        selected = {
-            _snake(field.name)
-            for field in _fields(_under(nodes, ("outputs",)))
-            if field.name != "__typename"
-        }
-        # A field that is not a column of its own (none is, today) needs the whole row.
-        outputs = frozenset(selected if selected <= examples.OUTPUT_COLUMNS else ())
+    outputs = {selected.name for selected in _fields(_under(nodes, ("outputs",)))}
     return Wanted(
-        columns=_columns(names),
+        columns=_columns(names, _NOT_SESSION_COLUMNS, history.SESSION_COLUMNS),
         model_performance="modelPerformance" in names,
         genre_distribution="genreDistribution" in names,
         examples=size,
-        outputs=outputs,
+        example_columns=_columns(names_in_nodes, _NOT_EXAMPLE_COLUMNS, examples.EXAMPLE_COLUMNS),
+        outputs=size is not None and "outputs" in names_in_nodes,
+        output_columns=_columns(outputs, _NOT_OUTPUT_COLUMNS, examples.OUTPUT_COLUMNS),
         votes=size is not None and "votes" in names_in_nodes,
     )
 
 
-def _columns(names: set[str]) -> frozenset[str] | None:
-    """The columns the session fields `names` show; None (all) should one not be known."""
+def _columns(
+    names: set[str], not_columns: frozenset[str], known: frozenset[str]
+) -> frozenset[str] | None:
+    """The columns the fields `names` show, besides those in `not_columns`; None (all)
+    should one not be a known column."""
     columns = set()
-    for name in names - _NOT_COLUMNS:
+    for name in names - not_columns:
         column = _COLUMN_OF.get(name) or _snake(name)
-        if column not in history.SESSION_COLUMNS:
+        if column not in known:
             return None
         columns.add(column)
     return frozenset(columns)
@@ -144,26 +147,41 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
 
 
-async def read_nested(db: AsyncSession, wants: Wanted, history_ids: Sequence[int]) -> Nested:
-    """The lists `wants` asks for, of the sessions `history_ids`, read in `db`."""
-    nested = Nested(columns=wants.columns)
-    if not history_ids:
+async def read_nested(
+    db: AsyncSession, wants: Wanted, sessions: Sequence[history.SessionRow]
+) -> Nested:
+    """The lists `wants` asks for, of `sessions`, read in `db`; their figures per model were
+    read with them (`model_stats=wants.model_performance`)."""
+    nested = Nested()
+    if not sessions:
         return nested
+    history_ids = [row.id for row in sessions]
     if wants.model_performance:
-        nested.model_performance = await history.model_stats_for(db, history_ids)
+        nested.model_performance = history.model_stats_in(db, sessions)
     if wants.genre_distribution:
         nested.genre_distribution = await history.genre_counts_for(db, history_ids)
     if wants.examples is not None:
+        # Votes, and outputs without their stories' text, come with their examples' rows.
+        inline = wants.outputs and examples.outputs_fit_in_row(wants.output_columns)
         nested.examples_size = wants.examples
-        nested.examples = await examples.first_example_pages(db, history_ids, wants.examples)
-        example_ids = [row.id for page in nested.examples.values() for row in page.page.items]
-        if wants.outputs is not None:
-            if not example_ids:
-                nested.outputs = {}
-            elif wants.outputs:
-                nested.outputs = await examples.output_columns_for(db, example_ids, wants.outputs)
-            else:
-                nested.outputs = await examples.outputs_for(db, example_ids)
+        nested.examples = await examples.first_example_pages(
+            db,
+            history_ids,
+            wants.examples,
+            wants.example_columns,
+            votes=wants.votes,
+            outputs=wants.output_columns if inline else None,
+        )
+        pages = nested.examples.values()
         if wants.votes:
-            nested.votes = await examples.votes_for(db, example_ids) if example_ids else {}
+            nested.votes = examples.votes_in(db, pages)
+        if inline:
+            nested.outputs = examples.outputs_in(db, pages)
+        elif wants.outputs:
+            example_ids = [row.id for page in pages for row in page.page.items]
+            nested.outputs = (
+                await examples.outputs_for(db, example_ids, wants.output_columns)
+                if example_ids
+                else {}
+            )
     return nested

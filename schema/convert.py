@@ -9,24 +9,27 @@ the request's DataLoaders, batched for a whole page; converted here.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Mapping
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from graphql.pyutils import AwaitableOrValue
 from sqlalchemy import Row
-from sqlalchemy.orm.attributes import instance_dict
+from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from models import tables
-from models.base import as_utc
+from models.base import Record, as_utc
 from models.enums import Genre
-from models.examples import ExamplePage
+from models.examples import EXAMPLE_COLUMNS, ExamplePage
 from models.history import (
     FINE_TUNING_THRESHOLD,
     SESSION_COLUMNS,
     HistoryFilter,
     LeaderboardEntry,
+    ModelStats,
     QualityPoint,
+    SessionRow,
     TrainingStats,
     mean_quality,
 )
@@ -55,15 +58,23 @@ def _genres(raw: str | None) -> list[Genre]:
     return [Genre[name] for name in names if name in Genre.__members__]
 
 
-# Every column of a session, unread: what a field the query does not select is given.
+# Every column of a session and of an example, unread: what a field the query does not
+# select is given (it is never shown).
 _UNREAD_SESSION = dict.fromkeys(SESSION_COLUMNS)
+_UNREAD_EXAMPLE = dict.fromkeys(EXAMPLE_COLUMNS)
 
 
-def session(row: tables.TrainingHistory, nested: Nested = NOTHING) -> types.TrainingSession:
-    if nested.columns is not None:
-        # Read with only the columns the query selects: the others are never shown.
-        read = {**_UNREAD_SESSION, **instance_dict(row)}
-        row = cast(tables.TrainingHistory, SimpleNamespace(**read))
+def _filled(row: Record, unread: dict[str, None]) -> Any:
+    """`row`'s columns by name, and None for every other column of its table."""
+    return SimpleNamespace(**{**unread, **row._asdict()})
+
+
+def session(
+    row: tables.TrainingHistory | SessionRow, nested: Nested = NOTHING
+) -> types.TrainingSession:
+    """A session from its object, or from a row of the columns a query shows."""
+    if isinstance(row, Row):
+        row = _filled(row, _UNREAD_SESSION)
     return types.TrainingSession(
         id=global_id("TrainingSession", row.session_id),
         db_id=row.id,
@@ -104,7 +115,7 @@ def session(row: tables.TrainingHistory, nested: Nested = NOTHING) -> types.Trai
 
 
 def session_connection(
-    counted: CountedPage[tables.TrainingHistory], nested: Nested = NOTHING
+    counted: CountedPage[SessionRow], nested: Nested = NOTHING
 ) -> types.TrainingSessionConnection:
     page = counted.page
     return types.TrainingSessionConnection(
@@ -117,7 +128,7 @@ def session_connection(
     )
 
 
-def model_performance(row: tables.SessionModelStats) -> types.ModelPerformance:
+def model_performance(row: ModelStats) -> types.ModelPerformance:
     return types.ModelPerformance(
         model=row.model,
         wins=row.wins,
@@ -129,11 +140,14 @@ def model_performance(row: tables.SessionModelStats) -> types.ModelPerformance:
     )
 
 
-def genre_count(row: tables.SessionGenreCount) -> types.GenreCount:
-    return types.GenreCount(genre=row.genre, count=row.count)
+def genre_count(row: Record) -> types.GenreCount:
+    # `count`, like `index`, names a tuple's method on a row: read by name instead.
+    return types.GenreCount(genre=row.genre, count=row._mapping["count"])
 
 
-def example(row: tables.TrainingExample, lists: _Lists) -> types.TrainingExample:
+def example(record: Record, lists: _Lists) -> types.TrainingExample:
+    """An example from a row of the columns a query shows (or of all of them)."""
+    row = _filled(record, _UNREAD_EXAMPLE)
     return types.TrainingExample(
         db_id=row.id,
         lists=lists,
@@ -189,30 +203,38 @@ _OUTPUT_FIELDS = (
 )
 
 
-def output(row: tables.TeacherOutput | Row[Any]) -> types.TeacherOutput:
-    """An output from its whole row, or from a row of only the columns a query selected (the
-    others are never read: they stand at None)."""
-    if isinstance(row, Row):
-        values = row._asdict()
-        fields: dict[str, Any] = {name: values.get(name) for name in _OUTPUT_FIELDS}
-        return types.TeacherOutput(**fields)
-    return types.TeacherOutput(
-        model=row.model,
-        text=row.text,
-        latency_ms=row.latency_ms,
-        prompt_tokens=row.prompt_tokens,
-        completion_tokens=row.completion_tokens,
-        text_quality=row.text_quality,
-        error=row.error,
-        judge_prompt_tokens=row.judge_prompt_tokens,
-        judge_completion_tokens=row.judge_completion_tokens,
-        cost_usd=row.cost_usd,
-        truncated=row.truncated,
-    )
+def output(values: Mapping[str, Any]) -> types.TeacherOutput:
+    """An output from the values of the columns a query shows (the others stand at None;
+    read as JSON, a flag is a number)."""
+    fields: dict[str, Any] = {name: values.get(name) for name in _OUTPUT_FIELDS}
+    if fields["truncated"] is not None:
+        fields["truncated"] = bool(fields["truncated"])
+    return types.TeacherOutput(**fields)
 
 
-def vote(row: tables.Vote) -> types.Vote:
-    return types.Vote(voter=row.voter, candidate=row.candidate)
+def vote(values: Mapping[str, Any]) -> types.Vote:
+    return types.Vote(voter=values["voter"], candidate=values["candidate"])
+
+
+Row_ = TypeVar("Row_")
+Item = TypeVar("Item")
+
+
+def _listed(
+    read: dict[int, list[Row_]] | None,
+    key: int,
+    convert: Callable[[Row_], Item],
+    loader: DataLoader[int, list[Row_]],
+) -> AwaitableOrValue[list[Item]]:
+    """The list nested in the object `key`, converted: at once when it was `read` with the
+    page, else an awaitable of it from the request's DataLoader."""
+    if read is not None:
+        return [convert(row) for row in read.get(key, ())]
+    return _converted(loader.load(key), convert)
+
+
+async def _converted(rows: Awaitable[list[Row_]], convert: Callable[[Row_], Item]) -> list[Item]:
+    return [convert(row) for row in await rows]
 
 
 class _Lists:
@@ -231,26 +253,20 @@ class _Lists:
     def model_performance(
         self, info: Info, history_id: int
     ) -> AwaitableOrValue[list[types.ModelPerformance]]:
-        read = self.nested.model_performance
-        if read is not None:
-            return [model_performance(row) for row in read.get(history_id, ())]
-        return self._model_performance(info, history_id)
-
-    async def _model_performance(self, info: Info, history_id: int) -> list[types.ModelPerformance]:
-        rows = await info.context.loaders.model_performance.load(history_id)
-        return [model_performance(row) for row in rows]
+        loader = info.context.loaders.model_performance
+        return _listed(self.nested.model_performance, history_id, model_performance, loader)
 
     def genre_distribution(
         self, info: Info, history_id: int
     ) -> AwaitableOrValue[list[types.GenreCount]]:
-        read = self.nested.genre_distribution
-        if read is not None:
-            return [genre_count(row) for row in read.get(history_id, ())]
-        return self._genre_distribution(info, history_id)
+        loader = info.context.loaders.genre_distribution
+        return _listed(self.nested.genre_distribution, history_id, genre_count, loader)
 
-    async def _genre_distribution(self, info: Info, history_id: int) -> list[types.GenreCount]:
-        rows = await info.context.loaders.genre_distribution.load(history_id)
-        return [genre_count(row) for row in rows]
+    def votes(self, info: Info, example_id: int) -> AwaitableOrValue[list[types.Vote]]:
+        return _listed(self.nested.votes, example_id, vote, info.context.loaders.votes)
+
+    def outputs(self, info: Info, example_id: int) -> AwaitableOrValue[list[types.TeacherOutput]]:
+        return _listed(self.nested.outputs, example_id, output, info.context.loaders.outputs)
 
     def examples(
         self, info: Info, history_id: int, first: int | None, after: str | None
@@ -269,24 +285,6 @@ class _Lists:
         self, info: Info, history_id: int, first: int | None, after: str | None
     ) -> types.TrainingExampleConnection:
         return example_connection(await sessions.session_examples(info, history_id, first, after))
-
-    def votes(self, info: Info, example_id: int) -> AwaitableOrValue[list[types.Vote]]:
-        read = self.nested.votes
-        if read is not None:
-            return [vote(row) for row in read.get(example_id, ())]
-        return self._votes(info, example_id)
-
-    async def _votes(self, info: Info, example_id: int) -> list[types.Vote]:
-        return [vote(row) for row in await info.context.loaders.votes.load(example_id)]
-
-    def outputs(self, info: Info, example_id: int) -> AwaitableOrValue[list[types.TeacherOutput]]:
-        read = self.nested.outputs
-        if read is not None:
-            return [output(row) for row in read.get(example_id, ())]
-        return self._outputs(info, example_id)
-
-    async def _outputs(self, info: Info, example_id: int) -> list[types.TeacherOutput]:
-        return [output(row) for row in await info.context.loaders.outputs.load(example_id)]
 
 
 _LOADED = _Lists(NOTHING)

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Hashable
 from dataclasses import dataclass
 from typing import Any, cast
 
+import orjson
 from graphql import (
     ExecutionResult,
     ExperimentalIncrementalExecutionResults,
@@ -49,8 +50,18 @@ from trainer import metrics
 Outcome = ExecutionResult | ExperimentalIncrementalExecutionResults
 
 _NOT_SHARED = object()
-# How every websocket message is encoded (server.graphql_app), shared data included.
-compact_json = json.JSONEncoder(separators=(",", ":")).encode
+_stdlib_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def compact_json(value: object) -> str:
+    """How every answer and websocket message is encoded (server.graphql_app), shared data
+    included: orjson, several times quicker than the json module on a page of 20 examples
+    with their outputs and votes; the json module for what orjson refuses (an integer
+    beyond 64 bits, a lone surrogate in a string)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return _stdlib_json(value)
 
 
 class RenderedData(dict[str, Any]):

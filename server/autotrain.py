@@ -16,7 +16,6 @@ from models.history import FINE_TUNING_THRESHOLD, fine_tuning_examples_collected
 from models.sessions import check_queue_room
 from models.tables import TrainingHistory
 from models.users import owner_for, owner_of
-from server.auth import require_user
 from server.failures import error_response
 from server.rest import read_body
 from server.services import services_of
@@ -77,7 +76,7 @@ def route() -> Route:
     async def auto_train(request: Request) -> Response:
         services = services_of(request)
         try:
-            caller = await require_user(services.db, request.headers)
+            caller = await services.auth.require_user(request.headers)
             payload = await read_body(request, AutoTrainRequest)
             owner_id = owner_for(caller, payload.user_id, "user_id")
             manager = services.manager

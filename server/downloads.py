@@ -17,7 +17,6 @@ from starlette.routing import BaseRoute, Route
 from models.errors import ChorusError, NotFound
 from models.limits import ID_MAX
 from models.tables import FineTuneJob, User
-from server.auth import require_user
 from server.failures import error_response
 from server.services import services_of
 from trainer.finetune import DATASET, PREFERENCES
@@ -47,10 +46,10 @@ def routes() -> list[BaseRoute]:
     def download(filename: str) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             job_id: int = request.path_params["job_id"]
-            db = services_of(request).db
+            services = services_of(request)
             try:
-                caller = await require_user(db, request.headers)
-                path = await _dataset_file(db, caller, job_id, filename)
+                caller = await services.auth.require_user(request.headers)
+                path = await _dataset_file(services.db, caller, job_id, filename)
             except ChorusError as error:
                 return error_response(request.url.path, error)
             return FileResponse(

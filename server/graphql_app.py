@@ -29,7 +29,7 @@ from models.errors import BadRequest, ChorusError, is_outage, unavailable
 from models.users import authenticate, missing_token_message
 from resolvers.context import Context
 from schema.execution import RenderedData, compact_json
-from server.auth import bearer_token, user_for
+from server.auth import bearer_token
 from server.failures import GRAPHQL_PATH, HttpFailure, error_response
 from server.logs import bind_request
 from server.services import services_of
@@ -150,7 +150,7 @@ class ChorusGraphQL(GraphQL[Context, None]):
         over_websocket = isinstance(request, WebSocket)
         # A websocket authenticates with its connection_init (on_ws_connect), where a
         # failure has a close code to say so.
-        user = None if over_websocket else await user_for(services.db, authorization)
+        user = None if over_websocket else await services.auth.user_for(authorization)
         request_id = bind_request(request, user.id if user else None)
         return Context(
             services=services,

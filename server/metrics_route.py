@@ -8,7 +8,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from models.errors import ChorusError, Forbidden
-from server.auth import require_user
 from server.failures import error_response
 from server.logs import bind_request
 from server.metrics import PATH, exposition
@@ -20,7 +19,7 @@ async def metrics_endpoint(request: Request) -> Response:
     services = services_of(request)
     bind_request(request, user_id=None)
     try:
-        user = await require_user(services.db, request.headers)
+        user = await services.auth.require_user(request.headers)
         log_context.user_id.set(user.id)
         if not user.is_admin:
             raise Forbidden(

@@ -23,7 +23,6 @@ from models.errors import BadRequest, BadUserInput, ChorusError, NotFound
 from models.external_sessions import record_session, recorded_session
 from models.tables import TrainingHistory, User
 from models.users import owner_for, owner_of
-from server.auth import require_user
 from server.failures import error_response
 from server.logs import bind_request
 from server.services import services_of
@@ -178,7 +177,7 @@ def routes() -> list[BaseRoute]:
         async def run(request: Request) -> Response:
             bind_request(request, user_id=None)
             try:
-                caller = await require_user(services_of(request).db, request.headers)
+                caller = await services_of(request).auth.require_user(request.headers)
                 log_context.user_id.set(caller.id)
                 return await handler(request, caller)
             except ChorusError as error:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from models.engine import create_engine, session_factory
+from server.auth import Authenticator, TokenCache
 from server.migrate import prepare_database
 from server.retention import prune_events_periodically
 from server.settings import Settings
@@ -37,6 +38,7 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     db: async_sessionmaker[AsyncSession]
+    auth: Authenticator
     teachers: list[Teacher]
     fine_tuner: FineTuner
     hub: EventHub
@@ -101,7 +103,8 @@ class Services:
                     )
                 pruner = asyncio.create_task(prune_events_periodically(db, settings))
                 stack.push_async_callback(_cancel, pruner)
-            yield cls(settings, engine, db, teachers, fine_tuner, hub, manager, worker)
+            auth = Authenticator(db, TokenCache(settings.token_cache_s))
+            yield cls(settings, engine, db, auth, teachers, fine_tuner, hub, manager, worker)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     ws_max_subscriptions: int = Field(20, ge=1)
     subscriber_buffer: int = Field(2000, ge=10)
 
+    # How long an API process keeps a token's user before looking it up again (0: never
+    # keeps it): a token revoked elsewhere still works in a process for as long.
+    token_cache_s: float = Field(5.0, ge=0, le=300)
+
     query_depth_limit: int = Field(12, ge=2)
     query_max_tokens: int = Field(2000, ge=100)
     query_max_aliases: int = Field(30, ge=1)

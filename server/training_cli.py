@@ -8,8 +8,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from models.enums import EndReason, Genre, VotingStrategy
-from models.history import model_stats_for
-from models.tables import SessionModelStats, TrainingHistory
+from models.history import ModelStats, model_stats_for
+from models.tables import TrainingHistory
 from models.users import user_by_name
 from server.services import Services
 from server.settings import Settings
@@ -57,7 +57,7 @@ def summary_lines(history: TrainingHistory) -> list[str]:
     return lines
 
 
-def summary_table(stats: list[SessionModelStats]) -> Table:
+def summary_table(stats: list[ModelStats]) -> Table:
     table = Table(title="Model performance")
     table.add_column("Model", no_wrap=True)
     table.add_column("Wins", justify="right")
