@@ -37,8 +37,8 @@ class Overloaded(ServiceUnavailable):
 
     def __init__(self, waited_s: float) -> None:
         super().__init__(
-            f"The server is too busy to answer now: this request waited {waited_s:.0f} s for "
-            f"its turn; try again in a few seconds."
+            f"The server is too busy to answer now: this request waited {waited_s:g} s for its "
+            "turn; try again in a few seconds."
         )
         self.retry_after_s = RETRY_AFTER_S
 
@@ -97,7 +97,7 @@ class Admission:
             metrics.ADMISSION_LEFT_GONE.inc()
             return False
         metrics.ADMISSION_LEFT_TIMEOUT.inc()
-        raise Overloaded(waited)
+        raise Overloaded(self.wait_s)
 
     def done(self) -> None:
         """A request admitted has finished: the next one waiting runs."""
