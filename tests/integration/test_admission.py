@@ -90,12 +90,12 @@ async def test_a_request_whose_turn_does_not_come_is_told_to_try_again(
             # A subscription's first read, and a websocket's token, wait their turn too.
             await send_subscribe(ws, "1", WATCH, id="any")
             message = json.loads(await asyncio.wait_for(ws.recv(), 10))
-            errors = message["payload"] if message["type"] == "error" else message["payload"]
-            errors = errors if isinstance(errors, list) else errors["errors"]
+            assert message["type"] == "next", message
+            errors = message["payload"]["errors"]
             assert [error["extensions"]["code"] for error in errors] == ["SERVICE_UNAVAILABLE"]
             async with await open_socket(server.ws_url) as late:
-                init = {"type": "connection_init", "payload": {"authorization": f"Bearer {admin.token}"}}
-                await late.send(json.dumps(init))
+                token = {"authorization": f"Bearer {admin.token}"}
+                await late.send(json.dumps({"type": "connection_init", "payload": token}))
                 with pytest.raises(websockets.ConnectionClosed) as closed:
                     await asyncio.wait_for(late.recv(), 10)
                 assert closed.value.rcvd is not None
