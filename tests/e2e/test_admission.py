@@ -20,7 +20,7 @@ READ = """{ trainingHistory(first: 20) { totalCount edges { node { sessionId sta
   trainingStats { totalSessions averageQuality untilNextFineTuning } }"""
 # Three connections (a pool of one, and twice as many more in a burst), and a reader is
 # told to try again after half a second without one.
-SMALL_POOL = {"db_pool_size": 1, "db_pool_timeout_s": 0.5}
+SMALL_POOL: dict[str, Any] = {"db_pool_size": 1, "db_pool_timeout_s": 0.5}
 
 
 async def burst(server: LiveServer, account: Account) -> list[str]:
