@@ -151,6 +151,10 @@ async def test_a_client_that_goes_away_while_queued_leaves_the_queue(
         after = await scrape(http, admin)
     assert after.since(before, "chorus_admission_left_total", reason="gone") == 1
     assert after.since(before, "chorus_admission_left_total", reason="timeout") == 0
+    # Counted as a client that went away, not as a failure of the server's.
+    requests = "chorus_http_requests_total"
+    assert after.since(before, requests, route="/graphql", status="499") == 1
+    assert after.since(before, requests, route="/graphql", status="500") == 0
 
 
 async def _true(value: bool) -> bool:
