@@ -9,13 +9,6 @@ operations and REST reads over HTTP, each read of a subscription's replay or log
 wait their turn in arrival order, holding nothing, for up to `wait_s`, and are then told to
 try again (`Overloaded`). A request whose client goes away while it waits leaves the queue.
 
-A subscription is one operation, admitted once: its first read waits its turn among new
-requests, and the reads it makes after that (the rest of its replay, catching up from the log,
-the fields of its events) `resume`, ahead of requests that have not begun, in their own order.
-Between its reads it holds no turn, so a subscriber waiting for live events takes nothing; and
-a subscriber joining a session under way gets its first events after one wait, not one wait
-for every piece of the log.
-
 A request that is already admitted is not admitted again for the reads it makes (a
 ContextVar says so, and the tasks it starts inherit it), so nothing waits for itself.
 """
@@ -58,24 +51,20 @@ class Admission:
         self.wait_s = wait_s
         self.active = 0
         self.waiting = 0
-        # Turns not yet given, in arrival order, those of operations under way first; one
-        # whose request left is cancelled and skipped when it comes up.
-        self._resuming: deque[asyncio.Future[None]] = deque()
-        self._arriving: deque[asyncio.Future[None]] = deque()
+        # Turns not yet given, in arrival order; one whose request left is cancelled and
+        # skipped when it comes up.
+        self._turns: deque[asyncio.Future[None]] = deque()
 
-    async def wait_turn(
-        self, gone: Callable[[], Awaitable[object]] | None = None, *, resuming: bool = False
-    ) -> bool:
+    async def wait_turn(self, gone: Callable[[], Awaitable[object]] | None = None) -> bool:
         """Until the caller may run: True, and it must call `done()` when it has finished.
         While it waits, `gone()` is awaited: False when that finished first (the client went
-        away), the caller having left the queue. Overloaded after `wait_s`. A caller
-        `resuming` an operation already under way goes ahead of those beginning one."""
+        away), the caller having left the queue. Overloaded after `wait_s`."""
         if self.active < self.limit and not self.waiting:
             self._count_active(+1)
             metrics.ADMISSION_WAIT_SECONDS.observe(0.0)
             return True
         turn = asyncio.get_running_loop().create_future()
-        (self._resuming if resuming else self._arriving).append(turn)
+        self._turns.append(turn)
         self.waiting += 1
         metrics.ADMISSION_WAITING.inc()
         watcher = None if gone is None else asyncio.ensure_future(gone())
@@ -112,12 +101,11 @@ class Admission:
 
     def done(self) -> None:
         """A request admitted has finished: the next one waiting runs."""
-        for turns in (self._resuming, self._arriving):
-            while turns:
-                turn = turns.popleft()
-                if not turn.done():
-                    turn.set_result(None)  # its slot passes on, `active` unchanged
-                    return
+        while self._turns:
+            turn = self._turns.popleft()
+            if not turn.done():
+                turn.set_result(None)  # its slot passes on, `active` unchanged
+                return
         self._count_active(-1)
 
     def _count_active(self, change: int) -> None:
@@ -134,13 +122,13 @@ class Admission:
             _admitted.reset(token)
 
     @contextlib.asynccontextmanager
-    async def admitted(self, *, resuming: bool = False) -> AsyncIterator[None]:
+    async def admitted(self) -> AsyncIterator[None]:
         """The block runs in its turn (at once in a request already admitted); Overloaded
         when that does not come within `wait_s`."""
         if _admitted.get():
             yield
             return
-        await self.wait_turn(resuming=resuming)
+        await self.wait_turn()
         try:
             with self.running():
                 yield

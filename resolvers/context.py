@@ -121,18 +121,16 @@ class Context:
         """A short-lived session: resolvers run concurrently, and an AsyncSession must not."""
         return self.services.db()
 
-    async def read_patiently(
-        self, read: Callable[[AsyncSession], Awaitable[T]], *, resuming: bool = False
-    ) -> T:
-        """`read` for a websocket, in its turn among the process's requests (`resuming` a
-        subscription already under way: resolvers.admission), then waiting out a connection
-        pool that a crowd has emptied for up to SUBSCRIBER_PATIENCE_S: a subscriber that joins
-        in a crowd is late, not cut off."""
+    async def read_patiently(self, read: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """`read` for a websocket, in its turn among the process's requests (a subscriber
+        holds no turn between its reads, nor while it waits for live events), then waiting
+        out a connection pool that a crowd has emptied for up to SUBSCRIBER_PATIENCE_S: a
+        subscriber that joins in a crowd is late, not cut off."""
         deadline = time.monotonic() + SUBSCRIBER_PATIENCE_S
         attempt = 0
         while True:
             try:
-                async with self.services.admission.admitted(resuming=resuming), self.db() as db:
+                async with self.services.admission.admitted(), self.db() as db:
                     return await read(db)
             except PoolTimeout:
                 wait_s = min(0.1 * 2**attempt, 2.0)

@@ -46,7 +46,7 @@ MAX_EVENTS = 1000
 
 async def fine_tune_job(info: Info, job_id: int) -> FineTuneJob:
     """The job a FineTuningTriggered event started."""
-    job = await info.context.read_patiently(lambda db: db.get(FineTuneJob, job_id), resuming=True)
+    job = await info.context.read_patiently(lambda db: db.get(FineTuneJob, job_id))
     if job is None:
         raise NotFound(f"Fine-tune job {job_id} no longer exists.")
     return job
@@ -54,9 +54,7 @@ async def fine_tune_job(info: Info, job_id: int) -> FineTuneJob:
 
 async def finished_session(info: Info, session_id: str) -> TrainingHistory:
     """The session a SessionFinished event ended."""
-    history = await info.context.read_patiently(
-        lambda db: session_by_id(db, session_id), resuming=True
-    )
+    history = await info.context.read_patiently(lambda db: session_by_id(db, session_id))
     if history is None:
         raise NotFound(f"No training session {session_id!r}.")
     return history
@@ -77,7 +75,7 @@ class _Stream:
             stored = await event_log.events_after(db, self.history_id, self.last, limit)
             return [NumberedEvent.from_stored(self.session_id, event) for event in stored]
 
-        return await self.context.read_patiently(read, resuming=True)
+        return await self.context.read_patiently(read)
 
     async def status(self) -> tuple[TrainingHistory, NumberedEvent | None]:
         """The session now, and the newest event in its log."""
@@ -90,7 +88,7 @@ class _Stream:
                 return history, None
             return history, NumberedEvent.from_stored(self.session_id, newest)
 
-        return await self.context.read_patiently(read, resuming=True)
+        return await self.context.read_patiently(read)
 
     async def accept(self, numbered: NumberedEvent, *, from_log: bool = False) -> bool:
         """Whether to deliver `numbered`: the next in seq (or, from the log, the next there

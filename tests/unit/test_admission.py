@@ -40,30 +40,6 @@ async def test_at_most_the_limit_run_and_the_others_follow_in_arrival_order() ->
     assert (admission.active, admission.waiting) == (0, 0)
 
 
-async def test_operations_under_way_resume_ahead_of_new_ones_in_their_own_order() -> None:
-    admission = Admission(limit=1, wait_s=10)
-    assert await admission.wait_turn()
-    order: list[str] = []
-
-    async def request(name: str, *, resuming: bool) -> None:
-        assert await admission.wait_turn(resuming=resuming)
-        order.append(name)
-        admission.done()
-
-    tasks = []
-    for name, resuming in (
-        ("new 1", False),
-        ("resumed 1", True),
-        ("new 2", False),
-        ("resumed 2", True),
-    ):
-        tasks.append(asyncio.create_task(request(name, resuming=resuming)))
-        await eventually(lambda: _true(admission.waiting == len(tasks)))
-    admission.done()
-    await asyncio.gather(*tasks)
-    assert order == ["resumed 1", "resumed 2", "new 1", "new 2"]
-
-
 async def test_a_request_that_waits_too_long_is_told_to_try_again() -> None:
     admission = Admission(limit=1, wait_s=0.2)
     assert await admission.wait_turn()
