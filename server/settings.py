@@ -28,8 +28,9 @@ class Settings(BaseSettings):
     # each reads with up to three sessions side by side (a token, then two root fields).
     max_active_requests: int | None = Field(None, ge=1, le=100_000)
     # How long a request waits for its turn before it is told to try again: 200 readers at
-    # about 20 ms of CPU each are 4 s of one core.
-    request_queue_timeout_s: float = Field(30.0, gt=0)
+    # about 20 ms of CPU each are 4 s of one core, and 200 subscribers that join a session
+    # under way and replay its log at once take several times that.
+    request_queue_timeout_s: float = Field(60.0, gt=0)
     broadcast_url: str = "memory://"
     queue_url: str = "memory://"
     queue_name: str = Field("chorus-sessions", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
