@@ -35,9 +35,9 @@ _admitted: ContextVar[bool] = ContextVar("chorus_admitted", default=False)
 class Overloaded(ServiceUnavailable):
     """A request waited its longest for its turn."""
 
-    def __init__(self, waited_s: float) -> None:
+    def __init__(self, wait_s: float) -> None:
         super().__init__(
-            f"The server is too busy to answer now: this request waited {waited_s:g} s for its "
+            f"The server is too busy to answer now: this request waited {wait_s:g} s for its "
             "turn; try again in a few seconds."
         )
         self.retry_after_s = RETRY_AFTER_S

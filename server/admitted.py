@@ -70,5 +70,5 @@ async def _gone(receive: Receive, arrived: list[Message]) -> None:
             return
         arrived.append(message)
         size += len(message.get("body", b""))
-    # A body too large for any route is refused once its turn comes; it is not kept meanwhile.
+    # A body too large for any route is refused once its turn comes: the rest of it waits unread.
     await asyncio.Event().wait()
