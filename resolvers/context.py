@@ -23,6 +23,7 @@ from strawberry.types import Info as StrawberryInfo
 from models.errors import Unauthenticated
 from models.tables import User
 from models.users import missing_token_message, owner_for
+from resolvers.admission import Admission
 from resolvers.loaders import Loaders
 from trainer.events import EventBatch, NumberedEvent
 from trainer.live import Batching
@@ -90,6 +91,9 @@ class RequestServices(Protocol):
     @property
     def settings(self) -> RequestSettings: ...
 
+    @property
+    def admission(self) -> Admission: ...
+
 
 @dataclass
 class Context:
@@ -114,14 +118,15 @@ class Context:
         return self.services.db()
 
     async def read_patiently(self, read: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """`read` for a websocket, waiting out a connection pool that a crowd has emptied for
-        up to SUBSCRIBER_PATIENCE_S: a subscriber that joins in a crowd is late, not cut off
-        (a query over HTTP is told to try again at once)."""
+        """`read` for a websocket, in its turn among the process's requests (a subscriber
+        holds no turn between its reads, nor while it waits for live events), then waiting
+        out a connection pool that a crowd has emptied for up to SUBSCRIBER_PATIENCE_S: a
+        subscriber that joins in a crowd is late, not cut off."""
         deadline = time.monotonic() + SUBSCRIBER_PATIENCE_S
         attempt = 0
         while True:
             try:
-                async with self.db() as db:
+                async with self.services.admission.admitted(), self.db() as db:
                     return await read(db)
             except PoolTimeout:
                 wait_s = min(0.1 * 2**attempt, 2.0)

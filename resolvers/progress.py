@@ -46,8 +46,7 @@ MAX_EVENTS = 1000
 
 async def fine_tune_job(info: Info, job_id: int) -> FineTuneJob:
     """The job a FineTuningTriggered event started."""
-    async with info.context.db() as db:
-        job = await db.get(FineTuneJob, job_id)
+    job = await info.context.read_patiently(lambda db: db.get(FineTuneJob, job_id))
     if job is None:
         raise NotFound(f"Fine-tune job {job_id} no longer exists.")
     return job
@@ -55,8 +54,7 @@ async def fine_tune_job(info: Info, job_id: int) -> FineTuneJob:
 
 async def finished_session(info: Info, session_id: str) -> TrainingHistory:
     """The session a SessionFinished event ended."""
-    async with info.context.db() as db:
-        history = await session_by_id(db, session_id)
+    history = await info.context.read_patiently(lambda db: session_by_id(db, session_id))
     if history is None:
         raise NotFound(f"No training session {session_id!r}.")
     return history

@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from models.engine import ping
 from schema import build_schema
 from server import autotrain, downloads, metrics, metrics_route, openapi, rest
+from server.admitted import admitted
 from server.dashboard import dashboard_routes, graphiql_page
 from server.failures import CatchAll, http_error
 from server.graphql_app import ChorusGraphQL
@@ -59,9 +60,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         metrics_route.route(),
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        admitted(Route("/graphql", graphql, methods=["GET", "POST"])),
         WebSocketRoute("/graphql", graphql),
-        Mount("/api", routes=[*rest.routes(), *downloads.routes(), openapi.route()]),
+        Mount(
+            "/api",
+            routes=[*map(admitted, [*rest.routes(), *downloads.routes()]), openapi.route()],
+        ),
         autotrain.route(),
         *dashboard_routes(settings.dashboard_dir),
     ]

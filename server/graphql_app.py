@@ -25,7 +25,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
 from models import limits
-from models.errors import BadRequest, ChorusError, is_outage, unavailable
+from models.errors import BadRequest, ChorusError, ServiceUnavailable, is_outage, unavailable
 from models.users import authenticate, missing_token_message
 from resolvers.context import Context
 from schema.execution import RenderedData, compact_json
@@ -174,6 +174,9 @@ class ChorusGraphQL(GraphQL[Context, None]):
                 if bearer is None
                 else await context.read_patiently(lambda db: authenticate(db, bearer))
             )
+        except ServiceUnavailable as error:  # its turn did not come in time
+            logger.warning("websocket %s: %s", context.request_id, error.message)
+            raise Rejected(1013, "Try again later", error.message) from error
         except Exception as error:
             if not is_outage(error):
                 raise

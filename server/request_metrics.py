@@ -18,6 +18,9 @@ from trainer.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # What a request no route matched is counted under.
 UNMATCHED = "unmatched"
+# The status of a request answered with nothing, its client having gone away first (while it
+# waited for its turn): nginx's "client closed request".
+CLIENT_GONE = 499
 
 
 def route_templates(routes: Sequence[BaseRoute], prefix: str = "") -> dict[int, str]:
@@ -47,7 +50,7 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status: int | None = None
 
         async def sending(message: Message) -> None:
             nonlocal status
@@ -58,9 +61,9 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         except Exception:
-            self._count(scope, status, started)
+            self._count(scope, status or 500, started)
             raise
-        self._count(scope, status, started)
+        self._count(scope, status or CLIENT_GONE, started)
 
     def _count(self, scope: Scope, status: int, started: float) -> None:
         route = self._templates.get(id(scope.get("route")), UNMATCHED)

@@ -1,6 +1,6 @@
 """What the running server holds: settings, the database, the ensemble, the fine-tuner, the
-live event hub, the session queue and manager, and (on the in-process queue) the worker that
-runs the sessions.
+live event hub, the session queue and manager, the queue of requests for their turn
+(resolvers.admission), and (on the in-process queue) the worker that runs the sessions.
 
 `Services.open` is the one way to start them, for the app's lifespan, `chorus train` and the
 benchmarks alike; it closes them in reverse order and owns every task it starts.
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from models.engine import create_engine, session_factory
+from resolvers.admission import Admission
 from server.auth import Authenticator, TokenCache
 from server.migrate import prepare_database
 from server.retention import prune_events_periodically
@@ -43,6 +44,8 @@ class Services:
     fine_tuner: FineTuner
     hub: EventHub
     manager: SessionManager
+    # The queue of requests for their turn to run (GraphQL, REST, subscriptions' reads).
+    admission: Admission
     # The embedded worker of `chorus serve` on the in-process queue; None on Redis, where
     # `chorus worker` processes run the sessions.
     worker: SessionWorker | None
@@ -104,7 +107,19 @@ class Services:
                 pruner = asyncio.create_task(prune_events_periodically(db, settings))
                 stack.push_async_callback(_cancel, pruner)
             auth = Authenticator(db, TokenCache(settings.token_cache_s))
-            yield cls(settings, engine, db, auth, teachers, fine_tuner, hub, manager, worker)
+            admission = Admission(settings.active_request_limit, settings.request_queue_timeout_s)
+            yield cls(
+                settings,
+                engine,
+                db,
+                auth,
+                teachers,
+                fine_tuner,
+                hub,
+                manager,
+                admission,
+                worker,
+            )
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

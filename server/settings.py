@@ -20,9 +20,17 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///./chorus.db"
     db_pool_size: int = Field(10, ge=1, le=1000)
-    # A burst of 200 readers at about 20 ms of CPU each is 4 s of one core: a reader waits
-    # for a connection for twice that before it is told to try again.
+    # Bursts wait in the admission queue, not for a connection: a request admitted finds one
+    # at once unless it opens more than three at a time.
     db_pool_timeout_s: float = Field(10.0, gt=0)
+    # Requests an API process runs at once (resolvers.admission); unset, CHORUS_DB_POOL_SIZE:
+    # the pool lends three times its size, as many as that many requests hold at once when
+    # each reads with up to three sessions side by side (a token, then two root fields).
+    max_active_requests: int | None = Field(None, ge=1, le=100_000)
+    # How long a request waits for its turn before it is told to try again: 200 readers at
+    # about 20 ms of CPU each are 4 s of one core, and 200 subscribers that join a session
+    # under way and replay its log at once take several times that.
+    request_queue_timeout_s: float = Field(60.0, gt=0)
     broadcast_url: str = "memory://"
     queue_url: str = "memory://"
     queue_name: str = Field("chorus-sessions", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
@@ -84,6 +92,10 @@ class Settings(BaseSettings):
                 "CHORUS_BROADCAST_URL to a redis:// URL too"
             )
         return self
+
+    @property
+    def active_request_limit(self) -> int:
+        return self.max_active_requests or self.db_pool_size
 
     @property
     def embedded_worker(self) -> bool:

@@ -47,6 +47,7 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 OPEN_STATUSES = (SessionStatus.QUEUED, SessionStatus.RUNNING, SessionStatus.INTERRUPTED)
 CALLS = ("write", "judge")
 TEACHER_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+ADMISSION_WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 DELIVERY_LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 SESSIONS_ENDED = Counter(
@@ -124,6 +125,29 @@ HTTP_REQUEST_SECONDS = Histogram(
     "From an HTTP request's arrival to the end of its answer, by method and route template.",
     ["method", "route"],
 )
+ADMISSION_ACTIVE = Gauge(
+    "chorus_admission_active_requests",
+    "Requests an API process runs now (GraphQL operations and REST reads over HTTP, reads of "
+    "a subscription's replay or log): at most CHORUS_MAX_ACTIVE_REQUESTS a process.",
+    multiprocess_mode="livesum",
+)
+ADMISSION_WAITING = Gauge(
+    "chorus_admission_waiting_requests",
+    "Requests waiting for their turn to run, holding no connection.",
+    multiprocess_mode="livesum",
+)
+ADMISSION_WAIT_SECONDS = Histogram(
+    "chorus_admission_wait_seconds",
+    "How long a request waited for its turn (0 when it ran at once), whether it then ran, "
+    "left with its client or was told to try again.",
+    buckets=ADMISSION_WAIT_BUCKETS,
+)
+ADMISSION_LEFT = Counter(
+    "chorus_admission_left",
+    "Requests that left the queue without running: `timeout` (told to try again after "
+    "CHORUS_REQUEST_QUEUE_TIMEOUT_S), `gone` (their client went away).",
+    ["reason"],
+)
 WORKER_SESSIONS = Gauge(
     "chorus_worker_sessions",
     "Sessions a worker process runs now (one series per process in multiprocess mode).",
@@ -196,6 +220,8 @@ def session_ended(status: SessionStatus) -> None:
     _ENDED[status].inc()
 
 
+ADMISSION_LEFT_TIMEOUT = ADMISSION_LEFT.labels("timeout")
+ADMISSION_LEFT_GONE = ADMISSION_LEFT.labels("gone")
 RESULT_EXECUTED = SUBSCRIPTION_RESULTS.labels("executed")
 RESULT_SHARED = SUBSCRIPTION_RESULTS.labels("shared")
 
