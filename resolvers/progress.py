@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Sequence
-from contextlib import aclosing
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -166,11 +165,11 @@ async def _watched(info: Info, session_id: str, after_seq: int | None) -> Traini
 async def training_progress(
     info: Info, session_id: str, after_seq: int | None
 ) -> AsyncGenerator[EventBatch, None]:
-    """The session's events, in the batches they come in; each is delivered one by one."""
+    """The session's events, in the batches they come in; each is delivered one by one.
+    The caller closes the stream. (Returned, not wrapped in a generator of its own: every
+    layer of generators is paid again for every event and every subscriber.)"""
     history = await _watched(info, session_id, after_seq)
-    async with aclosing(event_batches(info, history, after_seq or 0, REPLAY_BATCH)) as batches:
-        async for batch in batches:
-            yield batch
+    return event_batches(info, history, after_seq or 0, REPLAY_BATCH)
 
 
 async def training_progress_batches(
@@ -181,7 +180,8 @@ async def training_progress_batches(
     max_events: int | None,
 ) -> AsyncGenerator[EventBatch, None]:
     """The session's events in batches: replayed ones `max_events` to a batch, live ones as
-    the hub batches them for everyone who asked for the same batching."""
+    the hub batches them for everyone who asked for the same batching. The caller closes
+    the stream."""
     if max_delay_ms is None:
         max_delay_ms = DEFAULT_DELAY_MS
     if max_events is None:
@@ -191,12 +191,9 @@ async def training_progress_batches(
     if not 1 <= max_events <= MAX_EVENTS:
         raise BadUserInput(f"`maxEvents` must be from 1 to {MAX_EVENTS}.", field="maxEvents")
     history = await _watched(info, session_id, after_seq)
-    batching = Batching(max_delay_ms, max_events)
-    async with aclosing(
-        event_batches(info, history, after_seq or 0, max_events, batching)
-    ) as batches:
-        async for batch in batches:
-            yield batch
+    return event_batches(
+        info, history, after_seq or 0, max_events, Batching(max_delay_ms, max_events)
+    )
 
 
 async def event_batches(
@@ -250,15 +247,11 @@ async def event_batches(
                 for batch in arrived:
                     whole = batch.first_seq == stream.last + 1
                     accepted, in_order = await stream.accept_batch(batch)
-                    if batching is None:
-                        for event in accepted:
-                            metrics.event_delivered(event.at)
-                    elif accepted:
-                        # A batch is timed by its first event, the one that waited longest:
-                        # timing hundreds of events for each of a thousand subscribers would
-                        # cost more than sending them.
-                        metrics.event_delivered(accepted[0].at)
                     if accepted:
+                        # A batch is timed by its first event, the one that waited longest:
+                        # timing each event for each of a thousand subscribers cost a good
+                        # part of what sending them does.
+                        metrics.event_delivered(accepted[0].at)
                         # Taken whole, the hub's batch object goes on, so that what is made
                         # of it is made once for every subscriber that has it.
                         shared = whole and len(accepted) == len(batch.events)

@@ -196,8 +196,29 @@ def session_ended(status: SessionStatus) -> None:
     _ENDED[status].inc()
 
 
+class Tally:
+    """A counter moved `every` at a time: a shared subscription result is counted once per
+    delivery, and Prometheus's locked increment cost as much as the delivery's own work. What
+    is pending goes in at the latest when a subscription ends (`flush`)."""
+
+    def __init__(self, counter: Counter, every: int = 256) -> None:
+        self._counter = counter
+        self._every = every
+        self._pending = 0
+
+    def inc(self) -> None:
+        self._pending += 1
+        if self._pending >= self._every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._counter.inc(self._pending)
+            self._pending = 0
+
+
 RESULT_EXECUTED = SUBSCRIPTION_RESULTS.labels("executed")
-RESULT_SHARED = SUBSCRIPTION_RESULTS.labels("shared")
+RESULT_SHARED = Tally(SUBSCRIPTION_RESULTS.labels("shared"))
 
 
 def event_delivered(at: datetime) -> None:
