@@ -93,8 +93,9 @@ WEBSOCKET_SUBSCRIPTIONS = Gauge(
 )
 DELIVERY_LAG_SECONDS = Histogram(
     "chorus_live_event_delivery_lag_seconds",
-    "From a live event's `at` to its delivery to a subscriber (of a batch, its first "
-    "event's); events a subscriber reads from the log (replay, catching up) are not counted.",
+    "From a live event's `at` to its delivery to a subscriber, of the first event of what a "
+    "subscriber was handed at once; events a subscriber reads from the log (replay, catching "
+    "up) are not counted.",
     buckets=DELIVERY_LAG_BUCKETS,
 )
 SUBSCRIPTION_RESULTS = Counter(
