@@ -12,6 +12,7 @@ events."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from datetime import timedelta
@@ -37,6 +38,9 @@ LOG_GRACE = timedelta(seconds=60)
 # something: a backstop for lost live messages, quicker when the broadcast is down.
 IDLE_CHECK_S = 5.0
 IDLE_CHECK_UNHEALTHY_S = 0.5
+# Idle subscribers of one session in this process that look within this long of each other
+# are given one reading of the session's status and newest event.
+IDLE_SHARE_S = 1.0
 DEFAULT_DELAY_MS = 100
 MAX_DELAY_MS = 5000
 DEFAULT_EVENTS = 500
@@ -59,6 +63,12 @@ async def finished_session(info: Info, session_id: str) -> TrainingHistory:
     if history is None:
         raise NotFound(f"No training session {session_id!r}.")
     return history
+
+
+_Status = tuple[TrainingHistory, NumberedEvent | None]
+# By database and history id: when an idle subscriber read the session's status, and the
+# reading.
+_idle_readings: dict[tuple[object, int], tuple[float, asyncio.Future[_Status | None]]] = {}
 
 
 class _Stream:
@@ -136,6 +146,35 @@ class _Stream:
             if self.done:
                 break
         return accepted, True
+
+    async def missed_nothing(self, patience_s: float) -> bool:
+        """Whether an idle subscriber can go on waiting live: its session is not over and its
+        log holds nothing after the last event delivered. The reading is shared with the
+        session's other idle subscribers (`_idle_readings`): a thousand watchers of a session
+        that is quiet for a while would otherwise read the log a thousand times at once."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        fresh_s = min(IDLE_SHARE_S, patience_s)
+        for stale in [k for k, (at, _) in _idle_readings.items() if now - at >= fresh_s]:
+            del _idle_readings[stale]
+        key = (self.context.services.db, self.history_id)
+        reading = _idle_readings.get(key)
+        if reading is None:
+            status: asyncio.Future[_Status | None] = loop.create_future()
+            _idle_readings[key] = (now, status)
+            result: _Status | None = None
+            try:
+                result = await self.status()
+            finally:
+                # None to the others when this reading failed or was given up: they read.
+                status.set_result(result)
+                if result is None and _idle_readings.get(key, (0, None))[1] is status:
+                    del _idle_readings[key]
+        else:
+            # Shielded: one subscriber that goes away must not cancel the others' reading.
+            result = await asyncio.shield(reading[1]) or await self.status()
+        history, newest = result
+        return not history.status.is_final and (newest is None or newest.seq <= self.last)
 
     def has_everything(self, history: TrainingHistory, newest: NumberedEvent | None) -> bool:
         """Whether an ended session has nothing more for this subscriber. Its status is
@@ -242,6 +281,8 @@ async def event_batches(
                 patience = IDLE_CHECK_S if hub.healthy else IDLE_CHECK_UNHEALTHY_S
                 arrived = await feed.take(patience)
                 if not arrived:
+                    if await stream.missed_nothing(patience):
+                        continue
                     break
                 in_order = True
                 timed = False
