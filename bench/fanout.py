@@ -368,7 +368,8 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
     section.add("frame size (Chorus's mean, and the raw frames')", first.mean_message_bytes, "B")
     section.notes.append(
         f"{sizes.subscribers} subscribers: graphql-transport-ws connections from "
-        f"{CLIENT_PROCESSES} client processes (asyncio, `websockets`), each subscribed to "
+        f"{CLIENT_PROCESSES} client processes (asyncio, `websockets`; " + CLIENT_METHOD + "), "
+        "each subscribed to "
         "`trainingProgress { __typename seq at }` of one session of "
         f"{sizes.examples} examples, seven offline teachers at {sizes.latency_ms} ms (+-30%), "
         f"{sizes.concurrency} in flight, JURY, on MariaDB. The session runs on a `chorus "
@@ -393,6 +394,11 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
     return section
 
 
+CLIENT_METHOD = (
+    "a client process reads each distinct message once for all its subscriptions, which are "
+    "sent the same bytes, and works out the latencies once the run is over, so that the "
+    "clients leave the machine's cores to the session and the API"
+)
 PACE_METHOD = (
     "Pace watched / unwatched is the watched session's events per second over the mean of "
     "two identical sessions run with no subscriber on the same processes, one just before "
@@ -475,9 +481,10 @@ async def run_batches(smoke: bool, *, profile: bool = False) -> Section:
         section.add(f"{label}: server CPU per event delivered", outcome.cpu_us_per_delivery, "us")
         section.notes += [f"{label}: {note}." for note in outcome.notes]
     section.notes.append(
-        f"{sizes.subscribers} subscribers from {CLIENT_PROCESSES} client processes, each "
-        "subscribed to `trainingProgressBatches(sessionId, maxDelayMs: 100) { firstSeq lastSeq "
-        "events { __typename seq at } }` of one session of "
+        f"{sizes.subscribers} subscribers from {CLIENT_PROCESSES} client processes ("
+        + CLIENT_METHOD
+        + "), each subscribed to `trainingProgressBatches(sessionId, maxDelayMs: 100) "
+        "{ firstSeq lastSeq events { __typename seq at } }` of one session of "
         f"{sizes.examples} examples, seven offline teachers at {sizes.latency_ms} ms (+-30%), "
         f"{sizes.concurrency} in flight, JURY, on MariaDB; the session on a `chorus worker`, "
         "its events reaching the API process over the Redis broadcast. " + PACE_METHOD + " An "

@@ -12,9 +12,9 @@ events."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator, Sequence
-from contextlib import aclosing
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +38,9 @@ LOG_GRACE = timedelta(seconds=60)
 # something: a backstop for lost live messages, quicker when the broadcast is down.
 IDLE_CHECK_S = 5.0
 IDLE_CHECK_UNHEALTHY_S = 0.5
+# Idle subscribers of one session in this process that look within this long of each other
+# are given one reading of the session's status and newest event.
+IDLE_SHARE_S = 1.0
 DEFAULT_DELAY_MS = 100
 MAX_DELAY_MS = 5000
 DEFAULT_EVENTS = 500
@@ -58,6 +61,12 @@ async def finished_session(info: Info, session_id: str) -> TrainingHistory:
     if history is None:
         raise NotFound(f"No training session {session_id!r}.")
     return history
+
+
+_Status = tuple[TrainingHistory, NumberedEvent | None]
+# By database and history id: when an idle subscriber read the session's status, and the
+# reading.
+_idle_readings: dict[tuple[object, int], tuple[float, asyncio.Future[_Status | None]]] = {}
 
 
 class _Stream:
@@ -136,6 +145,35 @@ class _Stream:
                 break
         return accepted, True
 
+    async def missed_nothing(self, patience_s: float) -> bool:
+        """Whether an idle subscriber can go on waiting live: its session is not over and its
+        log holds nothing after the last event delivered. The reading is shared with the
+        session's other idle subscribers (`_idle_readings`): a thousand watchers of a session
+        that is quiet for a while would otherwise read the log a thousand times at once."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        fresh_s = min(IDLE_SHARE_S, patience_s)
+        for stale in [k for k, (at, _) in _idle_readings.items() if now - at >= fresh_s]:
+            del _idle_readings[stale]
+        key = (self.context.services.db, self.history_id)
+        reading = _idle_readings.get(key)
+        if reading is None:
+            status: asyncio.Future[_Status | None] = loop.create_future()
+            _idle_readings[key] = (now, status)
+            result: _Status | None = None
+            try:
+                result = await self.status()
+            finally:
+                # None to the others when this reading failed or was given up: they read.
+                status.set_result(result)
+                if result is None and _idle_readings.get(key, (0, None))[1] is status:
+                    del _idle_readings[key]
+        else:
+            # Shielded: one subscriber that goes away must not cancel the others' reading.
+            result = await asyncio.shield(reading[1]) or await self.status()
+        history, newest = result
+        return not history.status.is_final and (newest is None or newest.seq <= self.last)
+
     def has_everything(self, history: TrainingHistory, newest: NumberedEvent | None) -> bool:
         """Whether an ended session has nothing more for this subscriber. Its status is
         written before its SessionFinished reaches the log, so the log decides; a log that
@@ -164,11 +202,11 @@ async def _watched(info: Info, session_id: str, after_seq: int | None) -> Traini
 async def training_progress(
     info: Info, session_id: str, after_seq: int | None
 ) -> AsyncGenerator[EventBatch, None]:
-    """The session's events, in the batches they come in; each is delivered one by one."""
+    """The session's events, in the batches they come in; each is delivered one by one.
+    The caller closes the stream. (Returned, not wrapped in a generator of its own: every
+    layer of generators is paid again for every event and every subscriber.)"""
     history = await _watched(info, session_id, after_seq)
-    async with aclosing(event_batches(info, history, after_seq or 0, REPLAY_BATCH)) as batches:
-        async for batch in batches:
-            yield batch
+    return event_batches(info, history, after_seq or 0, REPLAY_BATCH)
 
 
 async def training_progress_batches(
@@ -179,7 +217,8 @@ async def training_progress_batches(
     max_events: int | None,
 ) -> AsyncGenerator[EventBatch, None]:
     """The session's events in batches: replayed ones `max_events` to a batch, live ones as
-    the hub batches them for everyone who asked for the same batching."""
+    the hub batches them for everyone who asked for the same batching. The caller closes
+    the stream."""
     if max_delay_ms is None:
         max_delay_ms = DEFAULT_DELAY_MS
     if max_events is None:
@@ -189,12 +228,9 @@ async def training_progress_batches(
     if not 1 <= max_events <= MAX_EVENTS:
         raise BadUserInput(f"`maxEvents` must be from 1 to {MAX_EVENTS}.", field="maxEvents")
     history = await _watched(info, session_id, after_seq)
-    batching = Batching(max_delay_ms, max_events)
-    async with aclosing(
-        event_batches(info, history, after_seq or 0, max_events, batching)
-    ) as batches:
-        async for batch in batches:
-            yield batch
+    return event_batches(
+        info, history, after_seq or 0, max_events, Batching(max_delay_ms, max_events)
+    )
 
 
 async def event_batches(
@@ -243,20 +279,21 @@ async def event_batches(
                 patience = IDLE_CHECK_S if hub.healthy else IDLE_CHECK_UNHEALTHY_S
                 arrived = await feed.take(patience)
                 if not arrived:
+                    if await stream.missed_nothing(patience):
+                        continue
                     break
                 in_order = True
+                timed = False
                 for batch in arrived:
                     whole = batch.first_seq == stream.last + 1
                     accepted, in_order = await stream.accept_batch(batch)
-                    if batching is None:
-                        for event in accepted:
-                            metrics.event_delivered(event.at)
-                    elif accepted:
-                        # A batch is timed by its first event, the one that waited longest:
-                        # timing hundreds of events for each of a thousand subscribers would
-                        # cost more than sending them.
-                        metrics.event_delivered(accepted[0].at)
                     if accepted:
+                        if not timed:
+                            # What arrived together is timed by its first event, the one
+                            # that waited longest: timing each event for each of a thousand
+                            # subscribers cost a good part of what sending them does.
+                            metrics.event_delivered(accepted[0].at)
+                            timed = True
                         # Taken whole, the hub's batch object goes on, so that what is made
                         # of it is made once for every subscriber that has it.
                         shared = whole and len(accepted) == len(batch.events)

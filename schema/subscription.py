@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import aclosing, contextmanager
 
 import strawberry
 
@@ -24,9 +24,10 @@ class Subscription:
     ) -> AsyncGenerator[TrainingEvent, None]:
         # Closed with the subscription, so that its live feed goes at once, not when the
         # garbage collector gets to it.
-        with metrics.WEBSOCKET_SUBSCRIPTIONS.track_inprogress():
-            async with aclosing(progress.training_progress(info, session_id, after_seq)) as events:
-                async for batch in events:
+        with metrics.WEBSOCKET_SUBSCRIPTIONS.track_inprogress(), _counted():
+            batches = await progress.training_progress(info, session_id, after_seq)
+            async with aclosing(batches):
+                async for batch in batches:
                     for event in batch.events:
                         yield to_graphql(event)
 
@@ -44,11 +45,19 @@ class Subscription:
         max_delay_ms: int | None = progress.DEFAULT_DELAY_MS,
         max_events: int | None = progress.DEFAULT_EVENTS,
     ) -> AsyncGenerator[TrainingEventBatch, None]:
-        with metrics.WEBSOCKET_SUBSCRIPTIONS.track_inprogress():
-            async with aclosing(
-                progress.training_progress_batches(
-                    info, session_id, after_seq, max_delay_ms, max_events
-                )
-            ) as batches:
+        with metrics.WEBSOCKET_SUBSCRIPTIONS.track_inprogress(), _counted():
+            batches = await progress.training_progress_batches(
+                info, session_id, after_seq, max_delay_ms, max_events
+            )
+            async with aclosing(batches):
                 async for batch in batches:
                     yield batch_to_graphql(batch)
+
+
+@contextmanager
+def _counted() -> Iterator[None]:
+    """The shared results a subscription was counted for reach the metric by its end."""
+    try:
+        yield
+    finally:
+        metrics.RESULT_SHARED.flush()

@@ -14,14 +14,20 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
-from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
+from strawberry.schema.schema import StreamResult
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
@@ -32,9 +38,11 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
     ConnectionInitMessage as LegacyConnectionInitMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from models import limits
 from resolvers.context import Context
+from schema.execution import RenderedData, compact_json
 
 
 class Rejected(Exception):
@@ -71,7 +79,13 @@ def _no_constant(name: str) -> object:
 
 
 class ChorusWebSocketAdapter(ASGIWebSocketAdapter):
-    """Reads messages with `decode_message`."""
+    """Reads messages with `decode_message`; sends text already encoded (`send_text`)."""
+
+    async def send_text(self, text: str) -> None:
+        try:
+            await self.ws.send({"type": "websocket.send", "text": text})
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
 
     async def iter_json(
         self, *, ignore_parsing_errors: bool = False
@@ -130,6 +144,38 @@ class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             )
         else:
             await super().handle_message(message)
+
+    async def _send_result_stream(
+        self, operation: Operation[Context, None], result_source: StreamResult
+    ) -> None:
+        """Strawberry's loop over a subscription's results, with a short way for a result
+        shared by many subscribers (schema.execution): its payload is already JSON, and the
+        `next` message is that spliced after this operation's own id, written to the socket
+        as it is. Every other result goes Strawberry's way."""
+        prefix = '{"id":' + compact_json(operation.id) + ',"type":"next","payload":'
+        send_text = cast(ChorusWebSocketAdapter, self.websocket).send_text
+        first = True
+        async for result in result_source:
+            data = getattr(result, "data", None)
+            if (
+                isinstance(data, RenderedData)
+                and isinstance(result, ExecutionResult)
+                and not result.errors
+                and not result.extensions
+            ):
+                if operation.completed:
+                    return
+                self._last_sent = time.monotonic()
+                await send_text(prefix + data.payload() + "}")
+            elif first and isinstance(result, PreExecutionError):
+                await self._handle_pre_execution_error(operation, result)
+                return
+            elif not isinstance(result, ExecutionResult):
+                await self._reject_incremental_delivery(operation)
+                return
+            else:
+                await operation.send_next(result)
+            first = False
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         try:

@@ -34,6 +34,8 @@ from trainer.events import EventBatch, NumberedEvent, event_of
 logger = logging.getLogger("chorus.live")
 
 FEED_CAPACITY = 2000
+# A loop's timers may fire up to a tick early (libuv counts milliseconds).
+_CLOCK_SLACK_S = 0.002
 
 
 def channel_of(session_id: str) -> str:
@@ -83,6 +85,10 @@ class Feed:
         self._batches: list[EventBatch] = []
         self.depth = 0
         self._waiter: asyncio.Future[None] | None = None
+        # One timer at a time, moved on lazily: a timer set and cancelled for every wait
+        # cost a good part of a delivery, and a thousand subscribers wait for every event.
+        self._timer: asyncio.TimerHandle | None = None
+        self._give_up_at = 0.0
         self.overflowed = False
 
     def offer(self, batch: EventBatch) -> None:
@@ -106,19 +112,40 @@ class Feed:
     async def take(self, patience_s: float) -> list[EventBatch]:
         """What arrived since the last call, waiting up to `patience_s` for something."""
         if not self._batches and not self.overflowed:
-            # A future and a timer, not asyncio.wait_for: that makes a task for every wait,
-            # and a thousand subscribers wait for every event.
+            # A future, not asyncio.wait_for: that makes a task for every wait.
             loop = asyncio.get_running_loop()
             waiter = self._waiter = loop.create_future()
-            timer = loop.call_later(patience_s, _wake, waiter)
+            self._give_up_at = loop.time() + patience_s
+            if self._timer is not None and self._timer.when() > self._give_up_at:
+                self._timer.cancel()
+                self._timer = None
+            if self._timer is None:
+                self._timer = loop.call_at(self._give_up_at, self._patience_over)
             try:
                 await waiter
             finally:
-                timer.cancel()
                 self._waiter = None
         batches, self._batches = self._batches, []
         self.depth = 0
         return batches
+
+    def _patience_over(self) -> None:
+        """The timer's end: wakes a wait that has lasted its patience, else comes again when
+        the wait now under way will have."""
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        loop = waiter.get_loop()
+        if loop.time() >= self._give_up_at - _CLOCK_SLACK_S:
+            waiter.set_result(None)
+        else:
+            self._timer = loop.call_at(self._give_up_at, self._patience_over)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def recover(self) -> None:
         """The subscriber has caught up from the log: live delivery starts again."""
@@ -127,11 +154,6 @@ class Feed:
     def shared(self, events: Sequence[NumberedEvent]) -> list[NumberedEvent]:
         """`events` read from the log, as the objects other subscribers already hold."""
         return self._held.shared(events)
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 class _Batcher:
@@ -279,6 +301,7 @@ class EventHub:
                     await asyncio.wait_for(channel.ready.wait(), 5)
             yield feed
         finally:
+            feed.close()
             channel.feeds.discard(feed)
             if batcher is not None:
                 batcher.feeds.discard(feed)

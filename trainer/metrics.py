@@ -94,8 +94,9 @@ WEBSOCKET_SUBSCRIPTIONS = Gauge(
 )
 DELIVERY_LAG_SECONDS = Histogram(
     "chorus_live_event_delivery_lag_seconds",
-    "From a live event's `at` to its delivery to a subscriber (of a batch, its first "
-    "event's); events a subscriber reads from the log (replay, catching up) are not counted.",
+    "From a live event's `at` to its delivery to a subscriber, of the first event of what a "
+    "subscriber was handed at once; events a subscriber reads from the log (replay, catching "
+    "up) are not counted.",
     buckets=DELIVERY_LAG_BUCKETS,
 )
 SUBSCRIPTION_RESULTS = Counter(
@@ -222,8 +223,31 @@ def session_ended(status: SessionStatus) -> None:
 
 ADMISSION_LEFT_TIMEOUT = ADMISSION_LEFT.labels("timeout")
 ADMISSION_LEFT_GONE = ADMISSION_LEFT.labels("gone")
+
+
+class Tally:
+    """A counter moved `every` at a time: a shared subscription result is counted once per
+    delivery, and Prometheus's locked increment cost as much as the delivery's own work. What
+    is pending goes in at the latest when a subscription ends (`flush`)."""
+
+    def __init__(self, counter: Counter, every: int = 256) -> None:
+        self._counter = counter
+        self._every = every
+        self._pending = 0
+
+    def inc(self) -> None:
+        self._pending += 1
+        if self._pending >= self._every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._counter.inc(self._pending)
+            self._pending = 0
+
+
 RESULT_EXECUTED = SUBSCRIPTION_RESULTS.labels("executed")
-RESULT_SHARED = SUBSCRIPTION_RESULTS.labels("shared")
+RESULT_SHARED = Tally(SUBSCRIPTION_RESULTS.labels("shared"))
 
 
 def event_delivered(at: datetime) -> None:

@@ -8,6 +8,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets import ClientConnection
@@ -15,6 +17,7 @@ from websockets import ClientConnection
 from models.base import utcnow
 from models.engine import session_factory
 from models.tables import EventRow, TrainingExample, TrainingHistory
+from resolvers import progress
 from server.app import create_app
 from server.retention import prune_once
 from server.settings import Settings
@@ -84,6 +87,50 @@ async def test_a_slow_subscriber_catches_up_from_the_log(
     assert seqs == list(range(1, len(seqs) + 1))
     assert len(seqs) > 1000
     assert events[-1]["__typename"] == "SessionFinished"
+
+
+async def test_idle_subscribers_of_a_session_share_their_look_at_the_log(
+    engine: AsyncEngine, settings: Settings, broadcast_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Subscribers that hear nothing for a while make sure from the log that they missed
+    nothing; the watchers of one session in one process read it once between them, not once
+    each, and still get every event to the end."""
+    monkeypatch.setattr(progress, "IDLE_CHECK_S", 0.2)
+    alice = await make_account(engine, "alice")
+    app = create_app(
+        settings.model_copy(update={"broadcast_url": broadcast_url, "offline_latency_ms": 2500})
+    )
+    log_reads = 0
+
+    def count(_: Any, __: Any, statement: str, *___: Any) -> None:
+        nonlocal log_reads
+        log_reads += "FROM training_events" in statement
+
+    async with InProcessServer(app) as server:
+        session = (await graphql_async(server, START, {"n": 1}, token=alice.token))["data"][
+            "startTraining"
+        ]
+        watchers = [
+            await open_subscription(server.ws_url, alice.token, session["sessionId"])
+            for _ in range(8)
+        ]
+        # The session's first events, then the teachers' 2.5 s (at least 1.75 s) of quiet.
+        await asyncio.sleep(0.4)
+        sqlalchemy_event.listen(
+            app.state.services.engine.sync_engine, "before_cursor_execute", count
+        )
+        await asyncio.sleep(1.0)
+        sqlalchemy_event.remove(
+            app.state.services.engine.sync_engine, "before_cursor_execute", count
+        )
+        received = [await read_to_the_end(ws) for ws in watchers]
+        for ws in watchers:
+            await ws.close()
+    # Five idle rounds of 0.2 s: one reading each, where each watcher used to read twice.
+    assert 1 <= log_reads <= 8
+    for events in received:
+        assert [event["seq"] for event in events] == list(range(1, len(events) + 1))
+        assert events[-1]["__typename"] == "SessionFinished"
 
 
 async def test_a_client_that_leaves_mid_stream_leaves_nothing_behind(

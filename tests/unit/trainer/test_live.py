@@ -3,6 +3,7 @@ an event arrived live or was read from the log."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 from models.base import utcnow
@@ -77,5 +78,32 @@ async def test_subscribers_asking_the_same_batching_get_the_same_batches() -> No
                 [1, 2, 3],
                 [4, 5, 6],
             ]
+    finally:
+        await hub.stop()
+
+
+async def test_a_wait_for_live_events_ends_after_its_own_patience() -> None:
+    """Each wait gives up after the patience it was given, even when a longer wait came
+    before it (a subscriber waits less once the broadcast is down), and ends at once when
+    events arrive."""
+
+    def vote(seq: int) -> NumberedEvent:
+        return NumberedEvent("s1", seq, utcnow(), VoteCast(index=0, voter="a", candidate="b"))
+
+    hub = EventHub("memory://")
+    await hub.start()
+    try:
+        async with hub.feed("s1") as feed:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            assert await feed.take(0.05) == []
+            assert 0.04 <= loop.time() - started < 1
+            waiting = asyncio.create_task(feed.take(60))
+            await hub.publish("s1", [vote(1).stored()])
+            arrived = await asyncio.wait_for(waiting, 5)
+            assert [event.seq for batch in arrived for event in batch.events] == [1]
+            started = loop.time()
+            assert await feed.take(0.05) == []
+            assert loop.time() - started < 1
     finally:
         await hub.stop()
