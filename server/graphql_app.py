@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
@@ -122,6 +123,18 @@ class ChorusGraphQL(GraphQL[Context, None]):
             response = error_response(GRAPHQL_PATH, error)
         await response(scope, receive, send)
 
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        """A query that nothing could be answered of, for the database is out of reach,
+        answers 503, as it does when the outage is met before execution (the token's
+        lookup): whether the token's user was kept (server.auth) must not change it."""
+        if isinstance(response_data, dict) and _unavailable(response_data):
+            sub_response.status_code = ServiceUnavailable.status
+        return super().create_response(response_data, sub_response)
+
     def decode_json(self, data: str | bytes) -> object:
         """A request body (or GET's `variables`), read strictly: `limits.parse_json`."""
         value = limits.parse_json(data, max_bytes=limits.BODY_MAX_BYTES)
@@ -190,6 +203,20 @@ class ChorusGraphQL(GraphQL[Context, None]):
             message = missing_token_message(token is not None)
             raise Rejected(4403, "Forbidden", message)
         return None
+
+
+def _unavailable(response: GraphQLHTTPResponse) -> bool:
+    """Whether the answer has no data and only says to try again."""
+    errors = response.get("errors")
+    return (
+        response.get("data") is None
+        and bool(errors)
+        and all(
+            isinstance(error, dict)
+            and (error.get("extensions") or {}).get("code") == ServiceUnavailable.code
+            for error in errors or ()
+        )
+    )
 
 
 def _http_failure(error: HTTPException) -> ChorusError:
