@@ -46,7 +46,13 @@ class LiveFeed(Protocol):
 
     def recover(self) -> None: ...
 
-    def shared(self, events: Sequence[NumberedEvent]) -> list[NumberedEvent]: ...
+    async def replay(
+        self,
+        after_seq: int,
+        limit: int,
+        size: int,
+        read: Callable[[], Awaitable[Sequence[NumberedEvent]]],
+    ) -> tuple[EventBatch, ...]: ...
 
 
 class LiveHub(Protocol):

@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -79,9 +80,9 @@ class _Stream:
         self.last = after_seq
         self.done = False
 
-    async def from_log(self, limit: int) -> list[NumberedEvent]:
+    async def from_log(self, after_seq: int, limit: int) -> list[NumberedEvent]:
         async def read(db: AsyncSession) -> list[NumberedEvent]:
-            stored = await event_log.events_after(db, self.history_id, self.last, limit)
+            stored = await event_log.events_after(db, self.history_id, after_seq, limit)
             return [NumberedEvent.from_stored(self.session_id, event) for event in stored]
 
         return await self.context.read_patiently(read)
@@ -255,14 +256,24 @@ async def event_batches(
             # published while the log is read are then waiting, not a gap that sends the
             # subscriber back to the log once more.
             feed.recover()
-            # Catch up from the log: everything published is already there.
-            read = feed.shared(await stream.from_log(read_size))
-            replayed, _ = await stream.accept_all(read, from_log=True)
-            for start in range(0, len(replayed), replay_size):
-                yield EventBatch(tuple(replayed[start : start + replay_size]))
-            if stream.done:
-                return
-            if len(read) == read_size:
+            # Catch up from the log: everything published is already there. It is read from
+            # a whole number of batches after the last event delivered, the same stretches
+            # whatever seq a subscriber resumed from, so that a crowd catching up shares
+            # the reads and the batches (`Feed.replay`); only a subscriber's first batch
+            # may be short of what it already had.
+            after = stream.last - stream.last % replay_size
+            batches = await feed.replay(
+                after, read_size, replay_size, partial(stream.from_log, after, read_size)
+            )
+            for batch in batches:
+                replayed, _ = await stream.accept_all(batch.events, from_log=True)
+                if replayed:
+                    yield (
+                        batch if len(replayed) == len(batch.events) else EventBatch(tuple(replayed))
+                    )
+                if stream.done:
+                    return
+            if sum(len(batch.events) for batch in batches) == read_size:
                 continue
             history, newest = await stream.status()
             if history.status.is_final and newest is None:

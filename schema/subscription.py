@@ -35,7 +35,8 @@ class Subscription:
         description="As trainingProgress, in batches: each holds the events with consecutive "
         "seqs that came within maxDelayMs (0 to 5000) of its first, at most maxEvents (1 to "
         "1000; null: their defaults); a SessionFinished is sent at once. Replayed events come "
-        "maxEvents to a batch with no delay. Resume after a batch's lastSeq."
+        "at most maxEvents to a batch with no delay, cut at multiples of maxEvents (so the "
+        "first may be shorter). Resume after a batch's lastSeq."
     )
     async def training_progress_batches(
         self,

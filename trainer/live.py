@@ -19,7 +19,8 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,9 @@ from trainer.events import EventBatch, NumberedEvent, event_of
 logger = logging.getLogger("chorus.live")
 
 FEED_CAPACITY = 2000
+# Full reads of a session's log kept in each process, with the batches made of them: a
+# crowd catching up through the same stretch reads and renders it once, not once each.
+KEPT_READS = 16
 # A loop's timers may fire up to a tick early (libuv counts milliseconds).
 _CLOCK_SLACK_S = 0.002
 
@@ -155,6 +159,20 @@ class Feed:
         """`events` read from the log, as the objects other subscribers already hold."""
         return self._held.shared(events)
 
+    async def replay(
+        self,
+        after_seq: int,
+        limit: int,
+        size: int,
+        read: Callable[[], Awaitable[Sequence[NumberedEvent]]],
+    ) -> tuple[EventBatch, ...]:
+        """The log's events after `after_seq`, at most `limit` of them as `read` reads them,
+        in batches of `size`: read and batched once for every subscriber in the process that
+        asks the same while it is read, and kept a while when the read was full, for that
+        stretch of the log does not change. So the batches are the same objects for all of
+        them, executed and encoded once (schema.execution)."""
+        return await self._held.replay((after_seq, limit, size), read)
+
 
 class _Batcher:
     """Makes a channel's batches for the feeds that asked for one batching: one batch
@@ -196,18 +214,58 @@ class _Batcher:
             self._timer = None
 
 
+_ReadKey = tuple[int, int, int]  # after which seq, how many at most, how many a batch
+
+
 class _Held:
     """A session's events that some subscriber in this process still holds, by seq. A seq
     is one event of its session (the log's key), so any copy of it may stand for the rest;
-    an entry goes when the last holder lets go of the event."""
+    an entry goes when the last holder lets go of the event. And the reads of its log that
+    subscribers share (`Feed.replay`)."""
 
     def __init__(self) -> None:
         self._events: weakref.WeakValueDictionary[int, NumberedEvent] = (
             weakref.WeakValueDictionary()
         )
+        self._kept: OrderedDict[_ReadKey, tuple[EventBatch, ...]] = OrderedDict()
+        self._reading: dict[_ReadKey, asyncio.Future[tuple[EventBatch, ...] | None]] = {}
 
     def shared(self, events: Sequence[NumberedEvent]) -> list[NumberedEvent]:
         return [self._events.setdefault(event.seq, event) for event in events]
+
+    async def replay(
+        self, key: _ReadKey, read: Callable[[], Awaitable[Sequence[NumberedEvent]]]
+    ) -> tuple[EventBatch, ...]:
+        kept = self._kept.get(key)
+        if kept is not None:
+            self._kept.move_to_end(key)
+            return kept
+        reading = self._reading.get(key)
+        if reading is not None:
+            # Shielded: one subscriber that goes away must not cancel the others' read.
+            batches = await asyncio.shield(reading)
+            # None when that read failed or was given up: this subscriber reads for itself.
+            return batches if batches is not None else self._batched(key, await read())
+        done: asyncio.Future[tuple[EventBatch, ...] | None]
+        done = self._reading[key] = asyncio.get_running_loop().create_future()
+        batches = None
+        try:
+            events = await read()
+            batches = self._batched(key, events)
+            if len(events) == key[1]:
+                self._kept[key] = batches
+                if len(self._kept) > KEPT_READS:
+                    self._kept.popitem(last=False)
+            return batches
+        finally:
+            done.set_result(batches)
+            del self._reading[key]
+
+    def _batched(self, key: _ReadKey, events: Sequence[NumberedEvent]) -> tuple[EventBatch, ...]:
+        shared, size = self.shared(events), key[2]
+        return tuple(
+            EventBatch(tuple(shared[start : start + size])) for start in range(0, len(shared), size)
+        )
 
 
 class _Channel:

@@ -4,6 +4,7 @@ left behind by a client that goes away, and the event log's retention."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from datetime import timedelta
 from typing import Any
@@ -22,7 +23,13 @@ from server.app import create_app
 from server.retention import prune_once
 from server.settings import Settings
 from tests.support import make_account
-from tests.support.live import InProcessServer, graphql_async, open_socket, send_subscribe
+from tests.support.live import (
+    BATCHES,
+    InProcessServer,
+    graphql_async,
+    open_socket,
+    send_subscribe,
+)
 from tests.support.workers import every_session_ended, session_ended
 
 START = "mutation($n: Int!) { startTraining(input: {numExamples: $n, seed: 3}) { sessionId } }"
@@ -211,3 +218,71 @@ async def test_old_events_are_pruned_and_records_stay(
     assert by_session[old["sessionId"]] == 0
     assert by_session[new["sessionId"]] > 0
     assert examples == 4
+
+
+async def test_subscribers_catching_up_share_the_reads_of_the_log_and_their_batches(
+    engine: AsyncEngine, settings: Settings, broadcast_url: str
+) -> None:
+    """A crowd joining an ended session late reads each full stretch of its log once between
+    them, whatever seq each resumes from, and each still gets every event after its own
+    exactly once, in batches cut at multiples of maxEvents."""
+    alice = await make_account(engine, "alice")
+    app = create_app(settings.model_copy(update={"broadcast_url": broadcast_url}))
+    first_stretch_reads = 0
+    history_id = -1
+
+    def count(_: Any, __: Any, statement: str, parameters: Any, *___: Any) -> None:
+        nonlocal first_stretch_reads
+        if "FROM training_events" in statement and "seq >" in statement:
+            values = list(parameters.values() if isinstance(parameters, dict) else parameters)
+            values.remove(history_id)
+            first_stretch_reads += values[0] == 0
+
+    async with InProcessServer(app) as server:
+        session_id = (await graphql_async(server, START, {"n": 40}, token=alice.token))["data"][
+            "startTraining"
+        ]["sessionId"]
+        await every_session_ended(engine)
+        async with session_factory(engine)() as db:
+            history_id = (
+                await db.execute(
+                    select(TrainingHistory.id).where(TrainingHistory.session_id == session_id)
+                )
+            ).scalar_one()
+        sqlalchemy_event.listen(
+            app.state.services.engine.sync_engine, "before_cursor_execute", count
+        )
+
+        async def catch_up(after: int) -> list[tuple[int, int]]:
+            ws = await open_socket(server.ws_url, alice.token)
+            await send_subscribe(ws, "1", BATCHES, id=session_id, after=after, delay=100, max=100)
+            batches: list[tuple[int, int]] = []
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                if message["type"] == "complete":
+                    await ws.close()
+                    return batches
+                batch = message["payload"]["data"]["trainingProgressBatches"]
+                seqs = [event["seq"] for event in batch["events"]]
+                assert seqs == list(range(batch["firstSeq"], batch["lastSeq"] + 1))
+                batches.append((batch["firstSeq"], batch["lastSeq"]))
+
+        starts = [0, 37, 0, 99, 12, 0, 37, 50, 0, 1]
+        received = await asyncio.gather(*(catch_up(after) for after in starts))
+        sqlalchemy_event.remove(
+            app.state.services.engine.sync_engine, "before_cursor_execute", count
+        )
+    async with session_factory(engine)() as db:
+        logged = await db.scalar(
+            select(func.max(EventRow.seq)).where(EventRow.history_id == history_id)
+        )
+    assert logged is not None
+    assert logged > 600
+    assert first_stretch_reads == 1
+    for after, batches in zip(starts, received, strict=True):
+        assert batches[0][0] == after + 1
+        assert batches[-1][1] == logged
+        # Consecutive, none longer than maxEvents, and cut at its multiples after the first.
+        assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(batches))
+        assert all(last - first < 100 for first, last in batches)
+        assert all(first % 100 == 1 for first, _ in batches[1:])

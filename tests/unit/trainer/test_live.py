@@ -107,3 +107,54 @@ async def test_a_wait_for_live_events_ends_after_its_own_patience() -> None:
             assert loop.time() - started < 1
     finally:
         await hub.stop()
+
+
+async def test_subscribers_catching_up_through_the_same_stretch_share_its_read() -> None:
+    """Read once while it is read, kept when full (that stretch of the log is written), read
+    again when short (more may come); the batches are the same objects for everyone; a read
+    that fails leaves the others to read for themselves."""
+
+    def vote(seq: int) -> NumberedEvent:
+        return NumberedEvent("s1", seq, utcnow(), VoteCast(index=0, voter="a", candidate="b"))
+
+    reads = 0
+    log = [vote(seq) for seq in range(1, 8)]
+
+    async def read_after(after: int, limit: int) -> list[NumberedEvent]:
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.01)
+        return [vote(event.seq) for event in log if event.seq > after][:limit]
+
+    hub = EventHub("memory://")
+    await hub.start()
+    try:
+        async with hub.feed("s1") as one, hub.feed("s1") as two:
+            first, second = await asyncio.gather(
+                one.replay(0, 4, 2, lambda: read_after(0, 4)),
+                two.replay(0, 4, 2, lambda: read_after(0, 4)),
+            )
+            assert reads == 1
+            assert first is second
+            assert [[event.seq for event in batch.events] for batch in first] == [[1, 2], [3, 4]]
+            assert (await one.replay(0, 4, 2, lambda: read_after(0, 4))) is first
+            assert reads == 1
+
+            tail = await one.replay(4, 4, 2, lambda: read_after(4, 4))
+            assert [[event.seq for event in batch.events] for batch in tail] == [[5, 6], [7]]
+            await two.replay(4, 4, 2, lambda: read_after(4, 4))
+            assert reads == 3
+
+            async def failing() -> list[NumberedEvent]:
+                await asyncio.sleep(0.01)
+                raise ConnectionError("the database went away")
+
+            failed, recovered = await asyncio.gather(
+                one.replay(8, 4, 2, failing),
+                two.replay(8, 4, 2, lambda: read_after(8, 4)),
+                return_exceptions=True,
+            )
+            assert isinstance(failed, ConnectionError)
+            assert recovered == ()
+    finally:
+        await hub.stop()
