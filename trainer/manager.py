@@ -93,17 +93,17 @@ class SessionManager:
         async with self._db() as db:
             history = await self._owned(db, viewer, session_id)
             if history.status.is_final:
-                raise Conflict(
-                    f"Session {session_id} has already ended ({history.status.name}); there "
-                    "is nothing to cancel.",
-                    field="sessionId",
-                )
-            was = await request_cancel(db, history.id)
+                raise _nothing_to_cancel(session_id, history.status)
+            history_id = history.id
+            was = await request_cancel(db, history_id)
+            if was.is_final:
+                # It ended between the two reads (and the rollback expired `history`).
+                raise _nothing_to_cancel(session_id, was)
         if was is SessionStatus.QUEUED:
             await self._log_finished(history, SessionStatus.CANCELLED)
         elif was is SessionStatus.RUNNING:
             await self._wait_cancelled(history)
-        return await self._reload(history.id)
+        return await self._reload(history_id)
 
     async def _wait_cancelled(self, history: TrainingHistory) -> None:
         deadline = time.monotonic() + CANCEL_WAIT_S
@@ -167,3 +167,10 @@ class SessionManager:
     async def _reload(self, history_id: int) -> TrainingHistory:
         async with self._db() as db:
             return await stored_session(db, history_id)
+
+
+def _nothing_to_cancel(session_id: str, status: SessionStatus) -> Conflict:
+    return Conflict(
+        f"Session {session_id} has already ended ({status.name}); there is nothing to cancel.",
+        field="sessionId",
+    )

@@ -186,8 +186,9 @@ async def test_totals_follow_every_writer(engine: AsyncEngine, settings: Setting
     async with serving(slow) as (_, http):
         long_one = await _start(http, alice, 60)
         await _start(http, alice, 2)
-        # Queued behind the two running, or just started: cancelled either way.
-        cancelled = await _start(http, alice, 3)
+        # Queued behind the two running, or just started: cancelled either way (too long to
+        # have ended by then).
+        cancelled = await _start(http, alice, 30)
         await graphql_data(http, CANCEL, {"id": cancelled}, account=alice)
         await graphql_data(
             http, RECORD, {"input": session_input(sessionId="graphql-1")}, account=alice
