@@ -36,6 +36,8 @@ from trainer.teachers.ensemble import load_teacher_configs
 
 T = TypeVar("T")
 YOUNG_GENERATION_THRESHOLD = 10_000
+# Seconds an API process keeps an idle HTTP keep-alive connection open.
+KEEP_ALIVE_S = 75
 # The option of `chorus train` behind each field a training request's errors name.
 TRAIN_OPTIONS = {
     "numExamples": "--examples",
@@ -189,6 +191,10 @@ def serve(
         # Uvicorn's own lines (start-up, access) go through the JSON formatter too.
         "log_config": None if settings.log_format == "json" else LOGGING_CONFIG,
         "ws_ping_interval": 20,
+        # An idle keep-alive connection is kept longer than clients keep theirs (httpx and
+        # Node close theirs after 5 s, load balancers after 60): with uvicorn's 5 s, a client
+        # reusing its connection as the server closes it lost its request to a reset.
+        "timeout_keep_alive": KEEP_ALIVE_S,
         # Events are small JSON; compressing each frame costs more CPU than it saves bytes.
         "ws_per_message_deflate": False,
     }
