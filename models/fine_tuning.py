@@ -152,33 +152,29 @@ async def release_job_leases(db: AsyncSession, owner: str) -> None:
 
 
 async def take_abandoned_jobs(db: AsyncSession, owner: str, lease_s: float) -> list[UnfinishedJob]:
-    """Jobs nobody is working on, for `owner` to take up: those QUEUED (to be claimed), and
-    those whose worker's lease ran out. One cut short before the provider had it goes back to
-    QUEUED (its files are written again whole); one the provider has is `owner`'s to follow,
-    if no other worker took it first."""
+    """The jobs `owner` is to work on once nobody else is: those QUEUED (to be claimed), and
+    those whose worker's lease ran out, with the ones `owner` holds already. One cut short
+    before the provider had it goes back to QUEUED (its files are written again whole); one the
+    provider has becomes `owner`'s to follow, unless another worker took it first. Three
+    statements however many jobs there are."""
     await db.execute(
         update(FineTuneJob)
         .where(_abandoned(), FineTuneJob.external_job_id.is_(None))
         .values(status=FineTuneStatus.QUEUED, lease_owner=None, lease_until=None)
     )
-    candidates = (
-        await db.execute(
-            _unfinished().where(or_(_abandoned(), FineTuneJob.status == FineTuneStatus.QUEUED))
-        )
-    ).all()
-    taken: list[UnfinishedJob] = []
-    for job in candidates:
-        if job.external_job_id is None:
-            taken.append(job)
-            continue
-        followed = await db.execute(
-            update(FineTuneJob)
-            .where(FineTuneJob.id == job.id, _abandoned())
-            .values(**_lease(owner, lease_s))
-        )
-        if _rows(followed) == 1:
-            taken.append(job)
-    return taken
+    await db.execute(
+        update(FineTuneJob)
+        .where(_abandoned(), FineTuneJob.external_job_id.is_not(None))
+        .values(**_lease(owner, lease_s))
+    )
+    held = and_(FineTuneJob.lease_owner == owner, FineTuneJob.external_job_id.is_not(None))
+    return list(
+        (
+            await db.execute(
+                _unfinished().where(or_(held, FineTuneJob.status == FineTuneStatus.QUEUED))
+            )
+        ).all()
+    )
 
 
 @dataclass(frozen=True)

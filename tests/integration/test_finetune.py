@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
@@ -609,6 +609,41 @@ async def test_a_started_runner_renews_its_leases_and_takes_up_abandoned_jobs(
 
     await eventually(taken_up)
     assert (await job_row(engine, job_id)).lease_owner == runner.owner
+
+
+async def test_the_lease_keeper_outlives_an_error_that_is_not_an_outage(
+    engine: AsyncEngine, make_fine_tuner: MakeFineTuner, caplog: pytest.LogCaptureFixture
+) -> None:
+    user_id = await collected_user(engine)
+    runner = make_fine_tuner(lease_s=0.3)
+    await runner.start()
+    # A table gone from under the runner fails its renewals with an error no retry mends.
+    async with engine.begin() as connection:
+        await connection.execute(text("ALTER TABLE fine_tune_jobs RENAME TO fine_tune_jobs_away"))
+
+    async def failed() -> bool:
+        return any("taking up jobs failed" in record.getMessage() for record in caplog.records)
+
+    try:
+        await eventually(failed)
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("ALTER TABLE fine_tune_jobs_away RENAME TO fine_tune_jobs")
+            )
+    dead = await add_job(
+        engine,
+        user_id,
+        "export",
+        status=FineTuneStatus.VALIDATING_FILES,
+        lease_owner="dead-runner",
+        lease_until=datetime.now(UTC) - timedelta(seconds=1),
+    )
+
+    async def taken_up() -> bool:
+        return (await job_row(engine, dead)).status is FineTuneStatus.SUCCEEDED
+
+    await eventually(taken_up)
 
 
 async def test_resume_prepares_queued_jobs_and_leaves_the_rest_alone(

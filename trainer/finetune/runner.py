@@ -110,9 +110,12 @@ class FineTuner:
                     await renew_job_leases(db, self.owner, self._lease_s)
                 await self.resume()
             except Exception as error:
-                if not is_outage(error):
-                    raise
-                logger.warning("fine-tune leases: the database is out of reach: %s", error)
+                # The keeper must outlive any one failure: without it this runner's jobs
+                # would be taken from it, and abandoned ones left, for as long as it runs.
+                if is_outage(error):
+                    logger.warning("fine-tune leases: the database is out of reach: %s", error)
+                else:
+                    logger.exception("fine-tune leases: renewing and taking up jobs failed")
 
     def _pick_up(self, job: UnfinishedJob) -> None:
         """Work on a job taken up, unless already at it."""
