@@ -26,7 +26,7 @@ from models.engine import on_sqlite
 from models.enums import SessionStatus
 from models.errors import LeaseLost
 from models.sessions import lock_user, set_status
-from models.tables import TrainingHistory, User
+from models.tables import EventStream, TrainingHistory, User
 
 _History = TrainingHistory
 SCAN_LIMIT = 100
@@ -50,14 +50,26 @@ async def _take_user(db: AsyncSession, user_id: int) -> None:
         await lock_user(db, user_id)
 
 
+async def _hand_events_to(db: AsyncSession, history_id: int, owner: str | None) -> None:
+    """Who may append to the session's log follows its lease (`fence`)."""
+    await db.execute(
+        update(EventStream)
+        .where(EventStream.history_id == history_id)
+        .values(writer=owner)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def fence(db: AsyncSession, history_id: int, owner: str) -> None:
-    """Go on with this transaction only while `owner` holds the session's lease: else
-    LeaseLost, the transaction rolled back. A write of the row that changes nothing, so it
-    holds the row (and on SQLite the write lock) until commit: no claim comes in between."""
+    """Go on with this transaction, a write to the session's event log, only while `owner`
+    holds the session's lease: else LeaseLost, the transaction rolled back. A write of the
+    log's own row (`EventStream`) that changes nothing, so it holds that row (and on SQLite
+    the write lock) until commit: no claim comes in between, and it waits for no other write
+    of the session."""
     held = await db.execute(
-        update(_History)
-        .where(_History.id == history_id, _History.lease_owner == owner)
-        .values(lease_owner=owner)
+        update(EventStream)
+        .where(EventStream.history_id == history_id, EventStream.writer == owner)
+        .values(writer=owner)
         .execution_options(synchronize_session=False)
     )
     if _rows(held) != 1:
@@ -99,6 +111,8 @@ async def claim_queued(
         )
         .execution_options(synchronize_session=False)
     )
+    if _rows(claimed) == 1:
+        await _hand_events_to(db, history_id, owner)
     await db.commit()
     return _rows(claimed) == 1
 
@@ -127,6 +141,7 @@ async def claim_expired(
     if _rows(claimed) != 1:
         await db.rollback()
         return None
+    await _hand_events_to(db, history_id, owner)
     takeovers = await db.scalar(select(_History.takeovers).where(_History.id == history_id))
     await db.commit()
     return int(takeovers or 0)
@@ -176,6 +191,8 @@ async def release(db: AsyncSession, history_id: int, owner: str) -> bool:
         )
         .execution_options(synchronize_session=False)
     )
+    if _rows(released) == 1:
+        await _hand_events_to(db, history_id, None)
     await db.commit()
     return _rows(released) == 1
 
@@ -225,6 +242,8 @@ async def requeue_interrupted(db: AsyncSession, history_id: int) -> bool:
         )
         .execution_options(synchronize_session=False)
     )
+    if _rows(requeued) == 1:
+        await _hand_events_to(db, history_id, None)
     await db.commit()
     return _rows(requeued) == 1
 

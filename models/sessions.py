@@ -20,7 +20,7 @@ from models.engine import on_sqlite
 from models.enums import EndReason, Genre, SessionStatus, VotingStrategy
 from models.errors import BadUserInput
 from models.history import fine_tuning_examples_collected
-from models.tables import SessionGenreCount, TrainingHistory, User
+from models.tables import EventStream, SessionGenreCount, TrainingHistory, User
 from models.totals import ModelScore, add_session, locked_session, update_session
 
 
@@ -76,6 +76,7 @@ async def new_session(
     )
     db.add(history)
     await db.flush()
+    db.add(EventStream(history_id=history.id, writer=lease_owner))
     # Every teacher of the session has its row from the start, so leaderboards count the
     # sessions a model took part in, not only those it won.
     await add_session(db, history, {name: ModelScore(0, 0.0, 0, 0, 0.0) for name in teachers})

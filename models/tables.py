@@ -326,6 +326,20 @@ class FineTuneJob(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class EventStream(Base):
+    """Who may append to a session's event log: the worker holding its lease, mirrored from
+    `TrainingHistory.lease_owner` wherever that changes hands (models/leases.py). The log's
+    writer fences on this row, and its events refer to it, so that it never waits for the
+    session's row, which the recorder holds through each of its transactions."""
+
+    __tablename__ = "event_streams"
+
+    history_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("training_history.id", ondelete="CASCADE"), primary_key=True
+    )
+    writer: Mapped[str | None] = mapped_column(String(64))
+
+
 class EventRow(Base):
     """A session's event log: what subscribers replay before they switch to live events."""
 
@@ -334,7 +348,7 @@ class EventRow(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     history_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("training_history.id", ondelete="CASCADE")
+        BigId, ForeignKey("event_streams.history_id", ondelete="CASCADE")
     )
     seq: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(32))

@@ -162,8 +162,9 @@ async def update_session(
         statement = statement.where(TrainingHistory.lease_owner == owner)
     written = await db.execute(statement.values(values))
     if owner is not None and written.rowcount != 1:  # type: ignore[attr-defined]
+        history_id = before.id  # the rollback expires `before`
         await db.rollback()
-        raise LeaseLost(f"session {before.id} is no longer {owner}'s")
+        raise LeaseLost(f"session {history_id} is no longer {owner}'s")
     delta = _session_sums({**old, **values}) - _session_sums(old)
     changed = {name: value for name, value in asdict(delta).items() if value}
     if changed:

@@ -161,8 +161,9 @@ async def record_examples(
     stored = await locked_session(db, history.id)
     if owner is not None and stored.lease_owner != owner:
         # Known already, without writing: the summary's update checks it again, atomically.
+        history_id = history.id  # the rollback may expire `history`
         await db.rollback()
-        raise LeaseLost(f"session {history.id} is no longer {owner}'s")
+        raise LeaseLost(f"session {history_id} is no longer {owner}'s")
     decisions = [_decide(plan, outcome) for outcome in outcomes]
 
     story_of = await _store_stories(db, history, decisions, now)

@@ -8,6 +8,7 @@ import asyncio
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -30,7 +31,7 @@ from models.tables import EventRow, TrainingExample, TrainingHistory
 from models.users import user_by_name
 from server.app import create_app
 from server.settings import Settings
-from tests.integration.test_session import Watcher, offline_teachers
+from tests.integration.test_session import Watcher, offline_teachers, session_row_locked
 from tests.support import eventually, make_account
 from tests.support.live import InProcessServer, free_port, graphql_async
 from tests.support.records import assert_record_agrees
@@ -141,16 +142,25 @@ async def test_cancelling_ends_a_queued_session_and_asks_a_running_one(
         assert not await requeue_interrupted(transaction, waiting)
 
 
+async def _taken_over(db: async_sessionmaker[AsyncSession], history_id: int, owner: str) -> None:
+    """What another worker does to a session whose lease it found run out: as if its owner
+    had stopped renewing it a moment ago."""
+    async with db() as transaction:
+        await transaction.execute(
+            update(TrainingHistory)
+            .where(TrainingHistory.id == history_id)
+            .values(lease_until=utcnow() - timedelta(seconds=1))
+        )
+        await transaction.commit()
+        assert await claim_expired(transaction, history_id, owner, 15) is not None
+
+
 async def test_a_write_of_a_session_its_writer_no_longer_holds_is_refused(
     engine: AsyncEngine,
 ) -> None:
     runner, sink, history_id, _ = await _leased_runner(engine, examples=4, owner="w1")
     db = session_factory(engine)
-    async with db() as transaction:
-        await transaction.execute(
-            update(TrainingHistory).where(TrainingHistory.id == history_id).values(lease_owner="w2")
-        )
-        await transaction.commit()
+    await _taken_over(db, history_id, "w2")
     # The runner of w1 stops at its first write, and writes nothing.
     try:
         await runner.run()
@@ -169,6 +179,46 @@ async def test_a_write_of_a_session_its_writer_no_longer_holds_is_refused(
     assert sink.indexes(ExampleScored) == []
 
 
+async def test_the_event_log_is_written_while_the_recorder_holds_the_sessions_row(
+    engine: AsyncEngine,
+) -> None:
+    """The recorder holds the session's row through each of its transactions. The log's
+    writer fences on a row of its own, so on MariaDB events reach the log, and subscribers,
+    meanwhile; SQLite has one writer at a time, and there they wait their turn."""
+    alice = await make_account(engine, "alice")
+    db = session_factory(engine)
+    plan = make_plan(list(offline_teachers().values()), num_examples=2, seed=1)
+    async with db() as transaction:
+        history = await create_session(
+            transaction,
+            alice.id,
+            plan,
+            status=SessionStatus.RUNNING,
+            lease_owner="w1",
+            lease_until=utcnow() + timedelta(seconds=15),
+        )
+        await transaction.commit()
+    lease = Lease(history.id, "w1", 15, claimed_at=time.monotonic())
+    writer = EventLogWriter(db, history.id, lease=lease)
+    started = SessionStarted(2, plan.teachers, plan.voting)
+    try:
+        async with session_row_locked(engine, history.id):
+            await writer.emit(NumberedEvent(history.session_id, 1, utcnow(), started))
+            written = asyncio.shield(writer.flush())
+            if engine.dialect.name == "sqlite":
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(written, 0.5)
+            else:
+                await asyncio.wait_for(written, 5)
+                async with db() as transaction:
+                    assert await last_seq(transaction, history.id) == 1
+        await writer.flush()
+    finally:
+        await writer.aclose()
+    async with db() as transaction:
+        assert await last_seq(transaction, history.id) == 1
+
+
 async def test_a_runner_that_loses_its_lease_stops_at_once(engine: AsyncEngine) -> None:
     runner, sink, history_id, lease = await _leased_runner(
         engine, examples=200, owner="w1", latency_ms=20, lease_s=1.0
@@ -181,13 +231,7 @@ async def test_a_runner_that_loses_its_lease_stops_at_once(engine: AsyncEngine) 
     try:
         await sink.seen(ExampleScored, 3)
         # Another worker takes it over: w1's next renewal finds it gone.
-        async with db() as transaction:
-            await transaction.execute(
-                update(TrainingHistory)
-                .where(TrainingHistory.id == history_id)
-                .values(lease_owner="w2")
-            )
-            await transaction.commit()
+        await _taken_over(db, history_id, "w2")
         lost_at = asyncio.get_running_loop().time()
         try:
             await asyncio.wait_for(task, 5)

@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.base import Base
 from models.engine import create_engine, session_factory
 from models.enums import Genre, SessionStatus, VotingStrategy
+from models.errors import LeaseLost
 from models.events import events_after
 from models.fulltext import include_name
-from models.tables import EventRow, SessionModelStats, TrainingHistory, User
+from models.leases import fence
+from models.tables import EventRow, EventStream, SessionModelStats, TrainingHistory, User
 from server import migrate
 from tests.integration.test_totals import assert_statistics_as_summed, assert_totals_match_sessions
 from tests.support.databases import BACKENDS, drop_database, fresh_database_url
@@ -269,3 +271,40 @@ async def test_upgrading_renames_the_logged_event_fields(empty_engine: AsyncEngi
     async with session_factory(empty_engine)() as db:
         restored = await events_after(db, history_id, 0, limit=len(logged) + 1)
     assert [(event.type, event.payload) for event in restored] == logged
+
+
+async def test_upgrading_gives_each_session_log_its_writer(empty_engine: AsyncEngine) -> None:
+    await migrate.upgrade(empty_engine, "0011")
+    async with session_factory(empty_engine)() as db:
+        await db.execute(insert(User), [{"name": "ann"}])
+        ann = await db.scalar(select(User.id))
+        assert ann is not None
+        running = _stored_session(ann, 1, None) | {
+            "status": SessionStatus.RUNNING,
+            "lease_owner": "worker-1",
+        }
+        await db.execute(insert(TrainingHistory), [running, _stored_session(ann, 2, 8.0)])
+        ids = list(await db.scalars(select(TrainingHistory.id).order_by(TrainingHistory.id)))
+        await db.execute(
+            insert(EventRow),
+            [
+                {"history_id": ids[0], "seq": 1, "type": "SessionStarted", "payload": {}, "at": T0},
+                {"history_id": ids[1], "seq": 1, "type": "SessionStarted", "payload": {}, "at": T0},
+            ],
+        )
+        await db.commit()
+
+    await migrate.upgrade(empty_engine)
+    async with session_factory(empty_engine)() as db:
+        streams = (await db.execute(select(EventStream.history_id, EventStream.writer))).all()
+        assert sorted(streams) == [(ids[0], "worker-1"), (ids[1], None)]
+        # The running session's worker writes on; no other can.
+        await fence(db, ids[0], "worker-1")
+        await db.rollback()
+        with pytest.raises(LeaseLost):
+            await fence(db, ids[0], "worker-2")
+
+    await migrate.downgrade(empty_engine, "0011")
+    async with session_factory(empty_engine)() as db:
+        assert len(await events_after(db, ids[0], 0)) == 1
+        assert "event_streams" not in await db.run_sync(lambda s: _tables(s.connection()))
