@@ -46,7 +46,7 @@ from trainer.events import (
 )
 from trainer.leases import Lease, LeaseKeeper
 from trainer.manager import SessionManager
-from trainer.plan import make_plan
+from trainer.plan import SessionPlan, make_plan
 from trainer.recorder import create_session
 from trainer.saq_queue import SaqQueue
 from trainer.session import RunnerOptions, SessionRunner
@@ -61,6 +61,28 @@ async def queued(db: async_sessionmaker[AsyncSession], user_id: int, count: int)
             ids.append(history.id)
         await transaction.commit()
     return ids
+
+
+async def running(
+    db: async_sessionmaker[AsyncSession],
+    user_id: int,
+    plan: SessionPlan,
+    owner: str,
+    lease_s: float,
+) -> TrainingHistory:
+    """A RUNNING session under `owner`'s lease for `lease_s` more seconds (less than none: run
+    out that long ago)."""
+    async with db() as transaction:
+        history = await create_session(
+            transaction,
+            user_id,
+            plan,
+            status=SessionStatus.RUNNING,
+            lease_owner=owner,
+            lease_until=utcnow() + timedelta(seconds=lease_s),
+        )
+        await transaction.commit()
+    return history
 
 
 async def status_of(db: async_sessionmaker[AsyncSession], history_id: int) -> TrainingHistory:
@@ -188,16 +210,7 @@ async def test_the_event_log_is_written_while_the_recorder_holds_the_sessions_ro
     alice = await make_account(engine, "alice")
     db = session_factory(engine)
     plan = make_plan(list(offline_teachers().values()), num_examples=2, seed=1)
-    async with db() as transaction:
-        history = await create_session(
-            transaction,
-            alice.id,
-            plan,
-            status=SessionStatus.RUNNING,
-            lease_owner="w1",
-            lease_until=utcnow() + timedelta(seconds=15),
-        )
-        await transaction.commit()
+    history = await running(db, alice.id, plan, "w1", 15)
     lease = Lease(history.id, "w1", 15, claimed_at=time.monotonic())
     writer = EventLogWriter(db, history.id, lease=lease)
     started = SessionStarted(2, plan.teachers, plan.voting)
@@ -295,16 +308,7 @@ async def _leased_runner(
     plan = make_plan(list(teachers.values()), num_examples=examples, seed=3)
     db = session_factory(engine)
     claimed_at = time.monotonic()
-    async with db() as transaction:
-        history = await create_session(
-            transaction,
-            alice.id,
-            plan,
-            status=SessionStatus.RUNNING,
-            lease_owner=owner,
-            lease_until=utcnow() + timedelta(seconds=lease_s),
-        )
-        await transaction.commit()
+    history = await running(db, alice.id, plan, owner, lease_s)
     lease = Lease(history.id, owner, lease_s, claimed_at=claimed_at)
     sink = Watcher()
     writer = EventLogWriter(db, history.id, lease=lease)
@@ -331,17 +335,12 @@ async def test_a_session_past_its_takeovers_ends_interrupted_and_resumes(
     alice = await make_account(engine, "alice")
     db = session_factory(engine)
     plan = make_plan(list(offline_teachers().values()), num_examples=6, seed=4)
+    # Its workers kept dying: three takeovers already, and its lease has run out again.
+    history = await running(db, alice.id, plan, "a-worker-that-died", -1)
     async with db() as transaction:
-        # Its workers kept dying: three takeovers already, and its lease has run out again.
-        history = await create_session(
-            transaction,
-            alice.id,
-            plan,
-            status=SessionStatus.RUNNING,
-            lease_owner="a-worker-that-died",
-            lease_until=utcnow() - timedelta(seconds=1),
+        await transaction.execute(
+            update(TrainingHistory).where(TrainingHistory.id == history.id).values(takeovers=3)
         )
-        history.takeovers = 3
         await transaction.commit()
     app = create_app(settings.model_copy(update={"max_takeovers": 3}))
     async with InProcessServer(app) as server:
