@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,6 +69,21 @@ async def create_session(
         max_cost_usd=plan.max_cost_usd,
         lease_owner=lease_owner,
         lease_until=lease_until,
+    )
+
+
+async def create_leased_session(
+    db: AsyncSession, user_id: int, plan: SessionPlan, owner: str, lease_s: float
+) -> TrainingHistory:
+    """A new session RUNNING under `owner`'s lease for `lease_s` seconds from now (a negative
+    `lease_s`: one that ran out that long ago); committed by the caller."""
+    return await create_session(
+        db,
+        user_id,
+        plan,
+        status=SessionStatus.RUNNING,
+        lease_owner=owner,
+        lease_until=utcnow() + timedelta(seconds=lease_s),
     )
 
 

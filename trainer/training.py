@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models.base import utcnow
 from models.enums import SessionStatus
 from models.errors import LeaseLost
 from models.sessions import stored_session
@@ -22,7 +20,7 @@ from trainer.eventlog import EventLogWriter
 from trainer.events import Emitter, EventSink, NumberedEvent
 from trainer.leases import Lease, LeaseKeeper, new_owner_id
 from trainer.plan import SessionPlan
-from trainer.recorder import create_session
+from trainer.recorder import create_leased_session
 from trainer.session import FineTuneQueue, RunnerOptions, SessionRunner
 from trainer.teachers.base import Teacher
 
@@ -45,14 +43,7 @@ async def train(
     keeper = LeaseKeeper(db, new_owner_id(), lease_s)
     claimed_at = time.monotonic()
     async with db() as transaction:
-        history = await create_session(
-            transaction,
-            user_id,
-            plan,
-            status=SessionStatus.RUNNING,
-            lease_owner=keeper.owner,
-            lease_until=utcnow() + timedelta(seconds=lease_s),
-        )
+        history = await create_leased_session(transaction, user_id, plan, keeper.owner, lease_s)
         await transaction.commit()
     lease = Lease(history.id, keeper.owner, lease_s, claimed_at=claimed_at)
     log = EventLogWriter(db, history.id, lease=lease)

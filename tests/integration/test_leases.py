@@ -47,7 +47,7 @@ from trainer.events import (
 from trainer.leases import Lease, LeaseKeeper
 from trainer.manager import SessionManager
 from trainer.plan import SessionPlan, make_plan
-from trainer.recorder import create_session
+from trainer.recorder import create_leased_session, create_session
 from trainer.saq_queue import SaqQueue
 from trainer.session import RunnerOptions, SessionRunner
 
@@ -73,14 +73,7 @@ async def running(
     """A RUNNING session under `owner`'s lease for `lease_s` more seconds (less than none: run
     out that long ago)."""
     async with db() as transaction:
-        history = await create_session(
-            transaction,
-            user_id,
-            plan,
-            status=SessionStatus.RUNNING,
-            lease_owner=owner,
-            lease_until=utcnow() + timedelta(seconds=lease_s),
-        )
+        history = await create_leased_session(transaction, user_id, plan, owner, lease_s)
         await transaction.commit()
     return history
 
