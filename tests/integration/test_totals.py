@@ -30,7 +30,7 @@ from tests.integration.test_session import offline_teachers
 from tests.support import Account, eventually, graphql_data, make_account
 from tests.support.factories import T0, add_session
 from tests.support.workers import every_session_ended
-from trainer.plan import make_plan
+from trainer.plan import MAX_EXAMPLES, make_plan
 from trainer.recorder import create_session
 from trainer.training import train
 
@@ -186,9 +186,9 @@ async def test_totals_follow_every_writer(engine: AsyncEngine, settings: Setting
     async with serving(slow) as (_, http):
         long_one = await _start(http, alice, 60)
         await _start(http, alice, 2)
-        # Queued behind the two running, or just started: cancelled either way (too long to
-        # have ended by then).
-        cancelled = await _start(http, alice, 30)
+        # Queued behind the two running, or just started: cancelled either way. As long as a
+        # session can be, so that no stall of a busy machine lets it end before the cancel.
+        cancelled = await _start(http, alice, MAX_EXAMPLES)
         await graphql_data(http, CANCEL, {"id": cancelled}, account=alice)
         await graphql_data(
             http, RECORD, {"input": session_input(sessionId="graphql-1")}, account=alice
