@@ -85,7 +85,6 @@ async def rounds(
 async def run(smoke: bool) -> Section:
     sizes = SMOKE if smoke else FULL
     section = Section("scaleout", "5. Scale-out over workers (MariaDB)")
-    models = [model for _, model in TEACHERS]
     results: dict[int, list[Round]] = {}
     async with scratch_database("mariadb", "chorus_bench_scaleout") as url:
         engine = create_engine(url)
@@ -95,7 +94,7 @@ async def run(smoke: bool) -> Section:
             ]
         finally:
             await engine.dispose()
-        with python_child(fake_provider.__name__, [str(sizes.latency_s), *models]) as (
+        with python_child(fake_provider.__name__, [str(sizes.latency_s)]) as (
             provider,
             provider_url,
         ):

@@ -349,9 +349,8 @@ async def session_without_calls(backend: str, provider_url: str, sizes: Sizes) -
 async def run(smoke: bool, *, profile: bool = False) -> Section:
     sizes = SMOKE if smoke else FULL
     section = Section("trainer", "1. Trainer overhead (sessions on a worker)")
-    models = [model for _, model in TEACHERS]
     repeated: dict[str, int] = {}
-    with python_child(fake_provider.__name__, [str(sizes.latency_s), *models]) as (_, url):
+    with python_child(fake_provider.__name__, [str(sizes.latency_s)]) as (_, url):
         for backend in ("sqlite", "mariadb"):
             # Measured next to the sessions they are subtracted from: this machine's speed
             # drifts by several percent over minutes.
@@ -371,7 +370,7 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
             _add_figures(section, backend, sizes, measured, serial, alone, without_calls)
             repeated[backend] = len(measured.runs)
     slow = dataclasses.replace(sizes, latency_s=sizes.slow_latency_s)
-    with python_child(fake_provider.__name__, [str(slow.latency_s), *models]) as (_, url):
+    with python_child(fake_provider.__name__, [str(slow.latency_s)]) as (_, url):
         for backend in ("sqlite", "mariadb"):
             [run] = (await measure(backend, url, slow.concurrency, slow.examples, 1)).runs
             _add_slow_figures(section, backend, slow, run)

@@ -76,7 +76,7 @@ class Dialect(ABC):
     """One provider's protocol: where the model and prompt are, and its answer shapes."""
 
     @abstractmethod
-    def model(self, request: Request, body: Any) -> str: ...
+    def model(self, path_params: Mapping[str, Any], body: Any) -> str: ...
 
     @abstractmethod
     def prompt(self, body: Any) -> str: ...
@@ -321,8 +321,13 @@ def _quota_failure(quota_id: str) -> dict[str, Any]:
     }
 
 
+def normal_answer(dialect: Dialect, call: Call) -> dict[str, Any]:
+    """The body of the answer `dialect` gives `call` when no fault is planned."""
+    return dialect.answer(call, _text_for(call))
+
+
 def _normal_answer(dialect: Dialect, call: Call) -> Response:
-    return JSONResponse(dialect.answer(call, _text_for(call)))
+    return JSONResponse(normal_answer(dialect, call))
 
 
 def _text_for(call: Call) -> str:
@@ -353,7 +358,7 @@ def _words(text: str) -> int:
 
 
 class _OpenAI(Dialect):
-    def model(self, request: Request, body: Any) -> str:
+    def model(self, path_params: Mapping[str, Any], body: Any) -> str:
         return str(body.get("model", ""))
 
     def prompt(self, body: Any) -> str:
@@ -405,8 +410,8 @@ _GOOGLE_STATUS = {
 
 
 class _Gemini(Dialect):
-    def model(self, request: Request, body: Any) -> str:
-        return str(request.path_params["model"])
+    def model(self, path_params: Mapping[str, Any], body: Any) -> str:
+        return str(path_params["model"])
 
     def prompt(self, body: Any) -> str:
         return "\n".join(
@@ -460,7 +465,7 @@ def _halves(text: str) -> list[str]:
 
 
 class _Ollama(Dialect):
-    def model(self, request: Request, body: Any) -> str:
+    def model(self, path_params: Mapping[str, Any], body: Any) -> str:
         return str(body.get("model", ""))
 
     def prompt(self, body: Any) -> str:
@@ -492,7 +497,7 @@ class _Ollama(Dialect):
 
 
 class _Tgi(Dialect):
-    def model(self, request: Request, body: Any) -> str:
+    def model(self, path_params: Mapping[str, Any], body: Any) -> str:
         return TGI_MODEL
 
     def prompt(self, body: Any) -> str:
@@ -515,7 +520,7 @@ class _Tgi(Dialect):
 
 
 class _Anthropic(Dialect):
-    def model(self, request: Request, body: Any) -> str:
+    def model(self, path_params: Mapping[str, Any], body: Any) -> str:
         return str(body.get("model", ""))
 
     def prompt(self, body: Any) -> str:
@@ -690,6 +695,14 @@ class FakeFineTuning:
         return JSONResponse(body, status_code=status)
 
 
+# Each protocol's chat endpoint; Gemini's names the model in its path.
+CHAT_PATHS: dict[str, Dialect] = {
+    "/v1/chat/completions": _OpenAI(),
+    "/v1beta/models/{model}:generateContent": _Gemini(),
+    "/api/chat": _Ollama(),
+    "/generate": _Tgi(),
+    "/v1/messages": _Anthropic(),
+}
 _BASE_PATHS = {"openai": "/v1", "gemini": "", "ollama": "", "tgi": "", "anthropic": ""}
 
 
@@ -706,15 +719,10 @@ class FakeProvider:
         self._thread: threading.Thread | None = None
         self.app = Starlette(
             routes=[
-                Route("/v1/chat/completions", self._endpoint(_OpenAI()), methods=["POST"]),
-                Route(
-                    "/v1beta/models/{model}:generateContent",
-                    self._endpoint(_Gemini()),
-                    methods=["POST"],
+                *(
+                    Route(path, self._endpoint(dialect), methods=["POST"])
+                    for path, dialect in CHAT_PATHS.items()
                 ),
-                Route("/api/chat", self._endpoint(_Ollama()), methods=["POST"]),
-                Route("/generate", self._endpoint(_Tgi()), methods=["POST"]),
-                Route("/v1/messages", self._endpoint(_Anthropic()), methods=["POST"]),
                 *self.fine_tuning.routes(),
             ]
         )
@@ -776,7 +784,9 @@ class FakeProvider:
         async def endpoint(request: Request) -> Response:
             started_ns = time.perf_counter_ns()
             body = await request.json()
-            call = Call(dialect.model(request, body), dialect.prompt(body), body, started_ns)
+            call = Call(
+                dialect.model(request.path_params, body), dialect.prompt(body), body, started_ns
+            )
             self.requests.append(
                 ReceivedRequest(
                     request.url.path, dict(request.headers), body, call.model, call.prompt
