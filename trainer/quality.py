@@ -84,6 +84,8 @@ _WORD = re.compile(r"\w+(?:['\u2019-]\w+)*")
 # A sentence ends at a run of terminal punctuation followed by a space, a closing quote
 # or bracket, or the end of the text, so "3.5 miles" stays one sentence.
 _SENTENCE_END = re.compile(r"[.!?…]+(?=[\s\"'”\u2019)\]]|$)")
+# One letter or digit: `str.isalnum()`'s characters are `\w`'s without the underscore.
+_ALNUM = re.compile(r"[^\W_]")
 _DIALOGUE = re.compile(r"[\"“][^\"“”]*\w[^\"“”]*[\"”]")
 
 
@@ -107,15 +109,24 @@ def words(text: str) -> tuple[str, ...]:
     return tuple(_WORD.findall(text))
 
 
+@functools.lru_cache(maxsize=1024)
+def folded_words(text: str) -> tuple[str, ...]:
+    """`words(text)`, each casefolded; cached for the same readers."""
+    return tuple(word.casefold() for word in words(text))
+
+
 def is_descriptive(word: str) -> bool:
-    lowered = word.casefold()
+    return _is_descriptive_folded(word.casefold())
+
+
+def _is_descriptive_folded(lowered: str) -> bool:
     if lowered in DESCRIPTIVE_WORDS:
         return True
     return len(lowered) >= 5 and lowered.endswith("ly") and lowered not in _NOT_ADVERBS
 
 
 def count_sentences(text: str) -> int:
-    return sum(1 for part in _SENTENCE_END.split(text) if any(c.isalnum() for c in part))
+    return sum(1 for part in _SENTENCE_END.split(text) if _ALNUM.search(part))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -125,8 +136,8 @@ def quality_features(text: str) -> QualityFeatures:
     Cached: in a JURY vote every judge weighs the same few outputs again.
     """
     stripped = text.strip()
-    text_words = words(text)
-    descriptive = sum(1 for word in text_words if is_descriptive(word))
+    text_words = folded_words(text)
+    descriptive = sum(1 for word in text_words if _is_descriptive_folded(word))
     return QualityFeatures(
         characters=len(stripped),
         words=len(text_words),

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from itertools import pairwise
+from operator import itemgetter
 
-from trainer.quality import words
+from trainer.quality import folded_words, words
 
 MIN_WORDS = 20
 MAX_DUPLICATE_LINE_FRACTION = 0.3
@@ -30,8 +31,11 @@ _ASSISTANCE = (
     r"(?:help|assist|comply|fulfil|fulfill|write|create|provide|generate|produce|continue"
     r"|complete|do that|do this|engage)"
 )
+# Every refusal opens with a word that starts with "a" or "i": the lookahead lets the search
+# skip the other positions at once.
 _REFUSAL = re.compile(
-    "|".join(
+    r"\b(?=[ai])(?:"
+    + "|".join(
         (
             r"\bas an ai\b",
             r"\bi(?:'m| am) sorry,? but\b",
@@ -41,7 +45,8 @@ _REFUSAL = re.compile(
             # "I cannot remember the winter..." opens stories; only a refusal to assist counts.
             rf"\b(?:{_INABILITY})(?: \w+){{0,3}}? {_ASSISTANCE}\b",
         )
-    ),
+    )
+    + ")",
     re.IGNORECASE,
 )
 
@@ -87,17 +92,19 @@ def _duplicate_lines(text: str) -> str | None:
 
 
 def _repeated_bigram(text: str) -> str | None:
-    text_words = [word.casefold() for word in words(text)]
+    text_words = folded_words(text)
     if len(text_words) < MIN_WORDS_FOR_BIGRAM_RULE:
         return None
-    bigrams = Counter(pairwise(text_words))
-    (first, second), count = bigrams.most_common(1)[0]
-    if count < 2:
-        return None
+    pairs = list(pairwise(text_words))
+    bigrams = Counter(pairs)
+    if len(bigrams) == len(pairs):
+        return None  # no pair twice, as in most stories
+    # The first of the most frequent pairs, as Counter.most_common(1) picks it.
+    first, second = max(bigrams.items(), key=itemgetter(1))[0]
     # The characters of the words the pair's occurrences cover, each word once: in "ha ha
     # ha" the occurrences overlap, and counting each in full would cover more than all.
     covered: set[int] = set()
-    for position, pair in enumerate(pairwise(text_words)):
+    for position, pair in enumerate(pairs):
         if pair == (first, second):
             covered.update((position, position + 1))
     share = sum(len(text_words[position]) for position in covered) / sum(map(len, text_words))
