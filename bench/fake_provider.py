@@ -9,8 +9,8 @@ The providers a benchmark stands in for run on other machines; their CPU is not 
 On a two-core machine every core the stand-in uses is taken from what is measured, so this
 one answers with the test fake's own wire formats (`tests.support.fake_provider`: the same
 paths, auth checks, stories, verdicts and JSON bodies) but without its framework: HTTP/1.1
-keep-alive parsed by httptools on uvloop, no faults, nothing kept. It costs about a fifth of
-the test fake's CPU per call (bench/README.md, "Seventh round").
+keep-alive parsed by httptools on uvloop, no faults, nothing kept. Each call costs it about
+two fifths of the CPU it costs the test fake (bench/README.md, "Seventh round").
 """
 
 from __future__ import annotations
