@@ -172,29 +172,44 @@ async def renew(
     return still
 
 
-async def release(db: AsyncSession, history_id: int, owner: str) -> bool:
-    """Hand a running session back to the queue, at once, for another worker to go on with;
-    whether `owner` still held it."""
+async def release(db: AsyncSession, history_id: int, owner: str) -> SessionStatus | None:
+    """Hand a running session back to the queue, at once, for another worker to go on with:
+    QUEUED. One that cancelTraining asked to stop ends CANCELLED instead, here and now: no
+    worker should claim it only to stop it. None when `owner` no longer held it."""
     user_id = await db.scalar(select(_History.user_id).where(_History.id == history_id))
     if user_id is None:
-        return False
+        return None
+    # The user's row first, as cancelTraining takes it: a cancel comes before or after.
     await _take_user(db, user_id)
+    held = (
+        _History.id == history_id,
+        _History.lease_owner == owner,
+        _History.status == SessionStatus.RUNNING,
+    )
+    cancelling = await db.scalar(select(_History.cancel_requested).where(*held))
+    if cancelling is None:
+        await db.rollback()
+        return None
+    if cancelling:
+        try:
+            await set_status(db, history_id, SessionStatus.CANCELLED, owner=owner)
+        except LeaseLost:
+            return None  # taken over since, its lease run out
+        return SessionStatus.CANCELLED
     released = await db.execute(
         update(_History)
-        .where(
-            _History.id == history_id,
-            _History.lease_owner == owner,
-            _History.status == SessionStatus.RUNNING,
-        )
+        .where(*held)
         .values(
             status=SessionStatus.QUEUED, lease_owner=None, lease_until=None, updated_at=utcnow()
         )
         .execution_options(synchronize_session=False)
     )
-    if _rows(released) == 1:
-        await _hand_events_to(db, history_id, None)
+    if _rows(released) != 1:
+        await db.rollback()
+        return None  # taken over since, its lease run out
+    await _hand_events_to(db, history_id, None)
     await db.commit()
-    return _rows(released) == 1
+    return SessionStatus.QUEUED
 
 
 async def request_cancel(db: AsyncSession, history_id: int) -> SessionStatus:

@@ -8,7 +8,8 @@ lease, wakes what nobody is doing: RUNNING sessions whose lease ran out, and QUE
 the head of a user's queue whose user has room.
 
 Cancelling a run from outside (the worker stopping) hands its session back at once (QUEUED,
-for another worker to go on with) or, with `hand_back=False`, ends it INTERRUPTED.
+for another worker to go on with; CANCELLED if cancelTraining asked to stop it) or, with
+`hand_back=False`, ends it INTERRUPTED.
 """
 
 from __future__ import annotations
@@ -257,6 +258,9 @@ class SessionWorker:
         try:
             async with self._db() as db:
                 handed = await release(db, history.id, lease.owner)
+            if handed is SessionStatus.CANCELLED:
+                # cancelTraining came before the keeper passed it on: the session ends here.
+                await self._close_stream(history, lease, SessionStatus.CANCELLED)
         except Exception as error:
             logger.warning(
                 "handing session %s back failed (its lease runs out instead): %s",
@@ -264,15 +268,22 @@ class SessionWorker:
                 error,
             )
             return
-        if handed:
-            logger.info("session %s handed back", history.session_id)
+        if handed is not None:
+            logger.info("session %s handed back: %s", history.session_id, handed.name)
 
     async def _end(
         self, history: TrainingHistory, lease: Lease, status: SessionStatus, error: str
     ) -> None:
-        """End a claimed session without running it, its stream closed by a SessionFinished."""
+        """End a claimed session without running it."""
         async with self._db() as db:
             await set_status(db, history.id, status, error=error, owner=lease.owner)
+        await self._close_stream(history, lease, status)
+
+    async def _close_stream(
+        self, history: TrainingHistory, lease: Lease, status: SessionStatus
+    ) -> None:
+        """The SessionFinished that closes the event stream of a session that just ended."""
+        async with self._db() as db:
             seq = await last_seq(db, history.id)
         writer = EventLogWriter(self._db, history.id, self._publish, lease=lease)
         try:

@@ -109,8 +109,8 @@ async def test_claims_follow_each_users_queue_and_limit(engine: AsyncEngine) -> 
         assert await renew(transaction, "w1", [first, second], 15) == {first}
         # A lease that is live cannot be taken over.
         assert await claim_expired(transaction, first, "w2", 15) is None
-        assert await release(transaction, first, "w1")
-        assert not await release(transaction, first, "w1")
+        assert await release(transaction, first, "w1") is SessionStatus.QUEUED
+        assert await release(transaction, first, "w1") is None
     handed = await status_of(db, first)
     assert (handed.status, handed.lease_owner, handed.lease_until) == (
         SessionStatus.QUEUED,
@@ -155,6 +155,65 @@ async def test_cancelling_ends_a_queued_session_and_asks_a_running_one(
     assert (asked.status, asked.cancel_requested) == (SessionStatus.RUNNING, True)
     async with db() as transaction:
         assert not await requeue_interrupted(transaction, waiting)
+
+
+async def test_a_session_asked_to_stop_ends_cancelled_when_handed_back(
+    engine: AsyncEngine,
+) -> None:
+    alice = await make_account(engine, "alice")
+    db = session_factory(engine)
+    (history_id,) = await queued(db, alice.id, 1)
+    async with db() as transaction:
+        assert await claim_queued(transaction, history_id, "w1", 15, max_running=1)
+        assert await request_cancel(transaction, history_id) is SessionStatus.RUNNING
+        # No worker would claim it again but to stop it.
+        assert await release(transaction, history_id, "w1") is SessionStatus.CANCELLED
+        assert await release(transaction, history_id, "w1") is None
+    ended = await status_of(db, history_id)
+    assert (ended.status, ended.error, ended.end_reason) == (SessionStatus.CANCELLED, None, None)
+    assert ended.completed_at is not None
+
+
+async def test_a_cancel_the_worker_had_not_seen_ends_the_session_it_hands_back(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    alice = await make_account(engine, "alice")
+    db = session_factory(engine)
+    app = create_app(settings.model_copy(update={"offline_latency_ms": 20}))
+    async with InProcessServer(app) as server:
+        started = await graphql_async(
+            server,
+            "mutation { startTraining(input: {numExamples: 1000, seed: 3}) { sessionId } }",
+            token=alice.token,
+        )
+        session_id = started["data"]["startTraining"]["sessionId"]
+        async with db() as transaction:
+            history = await transaction.scalar(
+                select(TrainingHistory).where(TrainingHistory.session_id == session_id)
+            )
+            assert history is not None
+        history_id = history.id
+
+        async def some_examples_stored() -> bool:
+            return (await status_of(db, history_id)).num_examples_successful >= 3
+
+        await eventually(some_examples_stored)
+        # Another API process asks; the server stops before its worker has seen it.
+        async with db() as transaction:
+            assert await request_cancel(transaction, history_id) is SessionStatus.RUNNING
+    ended = await status_of(db, history_id)
+    assert ended.status is SessionStatus.CANCELLED
+    assert 3 <= ended.num_examples_successful < 1000
+    await assert_record_agrees(engine, history_id)
+    async with db() as transaction:
+        last = await transaction.scalar(
+            select(EventRow)
+            .where(EventRow.history_id == history_id)
+            .order_by(EventRow.seq.desc())
+            .limit(1)
+        )
+    assert last is not None
+    assert (last.type, last.payload["status"]) == (SessionFinished.__name__, "CANCELLED")
 
 
 async def _taken_over(db: async_sessionmaker[AsyncSession], history_id: int, owner: str) -> None:
