@@ -13,7 +13,7 @@ from collections import Counter
 from itertools import pairwise
 from operator import itemgetter
 
-from trainer.quality import folded_words, words
+from trainer.quality import folded_words
 
 MIN_WORDS = 20
 MAX_DUPLICATE_LINE_FRACTION = 0.3
@@ -74,7 +74,7 @@ def _refusal(text: str) -> str | None:
 
 
 def _too_short(text: str) -> str | None:
-    count = len(words(text))
+    count = len(folded_words(text))
     if count >= MIN_WORDS:
         return None
     return f"too short: {count} word{'' if count == 1 else 's'} (minimum {MIN_WORDS})"

@@ -1,17 +1,23 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from trainer.example import MAX_OUTPUT_CHARS
 from trainer.quality import (
     MAX_TEXT_QUALITY,
     QualityFeatures,
     count_sentences,
     final_quality,
+    folded_words,
     is_descriptive,
     quality_features,
     score_features,
     text_quality,
+    words,
 )
+from trainer.validity import invalid_reason
 
 
 def features(
@@ -146,3 +152,36 @@ def test_final_quality_blends_text_quality_and_confidence(
     quality: float, confidence: float, final: float
 ) -> None:
     assert final_quality(quality, confidence) == pytest.approx(final)
+
+
+# Answers of the longest length kept (trainer.example.MAX_OUTPUT_CHARS) that used to take the
+# worker's event loop for seconds: every session on the worker waited, and its leases with it.
+HOSTILE = {
+    "a quote never closed": "“" + "word " * 6_399 + "word",
+    "a straight quote never closed": '"' + "word " * 6_399 + "word",
+    "a run of exclamation marks": "!" * 31_999 + "x",
+    "a run of full stops": "a" + "." * 31_998 + "x",
+}
+
+
+def _scoring_s(text: str) -> float:
+    """The CPU seconds of judging `text` (validity, then quality), the best of three."""
+    best = float("inf")
+    for _ in range(3):
+        for cached in (words, folded_words, quality_features):
+            cached.cache_clear()
+        started = time.process_time()
+        invalid_reason(text)
+        text_quality(text)
+        best = min(best, time.process_time() - started)
+    return best
+
+
+@pytest.mark.parametrize("answer", HOSTILE.values(), ids=HOSTILE.keys())
+def test_no_answer_costs_much_more_to_score_than_a_story_as_long(answer: str) -> None:
+    assert len(answer) == MAX_OUTPUT_CHARS
+    story = ("Mara said, “The lanterns are lit.” The harbour was quiet. " * 600)[:MAX_OUTPUT_CHARS]
+    # Side by side, so the machine's speed cancels out: each took 1,000 to 4,000 times as
+    # long as the story, in time growing with the square of its length.
+    assert _scoring_s(answer) < 20 * _scoring_s(story)
+    assert quality_features(answer).has_dialogue is False
