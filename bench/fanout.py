@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 from bench import raw_frames, subscribers
 from bench.databases import scratch_database
 from bench.fleet import Fleet, on_workers
-from bench.procs import WORK, cpu_seconds, memory_mb, python_child, settle
+from bench.procs import WORK, cpu_seconds, machine_cpu, memory_mb, python_child, settle
 from bench.profile import sampled
 from bench.report import Bar, Section, percentile
 from models.engine import create_engine
@@ -232,6 +232,9 @@ class Outcome:
     received: Received
     api_cpu_s: float
     rss_per_subscriber_kib: float
+    # The shares of the machine's CPU time its host took while the sessions ran.
+    stolen_unwatched: float
+    stolen_watched: float
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -270,7 +273,9 @@ async def watched(
 ) -> Outcome:
     """An unwatched session, the watched one, and another unwatched one, on `fleet`."""
     home = fleet.apis[0]
+    machine_before = machine_cpu()
     before = await paced_alone(home, fleet.url, account, sizes.examples)
+    unwatched_machine = machine_cpu().since(machine_before)
     fleet.stop_workers()
     session_id = await start_session(home, account, sizes.examples)
     pids = fleet.api_pids
@@ -286,12 +291,16 @@ async def watched(
         # The session starts as soon as the worker is ready.
         await asyncio.to_thread(fleet.start_worker)
         cpu_before = sum(cpu_seconds(api) for api in pids)
+        machine_before = machine_cpu()
         with sampled(pids[0], f"{operation}-{len(pids)}", enabled=profile):
             received = await collected(started, deadline)
+        watched_machine = machine_cpu().since(machine_before)
         cpu = sum(cpu_seconds(api) for api in pids) - cpu_before
     status = await ended(fleet.url, session_id, within_s=60)
     events, rate = await logged(fleet.url, session_id)
+    machine_before = machine_cpu()
     after = await paced_alone(home, fleet.url, account, sizes.examples)
+    unwatched_machine += machine_cpu().since(machine_before)
     outcome = Outcome(
         events=events,
         unwatched_rates=[before, after],
@@ -299,6 +308,8 @@ async def watched(
         received=received,
         api_cpu_s=cpu,
         rss_per_subscriber_kib=(rss_subscribed - rss_before) * 1024 / sizes.subscribers,
+        stolen_unwatched=unwatched_machine.stolen_share,
+        stolen_watched=watched_machine.stolen_share,
     )
     if status != "COMPLETED":
         outcome.notes.append(f"the watched session ended {status}")
@@ -404,7 +415,10 @@ PACE_METHOD = (
     "two identical sessions run with no subscriber on the same processes, one just before "
     "and one just after it; each rate is from the `at` stamps of the session's event log. "
     "The watched session is started while no worker runs, so it waits QUEUED until every "
-    "subscription is in; then a worker is started and takes it."
+    "subscription is in; then a worker is started and takes it. Stolen CPU is the share of "
+    "all cores' time, over the unwatched sessions and over the watched one's delivery, in "
+    "which this virtual machine's host ran something else on a core it had work for "
+    "(/proc/stat's steal): it slows a session without showing in any process's CPU time."
 )
 
 
@@ -441,6 +455,12 @@ def _pace_figures(section: Section, label: str, outcome: Outcome, floor: float =
     )
     section.add(f"{label}: events/s emitted, watched", outcome.watched_rate, "/s")
     section.add(f"{label}: pace watched / unwatched", outcome.pace, "x", Bar(0.95, at_least=True))
+    section.add(
+        f"{label}: machine CPU stolen by the host, unwatched", outcome.stolen_unwatched * 100, "%"
+    )
+    section.add(
+        f"{label}: machine CPU stolen by the host, watched", outcome.stolen_watched * 100, "%"
+    )
 
 
 def _loss_figures(section: Section, label: str, outcome: Outcome) -> None:

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,13 +24,46 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def machine_cpu() -> tuple[float, float]:
-    """Seconds the machine's cores have been busy and in all, summed over cores, so far
-    (/proc/stat; iowait counts as idle)."""
+@dataclass(frozen=True)
+class MachineCpu:
+    """Time of the machine's cores, summed over cores: in all, busy (iowait counts as idle),
+    and stolen, the part of busy in which the hypervisor ran something else on the core while
+    this machine had work for it. Stolen time slows everything measured without showing in
+    any process's CPU time."""
+
+    total_s: float
+    busy_s: float
+    stolen_s: float
+
+    def __add__(self, other: MachineCpu) -> MachineCpu:
+        return MachineCpu(
+            self.total_s + other.total_s,
+            self.busy_s + other.busy_s,
+            self.stolen_s + other.stolen_s,
+        )
+
+    def since(self, before: MachineCpu) -> MachineCpu:
+        return MachineCpu(
+            self.total_s - before.total_s,
+            self.busy_s - before.busy_s,
+            self.stolen_s - before.stolen_s,
+        )
+
+    @property
+    def busy_share(self) -> float:
+        return self.busy_s / self.total_s if self.total_s else 0.0
+
+    @property
+    def stolen_share(self) -> float:
+        return self.stolen_s / self.total_s if self.total_s else 0.0
+
+
+def machine_cpu() -> MachineCpu:
+    """The machine's CPU time so far (/proc/stat)."""
     fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]
     total = sum(fields[:8])
-    return (total - idle) / _TICKS, total / _TICKS
+    return MachineCpu(total / _TICKS, (total - idle) / _TICKS, fields[7] / _TICKS)
 
 
 def family_cpu_seconds(pid: int) -> float:

@@ -43,6 +43,7 @@ class Round:
     succeeded: int
     wall_s: float
     machine_busy: float
+    machine_stolen: float
     workers_cpu_s: float
     provider_cpu_s: float
 
@@ -64,9 +65,9 @@ async def rounds(
         for _ in range(sizes.repeats):
             workers_before = sum(cpu_seconds(worker.pid) for worker in pool)
             provider_before = cpu_seconds(provider_pid)
-            busy_before, total_before = machine_cpu()
+            machine_before = machine_cpu()
             ended = await sessions(api, url, users, sizes.examples, pool)
-            busy_after, total_after = machine_cpu()
+            machine = machine_cpu().since(machine_before)
             workers_cpu = sum([await asyncio.to_thread(settle, worker.pid) for worker in pool])
             done.append(
                 Round(
@@ -74,7 +75,8 @@ async def rounds(
                     examples=n * sizes.examples,
                     succeeded=sum(ended.succeeded),
                     wall_s=ended.wall_s,
-                    machine_busy=(busy_after - busy_before) / (total_after - total_before),
+                    machine_busy=machine.busy_share,
+                    machine_stolen=machine.stolen_share,
                     workers_cpu_s=workers_cpu - workers_before,
                     provider_cpu_s=cpu_seconds(provider_pid) - provider_before,
                 )
@@ -112,7 +114,9 @@ async def run(smoke: bool) -> Section:
         "of a user of its own, started together; medians over the rounds. Examples/s is all "
         "the round's examples over the time from the first startTraining until the last "
         "session ended; the ratio is that over 1 worker's. Machine CPU busy is the share of "
-        "all cores' time that was not idle over the same span (/proc/stat): the workers share "
+        "all cores' time that was not idle over the same span (/proc/stat), and of which "
+        "stolen the part in which this virtual machine's host ran something else on a core "
+        "it had work for (its steal time): the workers share "
         "the cores with the fake provider, MariaDB, Redis, the API process and the "
         "benchmark's own polling, so where it nears 100% more workers cannot add examples/s. "
         "CPU per example is the workers' user + system time (from /proc, until they are idle "
@@ -132,6 +136,11 @@ def _add_figures(section: Section, sizes: Sizes, results: dict[int, list[Round]]
         section.add(f"{label}: examples/s", pace, "/s")
         section.add(f"{label}: examples/s over 1 worker's", pace / base, "x")
         section.add(f"{label}: machine CPU busy", median([r.machine_busy for r in done]) * 100, "%")
+        section.add(
+            f"{label}: of which stolen by the host",
+            median([r.machine_stolen for r in done]) * 100,
+            "%",
+        )
         section.add(
             f"{label}: wall / ideal ({ideal:g} s)", median([r.wall_s for r in done]) / ideal, "x"
         )

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from bench import fake_provider, fleet, session_alone, teacher_calls
 from bench.databases import scratch_database
 from bench.fleet import Fleet
-from bench.procs import ROOT, WORK, cpu_seconds, memory_mb, python_child, settle
+from bench.procs import ROOT, WORK, cpu_seconds, machine_cpu, memory_mb, python_child, settle
 from bench.profile import sampled
 from bench.report import Bar, Section, median
 from models.engine import create_engine
@@ -100,6 +100,8 @@ class Run:
     cpu_s: float
     peak_rss_mb: float
     api_cpu_s: float
+    # The share of the machine's CPU time the host took while the session ran.
+    stolen_share: float
 
     @property
     def cpu_ms_per_example(self) -> float:
@@ -216,7 +218,9 @@ async def run_session(
     """One session of `n` examples, timed from startTraining until it has ended; CPU until
     the worker and the API process are idle again."""
     cpu_before, api_before = cpu_seconds(worker.pid), cpu_seconds(api.pid)
+    machine_before = machine_cpu()
     ended = await sessions(api, database_url, [account], n, [worker])
+    machine = machine_cpu().since(machine_before)
     cpu = await asyncio.to_thread(settle, worker.pid) - cpu_before
     api_cpu = await asyncio.to_thread(settle, api.pid) - api_before
     return Run(
@@ -227,6 +231,7 @@ async def run_session(
         cpu,
         memory_mb(worker.pid)[1],
         api_cpu,
+        machine.stolen_share,
     )
 
 
@@ -393,6 +398,9 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
         "the session is from startTraining until the session is first read RUNNING (read "
         "every 20 ms), part of the wall time. API process CPU per example is "
         "the same reading of `chorus serve` over the same span (nobody watches the session). "
+        "Stolen CPU is the share of all cores' time, while the sessions ran, in which this "
+        "virtual machine's host ran something else on a core this machine had work for "
+        "(/proc/stat's steal): it slows the sessions without showing in any process's CPU time. "
         "CPU while idle is each process's CPU time over "
         f"{sizes.quiet_s:g} s with no session, after the sessions, in ms per second. Worker "
         "cores at the ideal pace is the worker's CPU per example times the examples an ideal "
@@ -450,6 +458,11 @@ def _add_figures(
     c = sizes.concurrency
     section.add(f"{backend}: wall time, C={c}", wall, "s")
     section.add(f"{backend}: wall / ideal ({ideal:g} s), C={c}", wall / ideal, "x", Bar(1.10))
+    section.add(
+        f"{backend}: machine CPU stolen by the host, C={c}",
+        median([r.stolen_share for r in runs]) * 100,
+        "%",
+    )
     section.add(
         f"{backend}: startTraining until a worker runs it, C={c}",
         median([r.claimed_s for r in runs]) * 1000,
@@ -516,4 +529,9 @@ def _add_slow_figures(section: Section, backend: str, sizes: Sizes, run: Run) ->
         f"{backend}: worker CPU per example, L={latency_ms:g} ms, C={c}",
         run.cpu_ms_per_example,
         "ms",
+    )
+    section.add(
+        f"{backend}: machine CPU stolen by the host, L={latency_ms:g} ms, C={c}",
+        run.stolen_share * 100,
+        "%",
     )
