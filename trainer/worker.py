@@ -258,9 +258,6 @@ class SessionWorker:
         try:
             async with self._db() as db:
                 handed = await release(db, history.id, lease.owner)
-            if handed is SessionStatus.CANCELLED:
-                # cancelTraining came before the keeper passed it on: the session ends here.
-                await self._close_stream(history, lease, SessionStatus.CANCELLED)
         except Exception as error:
             logger.warning(
                 "handing session %s back failed (its lease runs out instead): %s",
@@ -268,8 +265,19 @@ class SessionWorker:
                 error,
             )
             return
-        if handed is not None:
-            logger.info("session %s handed back: %s", history.session_id, handed.name)
+        if handed is None:
+            return
+        logger.info("session %s handed back: %s", history.session_id, handed.name)
+        if handed is SessionStatus.CANCELLED:
+            # cancelTraining came before the keeper passed it on: the session ends here.
+            try:
+                await self._close_stream(history, lease, handed)
+            except Exception as error:
+                logger.warning(
+                    "session %s ended CANCELLED, but its SessionFinished was not logged: %s",
+                    history.session_id,
+                    error,
+                )
 
     async def _end(
         self, history: TrainingHistory, lease: Lease, status: SessionStatus, error: str
