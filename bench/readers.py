@@ -34,7 +34,7 @@ from bench.fanout import (
     start_session,
 )
 from bench.fleet import on_workers
-from bench.procs import WORK, cpu_seconds, python_child
+from bench.procs import WORK, cpu_seconds, machine_cpu, python_child
 from bench.profile import sampled
 from bench.report import Bar, Section, percentile
 from models.engine import create_engine
@@ -121,6 +121,9 @@ class Outcome:
     api_cpu_s: float
     worker_cpu_s: float
     events: int
+    # The shares of the machine's CPU time its host took while the sessions ran.
+    stolen_alone: float
+    stolen_reading: float
 
 
 async def measure(sizes: Sizes, *, profile: bool) -> Outcome:
@@ -135,7 +138,9 @@ async def measure(sizes: Sizes, *, profile: bool) -> Outcome:
         with on_workers(url, offline_latency_ms=sizes.latency_ms) as fleet:
             api, worker = fleet.apis[0], fleet.worker
             assert worker is not None
+            machine_before = machine_cpu()
             before = await paced_alone(api, url, account, sizes.examples)
+            alone_machine = machine_cpu().since(machine_before)
             deadline = 600.0
             named = WORK / f"readers-session-{os.getpid()}"
             named.unlink(missing_ok=True)
@@ -145,6 +150,7 @@ async def measure(sizes: Sizes, *, profile: bool) -> Outcome:
             ):
                 # The reading, from the first query to the session's end.
                 api_cpu, worker_cpu = cpu_seconds(api.pid), cpu_seconds(worker.pid)
+                machine_before = machine_cpu()
                 reading = time.perf_counter()
                 with (
                     # Connected before the session starts; they subscribe once it has begun.
@@ -166,13 +172,16 @@ async def measure(sizes: Sizes, *, profile: bool) -> Outcome:
                     status = await ended(url, session_id, within_s=deadline)
                     readers.send_signal(signal.SIGTERM)
                     reading = time.perf_counter() - reading
+                    reading_machine = machine_cpu().since(machine_before)
                     api_cpu = cpu_seconds(api.pid) - api_cpu
                     worker_cpu = cpu_seconds(worker.pid) - worker_cpu
                     out, _ = await asyncio.to_thread(readers.communicate, timeout=120)
                     received = await collected(started, deadline)
             reads = Reads(**json.loads(out.strip().splitlines()[-1]))
             events, rate = await logged(url, session_id)
+            machine_before = machine_cpu()
             after = await paced_alone(api, url, account, sizes.examples)
+            alone_machine += machine_cpu().since(machine_before)
     return Outcome(
         alone_rates=[before, after],
         loaded_rate=rate,
@@ -186,6 +195,8 @@ async def measure(sizes: Sizes, *, profile: bool) -> Outcome:
         api_cpu_s=api_cpu,
         worker_cpu_s=worker_cpu,
         events=events,
+        stolen_alone=alone_machine.stolen_share,
+        stolen_reading=reading_machine.stolen_share,
     )
 
 
@@ -202,6 +213,10 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
         outcome.loaded_rate / alone if alone else 0.0,
         "x",
         Bar(0.9, at_least=True),
+    )
+    section.add("machine CPU stolen by the host, alone", outcome.stolen_alone * 100, "%")
+    section.add(
+        "machine CPU stolen by the host, with the readers", outcome.stolen_reading * 100, "%"
     )
     section.add("queries answered", len(reads.seconds))
     section.add("queries/s", len(reads.seconds) / outcome.reading_s, "/s")
@@ -241,7 +256,10 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
         "their SessionFinished, and the session not ending COMPLETED. Pace is events per "
         "second from the `at` stamps of the session's event log, against the mean of two "
         "identical sessions with no reader, one just before and one just after, on the same "
-        "processes. The CPU figures are the processes' own, from /proc, over the reading."
+        "processes. The CPU figures are the processes' own, from /proc, over the reading. "
+        "Stolen CPU is the share of all cores' time, over the sessions alone and over the "
+        "reading, in which this virtual machine's host ran something else on a core it had "
+        "work for (/proc/stat's steal)."
     )
     return section
 
