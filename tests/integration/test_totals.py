@@ -182,7 +182,9 @@ async def test_totals_follow_every_writer(engine: AsyncEngine, settings: Setting
         )
         await db.commit()
 
-    slow = settings.model_copy(update={"offline_latency_ms": 30, "max_concurrent_examples": 2})
+    # Slow enough that the long session (60 examples, 2 in flight: 12 s at the least) is still
+    # running when the server stops, however slowly a busy machine answers the writes below.
+    slow = settings.model_copy(update={"offline_latency_ms": 200, "max_concurrent_examples": 2})
     async with serving(slow) as (_, http):
         long_one = await _start(http, alice, 60)
         await _start(http, alice, 2)
