@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -60,6 +60,25 @@ class RunnerOptions:
     max_concurrent_examples: int = 8
     fine_tune_backend: str = "export"
     max_output_chars: int = MAX_OUTPUT_CHARS
+
+
+async def _to_its_end(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` to its end even when this task is cancelled meanwhile, and only then let the
+    cancellation go on. `asyncio.shield` alone gives the cancellation back at once and leaves
+    the work running unawaited: a session's last examples were then written after its worker
+    had closed the event log and handed the session back, and it ended FAILED."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                break
+            cancelled = True
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 class SessionRunner:
@@ -188,7 +207,7 @@ class SessionRunner:
             )
         except asyncio.CancelledError:
             if self._lost:
-                await asyncio.shield(self._stop_recorder())
+                await _to_its_end(self._stop_recorder())
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
                     raise
@@ -196,13 +215,13 @@ class SessionRunner:
             if not self._cancel_requested:
                 # Stopped from outside: what finished is kept, and the worker hands the
                 # session back (or it ends as `stop_status` says).
-                await asyncio.shield(self._drain_then_finish(self.stop_status, None))
+                await _to_its_end(self._drain_then_finish(self.stop_status, None))
                 raise
             status, end_reason = SessionStatus.CANCELLED, None
         except Exception:  # a bug must end the session visibly, not leave it RUNNING
             logger.exception("session %s failed", history.session_id)
             status, error, end_reason = SessionStatus.FAILED, INTERNAL_ERROR, None
-        await asyncio.shield(self._drain_then_finish(status, error, end_reason))
+        await _to_its_end(self._drain_then_finish(status, error, end_reason))
         if self._lost:
             raise LeaseLost(f"session {history.session_id} was lost")
         return self._final_status
