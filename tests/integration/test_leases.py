@@ -17,6 +17,7 @@ from models.engine import session_factory
 from models.enums import SessionStatus
 from models.errors import LeaseLost
 from models.events import last_seq
+from models.history import session_by_id
 from models.leases import (
     claim_expired,
     claim_queued,
@@ -188,9 +189,7 @@ async def test_a_cancel_the_worker_had_not_seen_ends_the_session_it_hands_back(
         )
         session_id = started["data"]["startTraining"]["sessionId"]
         async with db() as transaction:
-            history = await transaction.scalar(
-                select(TrainingHistory).where(TrainingHistory.session_id == session_id)
-            )
+            history = await session_by_id(transaction, session_id)
             assert history is not None
         history_id = history.id
 
