@@ -1,17 +1,18 @@
 """Downloads of a fine-tuning job's datasets, for its owner or an admin.
 
-`GET /api/fine-tune-jobs/{id}/dataset.jsonl` and `.../preferences.jsonl`: the files the
-fine-tuner wrote, streamed as JSON Lines.
+`GET /api/fine-tune-jobs/{id}/dataset.jsonl` and `.../preferences.jsonl`: the parts the
+fine-tuner wrote (trainer/finetune/dataset.py), streamed one after another as JSON Lines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import anyio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from models.errors import ChorusError, NotFound
@@ -19,27 +20,45 @@ from models.limits import ID_MAX
 from models.tables import FineTuneJob, User
 from server.failures import error_response
 from server.services import services_of
-from trainer.finetune import DATASET, PREFERENCES
+from trainer.finetune import DATASET, PREFERENCES, dataset_files
 
 MEDIA_TYPE = "application/x-ndjson"
+CHUNK_BYTES = 256 * 1024
 
 
-async def _dataset_file(
+async def _dataset_files(
     db: async_sessionmaker[AsyncSession], caller: User, job_id: int, filename: str
-) -> Path:
+) -> list[Path]:
     if not 1 <= job_id <= ID_MAX:
         raise NotFound(f"No fine-tuning job {job_id}.")
     async with db() as transaction:
         job = await transaction.get(FineTuneJob, job_id)
     if job is None or (job.user_id != caller.id and not caller.is_admin):
         raise NotFound(f"No fine-tuning job {job_id}.")
-    path = Path(job.dataset_path) / filename if job.dataset_path else None
-    if path is None or not path.is_file():
+    if job.dataset_path is None:
         raise NotFound(
             f"Fine-tuning job {job_id} has no dataset yet; it is written when the job starts. "
             "Ask again once its status is past QUEUED."
         )
-    return path
+    files = await anyio.to_thread.run_sync(dataset_files, Path(job.dataset_path), filename)
+    if files is None:
+        raise NotFound(
+            f"Fine-tuning job {job_id}'s {filename} is no longer complete: files of it under "
+            "the server's data directory (CHORUS_DATA_DIR) were removed. A later job's dataset "
+            "is written whole again."
+        )
+    return files
+
+
+def _total_size(files: list[Path]) -> int:
+    return sum(path.stat().st_size for path in files)
+
+
+async def _joined(files: list[Path]) -> AsyncIterator[bytes]:
+    for path in files:
+        async with await anyio.open_file(path, "rb") as part:
+            while chunk := await part.read(CHUNK_BYTES):
+                yield chunk
 
 
 def routes() -> list[BaseRoute]:
@@ -49,11 +68,20 @@ def routes() -> list[BaseRoute]:
             services = services_of(request)
             try:
                 caller = await services.auth.require_user(request.headers)
-                path = await _dataset_file(services.db, caller, job_id, filename)
+                files = await _dataset_files(services.db, caller, job_id, filename)
             except ChorusError as error:
                 return error_response(request.url.path, error)
-            return FileResponse(
-                path, media_type=MEDIA_TYPE, filename=f"fine-tune-job-{job_id}-{filename}"
+            # Each part is written once and never changed, so their sizes are the length.
+            length = await anyio.to_thread.run_sync(_total_size, files)
+            return StreamingResponse(
+                _joined(files),
+                media_type=MEDIA_TYPE,
+                headers={
+                    "content-length": str(length),
+                    "content-disposition": (
+                        f'attachment; filename="fine-tune-job-{job_id}-{filename}"'
+                    ),
+                },
             )
 
         return endpoint

@@ -33,6 +33,7 @@ from tests.support.databases import (
 )
 from tests.support.factories import add_session
 from tests.support.records import assert_record_agrees
+from trainer.finetune import read_dataset
 
 
 @pytest.fixture(params=BACKENDS)
@@ -313,7 +314,8 @@ def test_train_fifty_offline_examples(empty_url: str, tmp_path: Path) -> None:
                 assert job.triggered_by_session_id == history.session_id
                 assert job.status is FineTuneStatus.SUCCEEDED
                 assert job.dataset_path is not None
-                lines = (Path(job.dataset_path) / "dataset.jsonl").read_text().splitlines()
+                dataset = read_dataset(Path(job.dataset_path), "dataset.jsonl")
+                lines = dataset.decode().splitlines()
                 assert len(lines) == job.num_examples
                 # The run came at the 50th example collected, this session's 10th (the
                 # earlier 40 are an external trainer's, with no text here); its dataset holds

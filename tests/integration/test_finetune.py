@@ -24,7 +24,7 @@ from tests.support.factories import T0, add_session
 from tests.support.fake_provider import FILES_MODEL, FakeProvider, Fault, error, server_error
 from trainer.catalog import Sample
 from trainer.example import writing_request
-from trainer.finetune import FineTuner
+from trainer.finetune import FineTuner, read_dataset
 
 BASE_MODEL = "gpt-4o-mini-2024-07-18"
 JOB_CREATED = T0 + timedelta(hours=1)
@@ -138,6 +138,16 @@ def answer(text: str) -> list[dict[str, str]]:
 
 def read_lines(path: Path) -> list[Any]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def whole(directory: Path, name: str) -> list[Any]:
+    """The lines of the job's dataset `name`, every part of it."""
+    return [json.loads(line) for line in read_dataset(directory, name).decode().splitlines()]
+
+
+def parts_of(directory: Path) -> list[str]:
+    listed: list[str] = json.loads((directory / "parts.json").read_text())
+    return listed
 
 
 async def collected_user(engine: AsyncEngine, name: str = "alice") -> int:
@@ -266,8 +276,10 @@ async def test_export_writes_both_datasets(
     assert read_lines(directory / "preferences.jsonl") == EXPECTED_PREFERENCES
     assert sorted(path.name for path in directory.iterdir()) == [
         "dataset.jsonl",
+        "parts.json",
         "preferences.jsonl",
     ]
+    assert parts_of(directory) == [str(job_id)]  # exported whole: its own files are all of it
 
 
 async def example_id(engine: AsyncEngine, prompt: str) -> int:
@@ -330,13 +342,37 @@ async def test_a_job_starts_from_the_previous_jobs_datasets(
     await fine_tuner.wait_idle()
 
     earlier, directory = (tmp_path / "fine-tune" / str(job) for job in (first, second))
-    assert read_lines(earlier / "dataset.jsonl") == EXPECTED_DATASET
-    assert read_lines(directory / "dataset.jsonl") == SECOND_DATASET
-    assert read_lines(directory / "preferences.jsonl") == SECOND_PREFERENCES
-    for name in ("dataset.jsonl", "preferences.jsonl"):
-        assert (directory / name).read_bytes().startswith((earlier / name).read_bytes())
+    assert whole(earlier, "dataset.jsonl") == EXPECTED_DATASET
+    assert whole(directory, "dataset.jsonl") == SECOND_DATASET
+    assert whole(directory, "preferences.jsonl") == SECOND_PREFERENCES
+    # The second job wrote only its own examples, and lists the first's files before them.
+    assert read_lines(directory / "dataset.jsonl") == SECOND_DATASET[len(EXPECTED_DATASET) :]
+    assert (
+        read_lines(directory / "preferences.jsonl")
+        == (SECOND_PREFERENCES[len(EXPECTED_PREFERENCES) :])
+    )
+    assert parts_of(directory) == [str(first), str(second)]
     job = await job_row(engine, second)
     assert (job.status, job.num_examples) == (FineTuneStatus.SUCCEEDED, len(SECOND_DATASET))
+
+
+async def test_a_job_continues_a_directory_written_whole_before_parts_were_listed(
+    engine: AsyncEngine, make_fine_tuner: MakeFineTuner, tmp_path: Path
+) -> None:
+    first, second = await two_jobs(engine)
+    fine_tuner = make_fine_tuner()
+    fine_tuner.submit(first)
+    await fine_tuner.wait_idle()
+    earlier = tmp_path / "fine-tune" / str(first)
+    (earlier / "parts.json").unlink()  # as Chorus wrote every job's directory before
+
+    fine_tuner.submit(second)
+    await fine_tuner.wait_idle()
+
+    directory = tmp_path / "fine-tune" / str(second)
+    assert parts_of(directory) == [str(first), str(second)]
+    assert whole(directory, "dataset.jsonl") == SECOND_DATASET
+    assert whole(directory, "preferences.jsonl") == SECOND_PREFERENCES
 
 
 async def test_a_job_whose_predecessors_files_are_gone_is_exported_whole(
@@ -352,9 +388,41 @@ async def test_a_job_whose_predecessors_files_are_gone_is_exported_whole(
     await fine_tuner.wait_idle()
 
     directory = tmp_path / "fine-tune" / str(second)
+    assert parts_of(directory) == [str(second)]
     assert read_lines(directory / "dataset.jsonl") == SECOND_DATASET
     assert read_lines(directory / "preferences.jsonl") == SECOND_PREFERENCES
     assert (await job_row(engine, second)).num_examples == len(SECOND_DATASET)
+
+
+async def test_a_job_whose_chain_lost_a_middle_part_is_exported_whole(
+    engine: AsyncEngine, make_fine_tuner: MakeFineTuner, tmp_path: Path
+) -> None:
+    first, second = await two_jobs(engine)
+    user_id = (await job_row(engine, first)).user_id
+    history = await add_session(engine, user_id)
+    later = JOB_CREATED + timedelta(hours=2)
+    await add_example(engine, history.id, 7, 9.0, (valid("alpha", 9.0),), created_at=later)
+    third = await add_job(
+        engine,
+        user_id,
+        "export",
+        last_example_id=await example_id(engine, "prompt 7"),
+        created_at=later,
+    )
+    fine_tuner = make_fine_tuner()
+    for job in (first, second):
+        fine_tuner.submit(job)
+        await fine_tuner.wait_idle()
+    (tmp_path / "fine-tune" / str(first) / "dataset.jsonl").unlink()
+
+    fine_tuner.submit(third)
+    await fine_tuner.wait_idle()
+
+    directory = tmp_path / "fine-tune" / str(third)
+    assert parts_of(directory) == [str(third)]
+    expected = [*SECOND_DATASET, {"messages": [*asked(7), *answer("winning story 7")]}]
+    assert read_lines(directory / "dataset.jsonl") == expected
+    assert (await job_row(engine, third)).num_examples == len(expected)
 
 
 async def test_a_job_is_prepared_once(engine: AsyncEngine, make_fine_tuner: MakeFineTuner) -> None:
@@ -382,7 +450,7 @@ async def test_openai_job_is_followed_to_its_model(
     fine_tuner.submit(job_id)
     await fine_tuner.wait_idle()
 
-    dataset = (tmp_path / "fine-tune" / str(job_id) / "dataset.jsonl").read_bytes()
+    dataset = read_dataset(tmp_path / "fine-tune" / str(job_id), "dataset.jsonl")
     assert fake.fine_tuning.files == {"file-1": dataset}
     upload, create, *polls = fake.requests
     assert upload.json == {"purpose": "fine-tune", "filename": "dataset.jsonl"}
@@ -714,10 +782,36 @@ async def test_the_owner_downloads_a_dataset(
     response = await client.get(f"/api/fine-tune-jobs/{job_id}/{filename}", headers=alice.headers)
 
     assert response.status_code == 200, response.text
-    assert response.content == (Path(job.dataset_path) / filename).read_bytes()
+    assert response.content == read_dataset(Path(job.dataset_path), filename)
     assert response.headers["content-type"] == "application/x-ndjson"
     disposition = response.headers["content-disposition"]
     assert disposition == f'attachment; filename="fine-tune-job-{job_id}-{filename}"'
+
+
+async def test_a_continued_jobs_download_joins_its_parts(
+    app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    first, second = await two_jobs(engine)
+    root = await make_account(engine, "root", admin=True)
+    fine_tuner = app.state.services.fine_tuner
+    for job in (first, second):
+        fine_tuner.submit(job)
+        await fine_tuner.wait_idle()
+    url = f"/api/fine-tune-jobs/{second}/dataset.jsonl"
+
+    response = await client.get(url, headers=root.headers)
+
+    assert response.status_code == 200, response.text
+    assert [json.loads(line) for line in response.text.splitlines()] == SECOND_DATASET
+    assert response.headers["content-length"] == str(len(response.content))
+    first_directory = (await job_row(engine, first)).dataset_path
+    assert first_directory is not None
+    (Path(first_directory) / "dataset.jsonl").unlink()
+    incomplete = await client.get(url, headers=root.headers)
+    assert incomplete.status_code == 404
+    assert incomplete.json()["error"] == "NOT_FOUND"
+    assert "were removed" in incomplete.json()["message"]
+    assert "CHORUS_DATA_DIR" in incomplete.json()["message"]
 
 
 async def test_downloads_are_for_the_owner_and_admins(

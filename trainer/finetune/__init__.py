@@ -3,8 +3,9 @@
 When a user's count of examples with final quality >= 7.0 crosses a multiple of 50, the
 recorder inserts a QUEUED `fine_tune_jobs` row and hands its id to `FineTuner.submit`. The
 datasets hold every such example of the user's up to the batch that triggered the job (its
-`last_example_id`), in example order, and are written under `data_dir/fine-tune/<job id>/`.
-A job continues the files of the user's previous job and encodes only the examples since.
+`last_example_id`), in example order, under `data_dir/fine-tune/<job id>/`. A job continues
+the user's previous job: its directory holds the examples since, and the list of the earlier
+directories whose files come first (`dataset.py`); `read_dataset` joins them.
 
 - `dataset.jsonl`: `{"messages": [system, user, assistant]}` per example, the chat format of
   OpenAI's fine-tuning API; the assistant answer is the winning story.
@@ -18,7 +19,7 @@ API it calls, `dataset` the writing of the files; the jobs' rows and the dataset
 are read and written through models/fine_tuning.py.
 """
 
-from trainer.finetune.dataset import DATASET, PREFERENCES
+from trainer.finetune.dataset import DATASET, PREFERENCES, dataset_files, read_dataset
 from trainer.finetune.provider import (
     DEFAULT_BASE_MODEL,
     DEFAULT_BASE_URL,
@@ -37,4 +38,6 @@ __all__ = [
     "PREFERENCES",
     "FineTuner",
     "ProviderError",
+    "dataset_files",
+    "read_dataset",
 ]

@@ -1,11 +1,18 @@
-"""A fine-tune job's datasets on disk: the JSONL lines of its examples, appended to the
-previous job's files, each file replaced whole so that a reader never sees a part."""
+"""A fine-tune job's datasets on disk, kept as a chain of parts so that no job copies another's.
+
+A job's directory holds the JSONL lines of its own examples only, in `dataset.jsonl` and
+`preferences.jsonl`, and `parts.json`: the directories, oldest first and its own last, whose
+files, joined in that order, make its datasets. A job that continues the previous one lists
+that job's parts and then its own; one exported whole (the user's first, or one whose
+predecessor's files are gone) lists itself alone, as does a directory with no `parts.json`.
+Each file is written once and replaced whole, so a reader never sees a part of one; a job
+costs the disk and the worker its own examples, however long the user's history.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,13 +23,43 @@ from trainer.example import writing_request
 
 DATASET = "dataset.jsonl"
 PREFERENCES = "preferences.jsonl"
+PARTS = "parts.json"
 
 Message = dict[str, str]
 
 
-def still_on_disk(job: PreparedJob | None) -> PreparedJob | None:
-    """`job`, if both its datasets are still there to start from."""
-    if job is None or not all((job.directory / name).is_file() for name in (DATASET, PREFERENCES)):
+def parts(directory: Path) -> list[Path]:
+    """The directories whose files, joined in order, make the datasets of `directory`'s job."""
+    try:
+        names = json.loads((directory / PARTS).read_text())
+    except FileNotFoundError:
+        return [directory]
+    return [directory.parent / name for name in names]
+
+
+def dataset_files(directory: Path, name: str) -> list[Path] | None:
+    """The files that, joined in order, make the job's dataset `name`; None when one is gone."""
+    try:
+        files = [part / name for part in parts(directory)]
+    except (OSError, ValueError):
+        return None  # the job's own directory is gone or its list of parts unreadable
+    return files if all(file.is_file() for file in files) else None
+
+
+def read_dataset(directory: Path, name: str) -> bytes:
+    """The whole dataset `name` of `directory`'s job."""
+    files = dataset_files(directory, name)
+    if files is None:
+        raise FileNotFoundError(f"a part of {directory / name} is gone")
+    return b"".join(file.read_bytes() for file in files)
+
+
+def continuable(job: PreparedJob | None, jobs_directory: Path) -> PreparedJob | None:
+    """`job`, if a job under `jobs_directory` can continue it: it is there too, and every part
+    of both its datasets is still on disk."""
+    if job is None or job.directory.parent != jobs_directory:
+        return None
+    if any(dataset_files(job.directory, name) is None for name in (DATASET, PREFERENCES)):
         return None  # removed since: the new job is exported whole
     return job
 
@@ -53,23 +90,20 @@ def _json_line(value: object) -> str:
 def write_datasets(
     directory: Path, chats: list[str], preferences: list[str], base: Path | None
 ) -> None:
-    """The datasets: `base`'s files, when given, followed by the new lines."""
+    """The job's own lines, and its parts: `base`'s, when given, then its own."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, lines in ((DATASET, chats), (PREFERENCES, preferences)):
-        _write_atomically(directory / name, lines, start=base / name if base else None)
+        _write_atomically(directory / name, "".join(lines))
+    chain = [*(parts(base) if base is not None else []), directory]
+    _write_atomically(directory / PARTS, json.dumps([part.name for part in chain]))
 
 
-def _write_atomically(path: Path, lines: list[str], *, start: Path | None = None) -> None:
-    """Readers see the old file or the whole new one, never a part. `start`'s content, when
-    given, comes first."""
+def _write_atomically(path: Path, content: str) -> None:
+    """Readers see the old file or the whole new one, never a part."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
     try:
-        if start is not None:
-            # The kernel copies it (sendfile), not Python: a dataset grows with every job.
-            shutil.copyfile(start, temporary)
-        with open(temporary, "ab") as out:
-            out.write("".join(lines).encode())
+        with open(handle, "wb") as out:
+            out.write(content.encode())
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)

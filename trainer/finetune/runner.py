@@ -41,7 +41,13 @@ from models.fine_tuning import (
     take_abandoned_jobs,
     update_job,
 )
-from trainer.finetune.dataset import DATASET, dataset_lines, still_on_disk, write_datasets
+from trainer.finetune.dataset import (
+    DATASET,
+    continuable,
+    dataset_lines,
+    read_dataset,
+    write_datasets,
+)
 from trainer.finetune.provider import DEFAULT_BASE_MODEL, FineTuningAPI, ProviderError
 from trainer.leases import new_owner_id
 
@@ -75,7 +81,7 @@ class FineTuner:
         lease_s: float = LEASE_S,
     ) -> None:
         self._db = db
-        self._data_dir = data_dir
+        self._jobs_directory = data_dir / "fine-tune"
         self._poll_interval_s = poll_interval_s
         self._lease_s = lease_s
         self.owner = new_owner_id()
@@ -230,7 +236,7 @@ class FineTuner:
                 logger.debug("fine-tune job %d is missing or claimed already; skipped", job_id)
                 return
             backend = job.backend
-            base = still_on_disk(await latest_prepared_job(db, job))
+            base = continuable(await latest_prepared_job(db, job), self._jobs_directory)
             examples = await collected_examples(db, job, after=base)
         external_id = await self._run_backend(job_id, backend, examples, base)
         if external_id is not None:
@@ -244,7 +250,7 @@ class FineTuner:
         base: PreparedJob | None,
     ) -> str | None:
         """Write the datasets and run the backend; the provider's job id, if there is one."""
-        directory = self._data_dir / "fine-tune" / str(job_id)
+        directory = self._jobs_directory / str(job_id)
         chats, preferences = dataset_lines(examples)
         base_directory = base.directory if base else None
         await asyncio.to_thread(write_datasets, directory, chats, preferences, base_directory)
@@ -258,11 +264,11 @@ class FineTuner:
             await self._finish(job_id, FineTuneStatus.FAILED, error=reason, **prepared)
             return None
         await self._update(job_id, **prepared)
-        return await self._launch(job_id, directory / DATASET)
+        return await self._launch(job_id, directory)
 
-    async def _launch(self, job_id: int, dataset: Path) -> str | None:
+    async def _launch(self, job_id: int, directory: Path) -> str | None:
         """Upload the dataset and create the provider's job; its id, or None if that failed."""
-        content = await asyncio.to_thread(dataset.read_bytes)
+        content = await asyncio.to_thread(read_dataset, directory, DATASET)
         try:
             training_file = await self._provider.upload(content, DATASET)
             external_id = await self._provider.create(training_file)
