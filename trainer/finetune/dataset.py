@@ -90,7 +90,13 @@ def _json_line(value: object) -> str:
 def write_datasets(
     directory: Path, chats: list[str], preferences: list[str], base: Path | None
 ) -> None:
-    """The job's own lines, and its parts: `base`'s, when given, then its own."""
+    """The job's own lines, and its parts: `base`'s, when given, then its own. A job written
+    already (prepared again after its runner stopped) is left as it is: a later job may list
+    its files, whose content and length must not change."""
+    if (directory / PARTS).is_file() and all(
+        dataset_files(directory, name) is not None for name in (DATASET, PREFERENCES)
+    ):
+        return
     directory.mkdir(parents=True, exist_ok=True)
     for name, lines in ((DATASET, chats), (PREFERENCES, preferences)):
         _write_atomically(directory / name, "".join(lines))

@@ -1,0 +1,49 @@
+"""A fine-tune job's datasets on disk: parts written once, joined in order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from trainer.finetune.dataset import (
+    DATASET,
+    PARTS,
+    PREFERENCES,
+    dataset_files,
+    read_dataset,
+    write_datasets,
+)
+
+
+def test_a_job_lists_its_bases_parts_then_its_own(tmp_path: Path) -> None:
+    first, second, third = (tmp_path / name for name in ("1", "2", "3"))
+    write_datasets(first, ["a\n", "b\n"], ["p\n"], None)
+    write_datasets(second, ["c\n"], [], first)
+    write_datasets(third, ["d\n"], ["q\n"], second)
+
+    assert json.loads((third / PARTS).read_text()) == ["1", "2", "3"]
+    assert (third / DATASET).read_text() == "d\n"
+    assert read_dataset(third, DATASET) == b"a\nb\nc\nd\n"
+    assert read_dataset(third, PREFERENCES) == b"p\nq\n"
+
+
+def test_a_job_written_already_is_left_as_it_is(tmp_path: Path) -> None:
+    first, second = tmp_path / "1", tmp_path / "2"
+    write_datasets(first, ["a\n"], [], None)
+    write_datasets(second, ["b\n"], [], first)
+
+    # Prepared again, as when its runner stopped before the provider had it, now whole.
+    write_datasets(second, ["a\n", "b\n"], [], None)
+
+    assert json.loads((second / PARTS).read_text()) == ["1", "2"]
+    assert read_dataset(second, DATASET) == b"a\nb\n"
+
+
+def test_a_directory_without_a_list_of_parts_is_whole(tmp_path: Path) -> None:
+    older = tmp_path / "1"
+    older.mkdir()
+    (older / DATASET).write_text("a\nb\n")
+
+    assert dataset_files(older, DATASET) == [older / DATASET]
+    assert dataset_files(older, PREFERENCES) is None
+    assert dataset_files(tmp_path / "gone", DATASET) is None
