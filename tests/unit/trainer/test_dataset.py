@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from models.fine_tuning import PreparedJob
 from trainer.finetune.dataset import (
     DATASET,
     PARTS,
     PREFERENCES,
+    continuable,
     dataset_files,
     read_dataset,
     write_datasets,
@@ -47,3 +49,17 @@ def test_a_directory_without_a_list_of_parts_is_whole(tmp_path: Path) -> None:
     assert dataset_files(older, DATASET) == [older / DATASET]
     assert dataset_files(older, PREFERENCES) is None
     assert dataset_files(tmp_path / "gone", DATASET) is None
+
+
+def test_only_a_complete_job_in_the_same_directory_is_continued(tmp_path: Path) -> None:
+    jobs, elsewhere = tmp_path / "fine-tune", tmp_path / "other" / "fine-tune"
+    write_datasets(jobs / "1", ["a\n"], ["p\n"], None)
+    write_datasets(elsewhere / "2", ["b\n"], ["q\n"], None)
+    here, there = PreparedJob(jobs / "1", 10, 1), PreparedJob(elsewhere / "2", 20, 1)
+
+    assert continuable(here, jobs) == here
+    # Its parts are named relative to its own directory, which a job here cannot list.
+    assert continuable(there, jobs) is None
+    assert continuable(None, jobs) is None
+    (jobs / "1" / PREFERENCES).unlink()
+    assert continuable(here, jobs) is None
