@@ -1,4 +1,5 @@
-"""`python -m bench [trainer|history|fanout|api|batches|readers|scaleout ...] [--smoke] [--profile]`
+"""`python -m bench [trainer|history|fanout|api|batches|readers|scaleout|datasets ...] [--smoke]
+[--profile]`
 
 Runs the benchmarks named (all of them when none is), prints their figures and, unless in
 smoke mode or when only some ran, writes bench/RESULTS.md.
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from rich.console import Console
 
-from bench import api, fanout, history, profile, readers, scaleout, trainer
+from bench import api, datasets, fanout, history, profile, readers, scaleout, trainer
 from bench.databases import unreachable
 from bench.procs import WORK, raise_open_files_limit
 from bench.report import Section, print_table, write_results
@@ -29,6 +30,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "batches": lambda smoke, sample: fanout.run_batches(smoke, profile=sample),
     "readers": lambda smoke, sample: readers.run(smoke, profile=sample),
     "scaleout": lambda smoke, sample: scaleout.run(smoke),
+    "datasets": lambda smoke, sample: datasets.run(smoke),
 }
 
 

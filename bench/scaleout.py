@@ -86,7 +86,7 @@ async def rounds(
 
 async def run(smoke: bool) -> Section:
     sizes = SMOKE if smoke else FULL
-    section = Section("scaleout", "5. Scale-out over workers (MariaDB)")
+    section = Section("scaleout", "7. Scale-out over workers (MariaDB)")
     results: dict[int, list[Round]] = {}
     async with scratch_database("mariadb", "chorus_bench_scaleout") as url:
         engine = create_engine(url)

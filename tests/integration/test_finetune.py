@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -394,7 +395,7 @@ async def test_a_job_whose_predecessors_files_are_gone_is_exported_whole(
     assert (await job_row(engine, second)).num_examples == len(SECOND_DATASET)
 
 
-async def test_a_job_whose_chain_lost_a_middle_part_is_exported_whole(
+async def test_a_job_whose_chain_lost_an_earlier_directory_is_exported_whole(
     engine: AsyncEngine, make_fine_tuner: MakeFineTuner, tmp_path: Path
 ) -> None:
     first, second = await two_jobs(engine)
@@ -413,7 +414,7 @@ async def test_a_job_whose_chain_lost_a_middle_part_is_exported_whole(
     for job in (first, second):
         fine_tuner.submit(job)
         await fine_tuner.wait_idle()
-    (tmp_path / "fine-tune" / str(first) / "dataset.jsonl").unlink()
+    shutil.rmtree(tmp_path / "fine-tune" / str(first))
 
     fine_tuner.submit(third)
     await fine_tuner.wait_idle()

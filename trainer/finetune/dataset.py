@@ -30,11 +30,16 @@ Message = dict[str, str]
 
 def parts(directory: Path) -> list[Path]:
     """The directories whose files, joined in order, make the datasets of `directory`'s job."""
+    return [directory.parent / name for name in _part_names(directory)]
+
+
+def _part_names(directory: Path) -> list[str]:
+    """`parts`, as names of directories beside `directory`'s: a long chain is read cheaply."""
     try:
-        names = json.loads((directory / PARTS).read_text())
+        names: list[str] = json.loads((directory / PARTS).read_text())
     except FileNotFoundError:
-        return [directory]
-    return [directory.parent / name for name in names]
+        return [directory.name]
+    return names
 
 
 def dataset_files(directory: Path, name: str) -> list[Path] | None:
@@ -55,12 +60,20 @@ def read_dataset(directory: Path, name: str) -> bytes:
 
 
 def continuable(job: PreparedJob | None, jobs_directory: Path) -> PreparedJob | None:
-    """`job`, if a job under `jobs_directory` can continue it: it is there too, and every part
-    of both its datasets is still on disk."""
+    """`job`, if a job under `jobs_directory` can continue it: it is there too, with both its
+    files, and every directory it lists is still there. One listing of the directory answers
+    for the whole chain, so the check costs next to nothing however long the history."""
     if job is None or job.directory.parent != jobs_directory:
         return None
-    if any(dataset_files(job.directory, name) is None for name in (DATASET, PREFERENCES)):
-        return None  # removed since: the new job is exported whole
+    try:
+        chain = _part_names(job.directory)
+        present = set(os.listdir(jobs_directory))
+    except (OSError, ValueError):
+        return None
+    if not present.issuperset(chain):
+        return None  # an earlier job's directory was removed: the new job is exported whole
+    if not all((job.directory / name).is_file() for name in (DATASET, PREFERENCES)):
+        return None
     return job
 
 
@@ -100,8 +113,8 @@ def write_datasets(
     directory.mkdir(parents=True, exist_ok=True)
     for name, lines in ((DATASET, chats), (PREFERENCES, preferences)):
         _write_atomically(directory / name, "".join(lines))
-    chain = [*(parts(base) if base is not None else []), directory]
-    _write_atomically(directory / PARTS, json.dumps([part.name for part in chain]))
+    chain = [*(_part_names(base) if base is not None else []), directory.name]
+    _write_atomically(directory / PARTS, json.dumps(chain))
 
 
 def _write_atomically(path: Path, content: str) -> None:

@@ -236,7 +236,8 @@ class FineTuner:
                 logger.debug("fine-tune job %d is missing or claimed already; skipped", job_id)
                 return
             backend = job.backend
-            base = continuable(await latest_prepared_job(db, job), self._jobs_directory)
+            latest = await latest_prepared_job(db, job)
+            base = await asyncio.to_thread(continuable, latest, self._jobs_directory)
             examples = await collected_examples(db, job, after=base)
         external_id = await self._run_backend(job_id, backend, examples, base)
         if external_id is not None:

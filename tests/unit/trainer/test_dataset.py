@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from models.fine_tuning import PreparedJob
@@ -63,3 +64,16 @@ def test_only_a_complete_job_in_the_same_directory_is_continued(tmp_path: Path) 
     assert continuable(None, jobs) is None
     (jobs / "1" / PREFERENCES).unlink()
     assert continuable(here, jobs) is None
+
+
+def test_a_chain_missing_an_earlier_directory_is_not_continued(tmp_path: Path) -> None:
+    jobs = tmp_path / "fine-tune"
+    write_datasets(jobs / "1", ["a\n"], [], None)
+    write_datasets(jobs / "2", ["b\n"], [], jobs / "1")
+    latest = PreparedJob(jobs / "2", 20, 2)
+    assert continuable(latest, jobs) == latest
+
+    shutil.rmtree(jobs / "1")
+
+    assert continuable(latest, jobs) is None
+    assert dataset_files(jobs / "2", DATASET) is None
