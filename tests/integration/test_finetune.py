@@ -146,6 +146,13 @@ def whole(directory: Path, name: str) -> list[Any]:
     return [json.loads(line) for line in read_dataset(directory, name).decode().splitlines()]
 
 
+async def prepare(fine_tuner: FineTuner, *jobs: int) -> None:
+    """Each job prepared in turn, as the recorder submits them."""
+    for job in jobs:
+        fine_tuner.submit(job)
+        await fine_tuner.wait_idle()
+
+
 def parts_of(directory: Path) -> list[str]:
     listed: list[str] = json.loads((directory / "parts.json").read_text())
     return listed
@@ -263,8 +270,7 @@ async def test_export_writes_both_datasets(
     job_id = await add_job(engine, user_id, "export")
     fine_tuner = make_fine_tuner()
 
-    fine_tuner.submit(job_id)
-    await fine_tuner.wait_idle()
+    await prepare(fine_tuner, job_id)
 
     job = await job_row(engine, job_id)
     directory = tmp_path / "fine-tune" / str(job_id)
@@ -302,14 +308,15 @@ async def two_jobs(engine: AsyncEngine) -> tuple[int, int]:
         engine, history.id, 5, 7.5, (valid("alpha", 7.5), valid("beta", 5.5)), created_at=later
     )
     await add_example(engine, history.id, 6, 6.0, (valid("alpha", 6.0),), created_at=later)
-    second = await add_job(
-        engine,
-        user_id,
-        "export",
-        last_example_id=await example_id(engine, "prompt 6"),
-        created_at=later,
-    )
-    return first, second
+    return first, await export_job_up_to(engine, user_id, 6, later)
+
+
+async def export_job_up_to(
+    engine: AsyncEngine, user_id: int, index: int, created_at: datetime
+) -> int:
+    """An export job of the user's examples up to the one of prompt `index`."""
+    last = await example_id(engine, f"prompt {index}")
+    return await add_job(engine, user_id, "export", last_example_id=last, created_at=created_at)
 
 
 SECOND_DATASET = [
@@ -329,8 +336,7 @@ async def test_a_job_starts_from_the_previous_jobs_datasets(
 ) -> None:
     first, second = await two_jobs(engine)
     fine_tuner = make_fine_tuner()
-    fine_tuner.submit(first)
-    await fine_tuner.wait_idle()
+    await prepare(fine_tuner, first)
     # Stored examples never change; one that did shows the second job did not read it again.
     async with session_factory(engine)() as db:
         await db.execute(
@@ -339,19 +345,17 @@ async def test_a_job_starts_from_the_previous_jobs_datasets(
             .values(text="read again")
         )
         await db.commit()
-    fine_tuner.submit(second)
-    await fine_tuner.wait_idle()
+    await prepare(fine_tuner, second)
 
     earlier, directory = (tmp_path / "fine-tune" / str(job) for job in (first, second))
     assert whole(earlier, "dataset.jsonl") == EXPECTED_DATASET
     assert whole(directory, "dataset.jsonl") == SECOND_DATASET
     assert whole(directory, "preferences.jsonl") == SECOND_PREFERENCES
     # The second job wrote only its own examples, and lists the first's files before them.
-    assert read_lines(directory / "dataset.jsonl") == SECOND_DATASET[len(EXPECTED_DATASET) :]
-    assert (
-        read_lines(directory / "preferences.jsonl")
-        == (SECOND_PREFERENCES[len(EXPECTED_PREFERENCES) :])
-    )
+    own_chats = SECOND_DATASET[len(EXPECTED_DATASET) :]
+    own_preferences = SECOND_PREFERENCES[len(EXPECTED_PREFERENCES) :]
+    assert read_lines(directory / "dataset.jsonl") == own_chats
+    assert read_lines(directory / "preferences.jsonl") == own_preferences
     assert parts_of(directory) == [str(first), str(second)]
     job = await job_row(engine, second)
     assert (job.status, job.num_examples) == (FineTuneStatus.SUCCEEDED, len(SECOND_DATASET))
@@ -362,13 +366,11 @@ async def test_a_job_continues_a_directory_written_whole_before_parts_were_liste
 ) -> None:
     first, second = await two_jobs(engine)
     fine_tuner = make_fine_tuner()
-    fine_tuner.submit(first)
-    await fine_tuner.wait_idle()
+    await prepare(fine_tuner, first)
     earlier = tmp_path / "fine-tune" / str(first)
     (earlier / "parts.json").unlink()  # as Chorus wrote every job's directory before
 
-    fine_tuner.submit(second)
-    await fine_tuner.wait_idle()
+    await prepare(fine_tuner, second)
 
     directory = tmp_path / "fine-tune" / str(second)
     assert parts_of(directory) == [str(first), str(second)]
@@ -381,12 +383,10 @@ async def test_a_job_whose_predecessors_files_are_gone_is_exported_whole(
 ) -> None:
     first, second = await two_jobs(engine)
     fine_tuner = make_fine_tuner()
-    fine_tuner.submit(first)
-    await fine_tuner.wait_idle()
+    await prepare(fine_tuner, first)
     (tmp_path / "fine-tune" / str(first) / "preferences.jsonl").unlink()
 
-    fine_tuner.submit(second)
-    await fine_tuner.wait_idle()
+    await prepare(fine_tuner, second)
 
     directory = tmp_path / "fine-tune" / str(second)
     assert parts_of(directory) == [str(second)]
@@ -403,21 +403,12 @@ async def test_a_job_whose_chain_lost_an_earlier_directory_is_exported_whole(
     history = await add_session(engine, user_id)
     later = JOB_CREATED + timedelta(hours=2)
     await add_example(engine, history.id, 7, 9.0, (valid("alpha", 9.0),), created_at=later)
-    third = await add_job(
-        engine,
-        user_id,
-        "export",
-        last_example_id=await example_id(engine, "prompt 7"),
-        created_at=later,
-    )
+    third = await export_job_up_to(engine, user_id, 7, later)
     fine_tuner = make_fine_tuner()
-    for job in (first, second):
-        fine_tuner.submit(job)
-        await fine_tuner.wait_idle()
+    await prepare(fine_tuner, first, second)
     shutil.rmtree(tmp_path / "fine-tune" / str(first))
 
-    fine_tuner.submit(third)
-    await fine_tuner.wait_idle()
+    await prepare(fine_tuner, third)
 
     directory = tmp_path / "fine-tune" / str(third)
     assert parts_of(directory) == [str(third)]
@@ -430,8 +421,7 @@ async def test_a_job_is_prepared_once(engine: AsyncEngine, make_fine_tuner: Make
     user_id = await collected_user(engine)
     job_id = await add_job(engine, user_id, "export")
     fine_tuner = make_fine_tuner()
-    fine_tuner.submit(job_id)
-    await fine_tuner.wait_idle()
+    await prepare(fine_tuner, job_id)
     finished = (await job_row(engine, job_id)).finished_at
 
     fine_tuner.submit(job_id)
@@ -448,8 +438,7 @@ async def test_openai_job_is_followed_to_its_model(
     job_id = await add_job(engine, user_id, "openai")
     fine_tuner = openai_tuner()
 
-    fine_tuner.submit(job_id)
-    await fine_tuner.wait_idle()
+    await prepare(fine_tuner, job_id)
 
     dataset = read_dataset(tmp_path / "fine-tune" / str(job_id), "dataset.jsonl")
     assert fake.fine_tuning.files == {"file-1": dataset}
@@ -474,8 +463,7 @@ async def test_openai_job_failure_keeps_the_providers_reason(
     job_id = await add_job(engine, await collected_user(engine), "openai")
     fine_tuner = openai_tuner()
 
-    fine_tuner.submit(job_id)
-    await fine_tuner.wait_idle()
+    await prepare(fine_tuner, job_id)
 
     job = await job_row(engine, job_id)
     assert job.status is FineTuneStatus.FAILED
@@ -505,8 +493,7 @@ async def test_an_http_error_while_creating_fails_the_job(
     job_id = await add_job(engine, await collected_user(engine), "openai")
     fine_tuner = openai_tuner()
 
-    fine_tuner.submit(job_id)
-    await fine_tuner.wait_idle()
+    await prepare(fine_tuner, job_id)
 
     job = await job_row(engine, job_id)
     assert job.status is FineTuneStatus.FAILED
@@ -523,8 +510,7 @@ async def test_an_unreachable_provider_fails_the_job(
     job_id = await add_job(engine, await collected_user(engine), "openai")
     fine_tuner = openai_tuner(base_url="http://127.0.0.1:9/v1")
 
-    fine_tuner.submit(job_id)
-    await fine_tuner.wait_idle()
+    await prepare(fine_tuner, job_id)
 
     job = await job_row(engine, job_id)
     assert job.status is FineTuneStatus.FAILED
@@ -539,8 +525,7 @@ async def test_a_transient_polling_error_is_retried(
     job_id = await add_job(engine, await collected_user(engine), "openai")
     fine_tuner = openai_tuner()
 
-    fine_tuner.submit(job_id)
-    await fine_tuner.wait_idle()
+    await prepare(fine_tuner, job_id)
 
     assert (await job_row(engine, job_id)).status is FineTuneStatus.SUCCEEDED
     assert len(fake.requests_for("ftjob-1")) == 5
@@ -764,8 +749,7 @@ async def prepared_job(app: Starlette, engine: AsyncEngine, user_id: int) -> int
     """An export job of `user_id`'s examples, prepared by the app's own fine-tuner."""
     job_id = await add_job(engine, user_id, "export")
     fine_tuner = app.state.services.fine_tuner
-    fine_tuner.submit(job_id)
-    await fine_tuner.wait_idle()
+    await prepare(fine_tuner, job_id)
     return job_id
 
 
@@ -795,9 +779,7 @@ async def test_a_continued_jobs_download_joins_its_parts(
     first, second = await two_jobs(engine)
     root = await make_account(engine, "root", admin=True)
     fine_tuner = app.state.services.fine_tuner
-    for job in (first, second):
-        fine_tuner.submit(job)
-        await fine_tuner.wait_idle()
+    await prepare(fine_tuner, first, second)
     url = f"/api/fine-tune-jobs/{second}/dataset.jsonl"
 
     response = await client.get(url, headers=root.headers)
