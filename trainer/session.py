@@ -137,6 +137,11 @@ class SessionRunner:
         self._recorder_closing = False
         self._record_failure: Exception | None = None
 
+    @property
+    def waiting_to_be_written(self) -> list[int]:
+        """The indexes of finished examples that wait for the recorder to take them up."""
+        return [outcome.index for outcome in self._to_record]
+
     def cancel(self) -> None:
         self._cancel_requested = True
         if self._work is not None:

@@ -26,7 +26,7 @@ from models.tables import (
     TrainingExample,
     TrainingHistory,
 )
-from tests.support import make_account
+from tests.support import eventually, make_account
 from tests.support.factories import add_session
 from tests.support.fake_provider import FakeProvider, hang, server_error
 from tests.support.records import assert_record_agrees
@@ -275,7 +275,7 @@ async def two_examples_held_up(
     engine: AsyncEngine,
 ) -> AsyncIterator[tuple[SessionRunner, Watcher, int, asyncio.Task[SessionStatus]]]:
     """A running session of four examples, one at a time, with its writer held up by a
-    lock on its row until the block ends, by when examples 0 and 1 have finished."""
+    lock on its row until the block ends, which begins once examples 0 and 1 have finished."""
     runner, sink, history_id = await watched_runner(
         engine, examples=4, concurrency=1, latency_ms=50
     )
@@ -283,7 +283,11 @@ async def two_examples_held_up(
     await sink.seen(ExampleStarted, 0)
     async with session_row_locked(engine, history_id):
         await sink.seen(ExampleStarted, 1)
-        await asyncio.sleep(1.0)  # example 1 takes about 100 ms
+
+        async def example_1_waits_for_room() -> bool:
+            return runner.waiting_to_be_written == [1]
+
+        await eventually(example_1_waits_for_room, timeout_s=10)
         yield runner, sink, history_id, task
 
 
