@@ -55,19 +55,27 @@ class Sizes:
     latency_ms: int
     concurrency: int
     drain_s: float
-    api_processes: tuple[int, ...]
+    # API processes, and how far they lower their CPU priority (CHORUS_API_NICE).
+    fleets: tuple[tuple[int, int], ...]
 
 
+# What the README suggests for API processes that share a host with workers.
+YIELDING_NICE = 5
 PER_EVENT_FULL = Sizes(
     subscribers=1000,
     examples=36,
     latency_ms=400,
     concurrency=6,
     drain_s=300,
-    api_processes=(1, 2),
+    fleets=((1, 0), (2, 0), (2, YIELDING_NICE)),
 )
 PER_EVENT_SMOKE = Sizes(
-    subscribers=20, examples=3, latency_ms=100, concurrency=2, drain_s=30, api_processes=(1, 2)
+    subscribers=20,
+    examples=3,
+    latency_ms=100,
+    concurrency=2,
+    drain_s=30,
+    fleets=((1, 0), (2, 0), (2, YIELDING_NICE)),
 )
 BATCHES_FULL = Sizes(
     subscribers=1000,
@@ -76,11 +84,16 @@ BATCHES_FULL = Sizes(
     latency_ms=100,
     concurrency=50,
     drain_s=300,
-    api_processes=(1,),
+    fleets=((1, 0),),
 )
 BATCHES_SMOKE = Sizes(
-    subscribers=20, examples=10, latency_ms=50, concurrency=5, drain_s=30, api_processes=(1,)
+    subscribers=20, examples=10, latency_ms=50, concurrency=5, drain_s=30, fleets=((1, 0),)
 )
+
+
+def fleet_label(processes: int, nice: int) -> str:
+    label = f"{processes} API process{'es' if processes > 1 else ''}"
+    return f"{label} at nice {nice}" if nice else label
 
 
 async def start_session(server: LiveServer, account: Account, examples: int) -> str:
@@ -338,8 +351,11 @@ async def raw_broadcast(sizes: Sizes, events: int, rate: float, frame_bytes: int
     return RawOutcome(received, cpu)
 
 
-async def measure(sizes: Sizes, api_processes: int, operation: str, *, profile: bool) -> Outcome:
+async def measure(
+    sizes: Sizes, api_processes: int, operation: str, *, profile: bool, api_nice: int = 0
+) -> Outcome:
     settings: dict[str, Any] = {
+        "api_nice": api_nice,
         "offline_latency_ms": sizes.latency_ms,
         "max_concurrent_examples": sizes.concurrency,
         "max_running_sessions_per_user": 1,
@@ -360,9 +376,9 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
         "fanout", "3. Fan-out, one event a message: subscribers on the API, the session on a worker"
     )
     outcomes = {}
-    for processes in sizes.api_processes:
-        label = f"{processes} API process{'es' if processes > 1 else ''}"
-        outcomes[label] = await measure(sizes, processes, PER_EVENT, profile=profile)
+    for processes, nice in sizes.fleets:
+        label = fleet_label(processes, nice)
+        outcomes[label] = await measure(sizes, processes, PER_EVENT, profile=profile, api_nice=nice)
     # The floor, in the same run, for the first configuration's frames.
     first = next(iter(outcomes.values()))
     raw = await raw_broadcast(sizes, first.events, first.unwatched_rate, first.mean_message_bytes)
@@ -402,6 +418,14 @@ async def run(smoke: bool, *, profile: bool = False) -> Section:
         "at the unwatched session's rate, to as many connections from the same client "
         "processes; the ratio is Chorus's CPU per delivery over it."
     )
+    if any(nice for _, nice in sizes.fleets):
+        section.notes.append(
+            f"At nice {YIELDING_NICE}: the same, with every process sharing the setting "
+            f"CHORUS_API_NICE={YIELDING_NICE}, which only `chorus serve` acts on: the API "
+            "processes run below the normal CPU priority, and the worker, MariaDB, Redis and "
+            "the client processes at it, as the README suggests for a host where API "
+            "processes and workers share the cores."
+        )
     return section
 
 
@@ -478,9 +502,9 @@ async def run_batches(smoke: bool, *, profile: bool = False) -> Section:
         "batches",
         "5. Fan-out in batches at full pace: subscribers on the API, the session on a worker",
     )
-    for processes in sizes.api_processes:
-        label = f"{processes} API process{'es' if processes > 1 else ''}"
-        outcome = await measure(sizes, processes, BATCHES, profile=profile)
+    for processes, nice in sizes.fleets:
+        label = fleet_label(processes, nice)
+        outcome = await measure(sizes, processes, BATCHES, profile=profile, api_nice=nice)
         received = outcome.received
         _pace_figures(section, label, outcome, floor=1000)
         p50 = percentile(received.latencies, 0.5) * 1000

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.live import process_family
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -69,13 +71,10 @@ def machine_cpu() -> MachineCpu:
 def family_cpu_seconds(pid: int) -> float:
     """CPU time of the process and of every process it started, still running (uvicorn's
     workers), so far."""
-    pending, used = [pid], 0.0
-    while pending:
-        current = pending.pop()
+    used = 0.0
+    for member in process_family(pid):
         try:
-            used += cpu_seconds(current)
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending.extend(int(child) for child in (task / "children").read_text().split())
+            used += cpu_seconds(member)
         except FileNotFoundError:  # it ended meanwhile
             continue
     return used

@@ -30,6 +30,12 @@ from trainer.teachers.ensemble import unavailable_teachers
 logger = logging.getLogger("chorus")
 
 
+def _priority() -> str:
+    """What the ready line says of a process that runs below normal CPU priority."""
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    return f"; at CPU priority nice {nice}" if nice > 0 else ""
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
 
@@ -41,9 +47,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ):
             app.state.services = services
             logger.info(
-                "Chorus ready: database %s, teachers %s",
+                "Chorus ready: database %s, teachers %s%s",
                 services.engine.url.render_as_string(hide_password=True),
                 ", ".join(t.name for t in services.teachers if t.available) or "none available",
+                _priority(),
             )
             unavailable = unavailable_teachers(services.teachers, os.environ)
             if unavailable:

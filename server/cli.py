@@ -180,6 +180,9 @@ def serve(
             "set CHORUS_BROADCAST_URL=redis://host:6379/0."
         )
     _check_startup(settings)
+    if settings.api_nice:
+        # Before uvicorn starts its processes, which inherit it.
+        os.nice(settings.api_nice)
     prepare_multiprocess(processes=workers)
     problem = metrics_port_problem(settings)
     if problem is not None:

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     queue_name: str = Field("chorus-sessions", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # How far `chorus serve` lowers its CPU priority (Unix nice, added to what it was started
+    # with): on a host it shares with workers, their sessions keep their pace while a crowd
+    # of subscribers is served, whose events wait instead.
+    api_nice: int = Field(0, ge=0, le=19)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: LogFormat = "text"

@@ -37,6 +37,7 @@ from tests.support.live import (
     LiveServer,
     graphql_async,
     open_socket,
+    process_family,
     progress_events,
     send_subscribe,
 )
@@ -397,12 +398,21 @@ async def test_readers_do_not_disturb_training(engine: AsyncEngine, database_url
 async def test_serve_runs_several_api_processes(engine: AsyncEngine, database_url: str) -> None:
     require_redis()
     alice = await make_account(engine, "alice")
-    settings = on_redis()
+    # Both read the same settings; only the API processes lower their priority.
+    settings = on_redis(api_nice=5)
     server = LiveServer(database_url, REDIS_URL, **settings)
     server.arguments = ["--workers", "2"]
-    with server, LiveWorker(database_url, REDIS_URL, **settings):
+    started_at = os.getpriority(os.PRIO_PROCESS, 0)
+    with server, LiveWorker(database_url, REDIS_URL, **settings) as worker:
         # Ready as soon as one answers; each says so in the log.
         assert said(server, "Chorus ready", times=2)
+        assert server.log().count(f"at CPU priority nice {min(started_at + 5, 19)}") == 2
+        api_processes = process_family(server.pid)
+        assert len(api_processes) >= 3  # uvicorn's manager and its two processes
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in api_processes} == {
+            min(started_at + 5, 19)
+        }
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == started_at
         session_id = await start(server, alice, numExamples=3, seed=1)
         events = [event async for event in progress_events(server, alice.token, session_id)]
     assert_complete_stream(events)

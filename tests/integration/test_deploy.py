@@ -56,3 +56,15 @@ def test_a_queue_on_redis_needs_the_broadcast_there_too(
     monkeypatch.setenv("CHORUS_QUEUE_URL", "amqp://elsewhere")
     with pytest.raises(SettingsError, match="CHORUS_QUEUE_URL"):
         load_settings()
+
+
+@pytest.mark.parametrize("value", ["-1", "20", "low"])
+def test_the_api_priority_is_a_niceness_it_may_lower_itself_to(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.chdir(DEPLOY)  # no .env here
+    monkeypatch.setenv("CHORUS_API_NICE", value)
+    with pytest.raises(SettingsError, match="CHORUS_API_NICE"):
+        load_settings()
+    monkeypatch.setenv("CHORUS_API_NICE", "19")
+    assert load_settings().api_nice == 19

@@ -27,6 +27,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def process_family(pid: int) -> list[int]:
+    """The process and every process it started (uvicorn's workers), still running."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            children = [
+                int(child)
+                for task in Path(f"/proc/{current}/task").iterdir()
+                for child in (task / "children").read_text().split()
+            ]
+        except FileNotFoundError:  # it ended meanwhile
+            continue
+        found.append(current)
+        pending.extend(children)
+    return found
+
+
 class LiveServer:
     """`chorus serve` as a subprocess; stopped gracefully, or killed like a crash."""
 
