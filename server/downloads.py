@@ -20,15 +20,15 @@ from models.limits import ID_MAX
 from models.tables import FineTuneJob, User
 from server.failures import error_response
 from server.services import services_of
-from trainer.finetune import DATASET, PREFERENCES, dataset_files
+from trainer.finetune import DATASET, PREFERENCES, Part, dataset_files
 
 MEDIA_TYPE = "application/x-ndjson"
 CHUNK_BYTES = 256 * 1024
 
 
-async def _dataset_files(
+async def _dataset_parts(
     db: async_sessionmaker[AsyncSession], caller: User, job_id: int, filename: str
-) -> list[Path]:
+) -> list[Part]:
     if not 1 <= job_id <= ID_MAX:
         raise NotFound(f"No fine-tuning job {job_id}.")
     async with db() as transaction:
@@ -40,24 +40,20 @@ async def _dataset_files(
             f"Fine-tuning job {job_id} has no dataset yet; it is written when the job starts. "
             "Ask again once its status is past QUEUED."
         )
-    files = await anyio.to_thread.run_sync(dataset_files, Path(job.dataset_path), filename)
-    if files is None:
+    parts = await anyio.to_thread.run_sync(dataset_files, Path(job.dataset_path), filename)
+    if parts is None:
         raise NotFound(
             f"Fine-tuning job {job_id}'s {filename} is no longer complete: files of it under "
             "the server's data directory (CHORUS_DATA_DIR) were removed. A later job's dataset "
             "is written whole again."
         )
-    return files
+    return parts
 
 
-def _total_size(files: list[Path]) -> int:
-    return sum(path.stat().st_size for path in files)
-
-
-async def _joined(files: list[Path]) -> AsyncIterator[bytes]:
-    for path in files:
-        async with await anyio.open_file(path, "rb") as part:
-            while chunk := await part.read(CHUNK_BYTES):
+async def _joined(parts: list[Part]) -> AsyncIterator[bytes]:
+    for part in parts:
+        async with await anyio.open_file(part.path, "rb") as file:
+            while chunk := await file.read(CHUNK_BYTES):
                 yield chunk
 
 
@@ -68,16 +64,14 @@ def routes() -> list[BaseRoute]:
             services = services_of(request)
             try:
                 caller = await services.auth.require_user(request.headers)
-                files = await _dataset_files(services.db, caller, job_id, filename)
+                parts = await _dataset_parts(services.db, caller, job_id, filename)
             except ChorusError as error:
                 return error_response(request.url.path, error)
-            # Each part is written once and never changed, so their sizes are the length.
-            length = await anyio.to_thread.run_sync(_total_size, files)
             return StreamingResponse(
-                _joined(files),
+                _joined(parts),
                 media_type=MEDIA_TYPE,
                 headers={
-                    "content-length": str(length),
+                    "content-length": str(sum(part.size for part in parts)),
                     "content-disposition": (
                         f'attachment; filename="fine-tune-job-{job_id}-{filename}"'
                     ),

@@ -19,7 +19,7 @@ API it calls, `dataset` the writing of the files; the jobs' rows and the dataset
 are read and written through models/fine_tuning.py.
 """
 
-from trainer.finetune.dataset import DATASET, PREFERENCES, dataset_files, read_dataset
+from trainer.finetune.dataset import DATASET, PREFERENCES, Part, dataset_files, read_dataset
 from trainer.finetune.provider import (
     DEFAULT_BASE_MODEL,
     DEFAULT_BASE_URL,
@@ -37,6 +37,7 @@ __all__ = [
     "OPENAI",
     "PREFERENCES",
     "FineTuner",
+    "Part",
     "ProviderError",
     "dataset_files",
     "read_dataset",

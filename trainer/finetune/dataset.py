@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from models.fine_tuning import CollectedExample, PreparedJob
 from trainer.catalog import Sample
@@ -28,13 +30,9 @@ PARTS = "parts.json"
 Message = dict[str, str]
 
 
-def parts(directory: Path) -> list[Path]:
-    """The directories whose files, joined in order, make the datasets of `directory`'s job."""
-    return [directory.parent / name for name in _part_names(directory)]
-
-
 def _part_names(directory: Path) -> list[str]:
-    """`parts`, as names of directories beside `directory`'s: a long chain is read cheaply."""
+    """The directories beside `directory` whose files, joined in order, make the datasets of
+    its job, by name: a long chain is read cheaply."""
     try:
         names: list[str] = json.loads((directory / PARTS).read_text())
     except FileNotFoundError:
@@ -42,21 +40,30 @@ def _part_names(directory: Path) -> list[str]:
     return names
 
 
-def dataset_files(directory: Path, name: str) -> list[Path] | None:
-    """The files that, joined in order, make the job's dataset `name`; None when one is gone."""
+class Part(NamedTuple):
+    path: Path
+    size: int  # bytes; a part is written once and never changed
+
+
+def dataset_files(directory: Path, name: str) -> list[Part] | None:
+    """The files that, joined in order, make the job's dataset `name`, each with its size;
+    None when one is gone."""
     try:
-        files = [part / name for part in parts(directory)]
+        paths = [directory.parent / part / name for part in _part_names(directory)]
+        found = [(path, path.stat()) for path in paths]
     except (OSError, ValueError):
-        return None  # the job's own directory is gone or its list of parts unreadable
-    return files if all(file.is_file() for file in files) else None
+        return None  # a file, the job's own directory, or its list of parts is gone or unreadable
+    if not all(stat.S_ISREG(status.st_mode) for _, status in found):
+        return None
+    return [Part(path, status.st_size) for path, status in found]
 
 
 def read_dataset(directory: Path, name: str) -> bytes:
     """The whole dataset `name` of `directory`'s job."""
-    files = dataset_files(directory, name)
-    if files is None:
+    parts = dataset_files(directory, name)
+    if parts is None:
         raise FileNotFoundError(f"a part of {directory / name} is gone")
-    return b"".join(file.read_bytes() for file in files)
+    return b"".join(part.path.read_bytes() for part in parts)
 
 
 def continuable(job: PreparedJob | None, jobs_directory: Path) -> PreparedJob | None:

@@ -11,6 +11,7 @@ from trainer.finetune.dataset import (
     DATASET,
     PARTS,
     PREFERENCES,
+    Part,
     continuable,
     dataset_files,
     read_dataset,
@@ -47,7 +48,7 @@ def test_a_directory_without_a_list_of_parts_is_whole(tmp_path: Path) -> None:
     older.mkdir()
     (older / DATASET).write_text("a\nb\n")
 
-    assert dataset_files(older, DATASET) == [older / DATASET]
+    assert dataset_files(older, DATASET) == [Part(older / DATASET, 4)]
     assert dataset_files(older, PREFERENCES) is None
     assert dataset_files(tmp_path / "gone", DATASET) is None
 
