@@ -19,6 +19,7 @@ and waits QUEUED until every subscription is in; then a worker is started, and t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import statistics
 import time
@@ -69,13 +70,8 @@ PER_EVENT_FULL = Sizes(
     drain_s=300,
     fleets=((1, 0), (2, 0), (2, YIELDING_NICE)),
 )
-PER_EVENT_SMOKE = Sizes(
-    subscribers=20,
-    examples=3,
-    latency_ms=100,
-    concurrency=2,
-    drain_s=30,
-    fleets=((1, 0), (2, 0), (2, YIELDING_NICE)),
+PER_EVENT_SMOKE = dataclasses.replace(
+    PER_EVENT_FULL, subscribers=20, examples=3, latency_ms=100, concurrency=2, drain_s=30
 )
 BATCHES_FULL = Sizes(
     subscribers=1000,
