@@ -649,22 +649,21 @@ class OfflineTeacher:
         )
 
     async def judge(self, request: JudgeRequest) -> Verdict:
-        """The candidate this teacher's taste scores highest, never its own story."""
+        """The candidate this teacher's taste scores highest, never a story it wrote."""
         started = time.perf_counter()
-        brief = _Brief.read(request.prompt, request.prompt)
-        would_write = self._write(
-            brief, _stable_seed(self.name, brief.premise, brief.style, request.seed)
-        )
+        read = [(candidate, quality_features(candidate.text)) for candidate in request.candidates]
         ranked = sorted(
-            (-self._persona.taste.score(quality_features(candidate.text)), candidate.label)
-            for candidate in request.candidates
-            if candidate.text != would_write and candidate.text not in self._written
+            (-self._persona.taste.score(features), candidate.label)
+            for candidate, features in read
+            if candidate.text not in self._written
         )
         # Tokens as if it read the prompt and the stories, and answered with one label.
-        read = " ".join([request.prompt, *(candidate.text for candidate in request.candidates)])
+        words_read = len(words(request.prompt)) + sum(features.words for _, features in read)
         self._metrics.call_ended("judge", "ok", time.perf_counter() - started)
         return Verdict(
-            ranked[0][1] if ranked else None, prompt_tokens=_tokens(read), completion_tokens=1
+            ranked[0][1] if ranked else None,
+            prompt_tokens=round(words_read * _TOKENS_PER_WORD),
+            completion_tokens=1,
         )
 
     async def aclose(self) -> None:

@@ -201,15 +201,6 @@ async def test_a_judge_shown_only_its_own_story_abstains(teachers: list[OfflineT
     assert (await bard.judge(JudgeRequest(SAMPLES[0].prompt, (Candidate("A", own),)))).label is None
 
 
-async def test_a_fresh_judge_recognises_what_it_would_write() -> None:
-    config = offline_ensemble()[0]
-    prompt = PROMPTS[Genre.HORROR][2]
-    own = (await OfflineTeacher(config).generate(GenerationRequest("", prompt, seed=9))).text
-    fresh = OfflineTeacher(config)
-    verdict = await fresh.judge(JudgeRequest(prompt, (Candidate("A", own),), seed=9))
-    assert verdict.label is None
-
-
 async def test_judges_have_different_tastes(teachers: list[OfflineTeacher]) -> None:
     disagreements = 0
     for i, sample in enumerate(SAMPLES[:10]):
