@@ -636,7 +636,10 @@ class OfflineTeacher:
         text = self._write(brief, seed)
         if self.simulated_latency_ms:
             jitter = random.Random(seed).uniform(1 - _LATENCY_JITTER, 1 + _LATENCY_JITTER)
-            await asyncio.sleep(self.simulated_latency_ms * jitter / 1000)
+            # The latency is the whole call's, as a provider's is: the story is written within
+            # it, not before it, so that the time spent writing does not lengthen the call.
+            answer_at = started + self.simulated_latency_ms * jitter / 1000
+            await asyncio.sleep(max(0.0, answer_at - time.perf_counter()))
         self._written.append(text)
         elapsed = time.perf_counter() - started
         self._metrics.call_ended("write", "ok", elapsed)
