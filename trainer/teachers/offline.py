@@ -665,7 +665,7 @@ class OfflineTeacher:
         self._metrics.call_ended("judge", "ok", time.perf_counter() - started)
         return Verdict(
             ranked[0][1] if ranked else None,
-            prompt_tokens=round(words_read * _TOKENS_PER_WORD),
+            prompt_tokens=_tokens_in(words_read),
             completion_tokens=1,
         )
 
@@ -677,4 +677,8 @@ class OfflineTeacher:
 
 
 def _tokens(text: str) -> int:
-    return round(len(words(text)) * _TOKENS_PER_WORD)
+    return _tokens_in(len(words(text)))
+
+
+def _tokens_in(word_count: int) -> int:
+    return round(word_count * _TOKENS_PER_WORD)

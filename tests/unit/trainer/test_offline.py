@@ -229,10 +229,9 @@ async def test_no_latency_means_no_sleep(monkeypatch: pytest.MonkeyPatch) -> Non
     assert generation.latency_ms < 50
 
 
-async def test_simulated_latency_has_jitter_within_thirty_percent(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # How long each call lasts to the end of its sleep: the writing and the sleep together.
+async def _call_lengths(monkeypatch: pytest.MonkeyPatch, calls: int) -> list[float]:
+    """How long each of `calls` generations at 100 ms lasts to the end of its sleep: the
+    writing and the sleep together, the sleep itself not waited out."""
     lasted: list[float] = []
     called_at = 0.0
     real_sleep = asyncio.sleep
@@ -243,33 +242,29 @@ async def test_simulated_latency_has_jitter_within_thirty_percent(
 
     monkeypatch.setattr(asyncio, "sleep", recorded_sleep)
     teacher = OfflineTeacher(offline_ensemble()[2], simulated_latency_ms=100)
-    for i in range(20):
+    for i in range(calls):
         called_at = time.perf_counter()
         await teacher.generate(request_for(SAMPLES[i], seed=i))
+    return lasted
+
+
+async def test_simulated_latency_has_jitter_within_thirty_percent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lasted = await _call_lengths(monkeypatch, 20)
     assert all(0.07 <= call <= 0.131 for call in lasted), lasted
     assert len({round(call, 3) for call in lasted}) > 10
 
 
 async def test_the_story_is_written_within_the_latency(monkeypatch: pytest.MonkeyPatch) -> None:
-    lasted: list[float] = []
-    called_at = 0.0
-    real_sleep = asyncio.sleep
     write = OfflineTeacher._write
 
     def slow_write(self: OfflineTeacher, *args: Any) -> str:
         time.sleep(0.03)
         return write(self, *args)
 
-    async def recorded_sleep(delay: float) -> None:
-        lasted.append(time.perf_counter() - called_at + delay)
-        await real_sleep(0)
-
     monkeypatch.setattr(OfflineTeacher, "_write", slow_write)
-    monkeypatch.setattr(asyncio, "sleep", recorded_sleep)
-    teacher = OfflineTeacher(offline_ensemble()[2], simulated_latency_ms=100)
-    for i in range(10):
-        called_at = time.perf_counter()
-        await teacher.generate(request_for(SAMPLES[i], seed=i))
+    lasted = await _call_lengths(monkeypatch, 10)
     assert all(0.07 <= call <= 0.131 for call in lasted), lasted
 
 
