@@ -340,7 +340,10 @@ async def _subscriber(url: str, token: str, session_id: str) -> tuple[list[int],
     """Seqs received and error messages, to the end of the stream."""
     seqs: list[int] = []
     problems: list[Any] = []
-    async with await open_socket(url, token, max_queue=64) as ws:
+    # No keepalive pings of its own: a subscriber that has not yet read its queue stops
+    # reading the socket, its pong waiting behind the events, and would hang up on a server
+    # that answered. Browsers and graphql-ws clients send none either.
+    async with await open_socket(url, token, max_queue=64, ping_interval=None) as ws:
         await send_subscribe(ws, "1", SUBSCRIBE, id=session_id)
         while True:
             message = json.loads(await asyncio.wait_for(ws.recv(), 120))

@@ -299,6 +299,7 @@ async def open_socket(
     headers: Mapping[str, str] | None = None,
     max_queue: int = 16,
     close_timeout: float = 10,
+    ping_interval: float | None = 20,
 ) -> ClientConnection:
     """A raw graphql-transport-ws connection; with a token, initialised and acknowledged."""
     ws = await connect(
@@ -307,6 +308,7 @@ async def open_socket(
         additional_headers=headers,
         max_queue=max_queue,
         close_timeout=close_timeout,
+        ping_interval=ping_interval,
     )
     if token is not None:
         await ws.send(
