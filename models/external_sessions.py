@@ -20,6 +20,7 @@ from models import limits
 from models.enums import Genre, SessionStatus, VotingStrategy
 from models.errors import BadUserInput, Conflict
 from models.history import session_by_id
+from models.sessions import lock_user
 from models.tables import SessionGenreCount, TrainingHistory, User
 from models.totals import ModelScore, add_session, check_totals, too_large
 
@@ -274,6 +275,7 @@ async def record_session(db: AsyncSession, user: User, record: RecordedSession) 
             f"A session with sessionId {record.session_id!r} is already recorded.",
             field="sessionId",
         )
+    await lock_user(db, user.id)  # the user's row first, as `new_session` takes it
     after = record.training_examples_after
     history = TrainingHistory(
         user_id=user.id,

@@ -43,6 +43,11 @@ async def new_session(
 ) -> TrainingHistory:
     """The session's row, before its first example, counted in its user's totals; flushed,
     and committed by the caller. A session run at once is created with its lease."""
+    # The user's row first, as the recorder and the workers' claims take it: a session
+    # created while another of the user's is being recorded or finished waits for that
+    # transaction instead of taking locks in another order (its model rows, then the
+    # user's totals), which MariaDB ended as a deadlock.
+    await lock_user(db, user_id)
     now = utcnow()
     history = TrainingHistory(
         user_id=user_id,
