@@ -288,7 +288,11 @@ async def test_a_database_outage_is_waited_out(
         await migrate.upgrade(engine)
         alice = await make_account(engine, "alice")
         settings = {
-            "offline_latency_ms": 100,
+            # 25 rounds of a write and a vote: 10 s (7 s at the least, with the latency's
+            # jitter), so that the outage comes mid-session. At 100 ms the session could end
+            # (3.5 s at the least) about when the kill came, and once the worker had nothing
+            # left to write it had nothing to retry: its log said no "retrying", once in CI.
+            "offline_latency_ms": 200,
             "max_concurrent_examples": 4,
             "session_lease_s": lease_s,
         }
