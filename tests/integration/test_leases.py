@@ -217,14 +217,14 @@ async def test_a_cancel_the_worker_had_not_seen_ends_the_session_it_hands_back(
 
 async def _taken_over(db: async_sessionmaker[AsyncSession], history_id: int, owner: str) -> None:
     """What another worker does to a session whose lease it found run out: as if its owner
-    had stopped renewing it a moment ago."""
+    had stopped renewing it a moment ago. One transaction: a renewal by the owner's keeper
+    between the two would find the lease still its own, and extend it."""
     async with db() as transaction:
         await transaction.execute(
             update(TrainingHistory)
             .where(TrainingHistory.id == history_id)
             .values(lease_until=utcnow() - timedelta(seconds=1))
         )
-        await transaction.commit()
         assert await claim_expired(transaction, history_id, owner, 15) is not None
 
 
