@@ -150,9 +150,9 @@ async def share_lock_owner(db: AsyncSession, history_id: int) -> None:
 async def write_genre_counts(
     db: AsyncSession, history_id: int, before: Mapping[Genre, int], after: Mapping[Genre, int]
 ) -> None:
-    """The session's genre rows brought from `before` to `after`: one statement for the new
-    genres and one for the changed, however many there are. The changed go in one UPDATE
-    rather than one per genre, which the MySQL drivers would send one by one."""
+    """The session's genre rows brought from `before` to `after`: one INSERT for the new
+    genres and one UPDATE for the changed, however many there are (not an executemany of
+    UPDATEs, which the MySQL drivers send one statement at a time)."""
     counts = table_of(SessionGenreCount)
     added = [
         {"history_id": history_id, "genre": genre, "count": count}
